@@ -1,0 +1,46 @@
+# Shenzhen border-crossings pipeline. `make help` lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+JARS := .cache/jars
+PYTEST := $(VENV)/bin/python -m pytest
+
+.PHONY: help setup test test-unit test-integration clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed $(JARS)/.resolved .env ## Install Python deps into .venv and resolve the JVM jars (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@deploy/check-prerequisites.sh
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	touch $@
+
+$(JARS)/.resolved: deploy/pom.xml
+	@deploy/check-prerequisites.sh
+	mvn --batch-mode --quiet -f deploy/pom.xml package -Djars.dir=$(CURDIR)/$(JARS)
+	touch $@
+
+.env: .env.example
+	@if [ -f .env ]; then echo ".env is older than .env.example: compare them and add the new variables"; touch .env; \
+	 else sed "s|^PRIVACY_HMAC_KEY=.*|PRIVACY_HMAC_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')|" .env.example > .env; \
+	      echo "wrote .env with a new random PRIVACY_HMAC_KEY"; fi
+
+test: setup ## Run every test: unit tests, then integration tests against real Kafka, Flink and chdb
+	$(PYTEST) -m unit -q
+	$(PYTEST) -m integration -q
+
+test-unit: setup ## Run the fast unit tests only (no services)
+	$(PYTEST) -m unit -q
+
+test-integration: setup ## Run the integration tests only (starts Kafka, Flink, chdb on free ports)
+	$(PYTEST) -m integration -q
+
+clean: ## Remove local state (var/); keeps .venv and the jar cache
+	rm -rf var

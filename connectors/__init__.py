@@ -1,0 +1,1 @@
+"""Connectors: event sources, the Kafka producer and consumer, the ClickHouse warehouse."""

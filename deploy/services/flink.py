@@ -1,0 +1,125 @@
+"""A real standalone Flink cluster (1 JobManager, N TaskManagers) from the PyFlink distribution."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from string import Template
+
+import pyflink
+
+from deploy.services.errors import ServiceError
+from deploy.services.process import free_port, pid_alive, spawn, stop_group, wait_until
+from pipeline.settings import FlinkSettings
+
+CONF_TEMPLATE = Path(__file__).resolve().parent.parent / "flink" / "config.yaml"
+MARKER = "-Dcrossings.service=flink"
+
+
+def flink_home() -> Path:
+    """The Flink distribution shipped inside the installed PyFlink package."""
+    return Path(pyflink.__file__).resolve().parent
+
+
+class FlinkCluster:
+    """Writes a config folder, starts the JobManager and TaskManagers in the foreground as
+    children of their own process groups, and waits until all TaskManagers registered."""
+
+    def __init__(self, settings: FlinkSettings | None = None) -> None:
+        self.settings = settings or FlinkSettings()
+        self.data_dir = self.settings.data_dir.resolve()
+        self.rest_port = self.settings.rest_port or free_port()
+        self.rpc_port = self.settings.rpc_port or free_port()
+        self.pids: list[int] = []
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.data_dir / "conf"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    def env(self) -> dict[str, str]:
+        """Environment for Flink's scripts (`bin/flink` included) to use this cluster."""
+        return {
+            "FLINK_CONF_DIR": str(self.conf_dir),
+            "FLINK_LOG_DIR": str(self.log_dir),
+            "FLINK_PID_DIR": str(self.data_dir),
+            "PYFLINK_CLIENT_EXECUTABLE": sys.executable,
+        }
+
+    def start(self) -> FlinkCluster:
+        if shutil.which("java") is None:
+            raise ServiceError("java not found: install a Java 17+ runtime (Debian: openjdk-17-jre-headless)")
+        self._write_config()
+        bin_dir = flink_home() / "bin"
+        roles = [("jobmanager", 0)] + [("taskmanager", i) for i in range(self.settings.taskmanagers)]
+        try:
+            for role, index in roles:
+                log = self.log_dir / f"{role}-{index}.out"
+                process = spawn(["bash", str(bin_dir / f"{role}.sh"), "start-foreground"], log, self.env())
+                self.pids.append(process.pid)
+            wait_until(
+                self._taskmanagers_registered,
+                self.settings.start_timeout_s,
+                f"Flink cluster at {self.rest_url}",
+                lambda: all(pid_alive(pid) for pid in self.pids),
+                self.log_dir / "jobmanager-0.out",
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def overview(self) -> dict | None:
+        """The REST `/overview`, or None when the JobManager does not answer."""
+        try:
+            with urllib.request.urlopen(f"{self.rest_url}/overview", timeout=2) as response:
+                return json.load(response)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def _taskmanagers_registered(self) -> bool:
+        overview = self.overview()
+        return overview is not None and overview.get("taskmanagers") == self.settings.taskmanagers
+
+    def running(self) -> bool:
+        return bool(self.pids) and all(pid_alive(pid) for pid in self.pids)
+
+    def stop(self) -> None:
+        for pid in reversed(self.pids):
+            stop_group(pid)
+        self.pids = []
+
+    def __enter__(self) -> FlinkCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _write_config(self) -> None:
+        s = self.settings
+        text = Template(CONF_TEMPLATE.read_text()).substitute(
+            marker=MARKER,
+            rpc_port=self.rpc_port,
+            rest_port=self.rest_port,
+            jobmanager_memory=s.jobmanager_memory,
+            taskmanager_memory=s.taskmanager_memory,
+            slots=s.slots_per_taskmanager,
+            parallelism=s.parallelism,
+            data_dir=self.data_dir,
+            python=sys.executable,
+        )
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        (self.conf_dir / "config.yaml").write_text(text)
+        for name in ("log4j.properties", "log4j-console.properties", "log4j-cli.properties"):
+            shutil.copyfile(flink_home() / "conf" / name, self.conf_dir / name)

@@ -1,0 +1,102 @@
+"""`crossings services up|down|status`: the local Kafka broker and Flink cluster as one stack.
+
+What `up` started is recorded in a state file; `down` stops those processes and only those
+(a recorded pid is signalled only while its command line still carries the runner's marker).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.services import flink, kafka
+from deploy.services.errors import ServiceError
+from deploy.services.flink import FlinkCluster
+from deploy.services.kafka import KafkaBroker
+from deploy.services.process import cmdline, pid_alive, port_open, stop_group
+from pipeline.settings import FlinkSettings, KafkaSettings
+
+STATE_FILE = Path("var/services.json")
+
+
+@dataclass
+class LocalStack:
+    kafka_settings: KafkaSettings
+    flink_settings: FlinkSettings
+    state_file: Path = STATE_FILE
+
+    @classmethod
+    def from_env(cls) -> LocalStack:
+        return cls(KafkaSettings(), FlinkSettings())
+
+    def up(self) -> dict:
+        """Start what is not running yet; returns the status."""
+        state = self._read_state()
+        if self._alive(state.get("kafka"), kafka.MARKER) and self._alive(state.get("flink"), flink.MARKER):
+            return self.status()
+        self.down()
+        broker = KafkaBroker(self.kafka_settings).start()
+        try:
+            cluster = FlinkCluster(self.flink_settings).start()
+        except BaseException:
+            broker.stop()
+            raise
+        self._write_state(
+            {
+                "kafka": {"bootstrap": broker.bootstrap, "pids": [broker.pid], "log": str(broker.log_file)},
+                "flink": {"rest": cluster.rest_url, "pids": cluster.pids, "log": str(cluster.log_dir)},
+            }
+        )
+        return self.status()
+
+    def down(self) -> list[str]:
+        """Stop every process `up` recorded; returns what was stopped, for the message."""
+        state = self._read_state()
+        stopped = []
+        for name, marker in (("flink", flink.MARKER), ("kafka", kafka.MARKER)):
+            for pid in state.get(name, {}).get("pids", []):
+                if pid_alive(pid) and marker in cmdline(pid):
+                    stop_group(pid)
+                    stopped.append(f"{name} (pid {pid})")
+        self.state_file.unlink(missing_ok=True)
+        return stopped
+
+    def status(self) -> dict:
+        state = self._read_state()
+        return {
+            "kafka": {
+                "bootstrap": state.get("kafka", {}).get("bootstrap"),
+                "running": self._alive(state.get("kafka"), kafka.MARKER)
+                and port_open(int(state["kafka"]["bootstrap"].rsplit(":", 1)[1])),
+            },
+            "flink": {
+                "rest": state.get("flink", {}).get("rest"),
+                "running": self._alive(state.get("flink"), flink.MARKER),
+            },
+        }
+
+    def problems(self) -> list[str]:
+        """Services recorded as started that are no longer running, with where to look."""
+        state = self._read_state()
+        return [
+            f"{name} was started but is not running (crashed or killed); see {state[name]['log']}"
+            for name, marker in (("kafka", kafka.MARKER), ("flink", flink.MARKER))
+            if name in state and not self._alive(state[name], marker)
+        ]
+
+    @staticmethod
+    def _alive(entry: dict | None, marker: str) -> bool:
+        return bool(entry) and all(pid_alive(pid) and marker in cmdline(pid) for pid in entry["pids"])
+
+    def _read_state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+        except ValueError as error:
+            raise ServiceError(f"{self.state_file} is not valid JSON ({error}); remove it and stop stray processes by hand") from error
+
+    def _write_state(self, state: dict) -> None:
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.state_file.write_text(json.dumps(state, indent=2) + "\n")

@@ -1,0 +1,49 @@
+"""`crossings`: the one command line of the project; each group lives in `pipeline/commands/`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pipeline.commands import COMMAND_GROUPS
+
+
+class UserError(RuntimeError):
+    """Raised by commands for a problem the user can fix; printed without a stack trace."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crossings", description="Streaming analytics for Shenzhen's border ports."
+    )
+    groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
+        print(f"crossings {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+def _is_user_error(error: Exception) -> bool:
+    from connectors.clickhouse import WarehouseError
+    from deploy.services import ServiceError
+    from pipeline.runtime import JobError
+
+    return isinstance(error, UserError | ServiceError | JobError | WarehouseError)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""`crossings services up|down|status`: the local Kafka broker and Flink cluster."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from deploy.services import LocalStack
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    parser = groups.add_parser("services", help="start, stop or inspect the local Kafka broker and Flink cluster")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("up", help="start Kafka (KRaft) and the standalone Flink cluster").set_defaults(handler=up)
+    actions.add_parser("down", help="stop what `up` started, and only that").set_defaults(handler=down)
+    status_parser = actions.add_parser("status", help="show addresses and whether each service runs")
+    status_parser.add_argument("--json", action="store_true", help="print one JSON document")
+    status_parser.set_defaults(handler=status)
+
+
+def up(args: argparse.Namespace) -> int:
+    with Console(stderr=True).status("starting Kafka and Flink ..."):
+        state = LocalStack.from_env().up()
+    _print_table(state)
+    return 0
+
+
+def down(args: argparse.Namespace) -> int:
+    stopped = LocalStack.from_env().down()
+    print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    stack = LocalStack.from_env()
+    state = stack.status()
+    if args.json:
+        print(json.dumps(state))
+    else:
+        _print_table(state)
+    problems = stack.problems()
+    for problem in problems:
+        Console(stderr=True).print(f"[red]{problem}[/red]")
+    return 1 if problems else 0
+
+
+def _print_table(state: dict) -> None:
+    table = Table("service", "address", "running")
+    table.add_row("kafka", state["kafka"]["bootstrap"] or "-", str(state["kafka"]["running"]).lower())
+    table.add_row("flink", state["flink"]["rest"] or "-", str(state["flink"]["running"]).lower())
+    Console().print(table)

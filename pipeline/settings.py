@@ -1,0 +1,85 @@
+"""Settings, one pydantic-settings class per system, read from the environment and `.env`.
+
+Every variable is listed in `.env.example`. Relative paths resolve against the working
+directory, so commands run from the checkout keep their state under `var/`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_ignore_empty=True, extra="ignore")
+
+
+class KafkaSettings(BaseSettings):
+    """The Kafka broker: where clients find it, and how the local runner starts one."""
+
+    model_config = _config("KAFKA_")
+
+    bootstrap_servers: str | None = Field(
+        None, description="host:port of a running broker; unset = the local runner's broker"
+    )
+    port: int = Field(0, description="listener port of the local broker; 0 = a free port")
+    controller_port: int = Field(0, description="KRaft controller port; 0 = a free port")
+    data_dir: Path = Field(Path("var/kafka"), description="log dirs, config and logs")
+    heap: str = Field("1g", description="JVM heap of the local broker")
+    jars_dir: Path = Field(Path(".cache/jars/kafka"), description="broker classpath (make setup)")
+    start_timeout_s: float = Field(60.0, description="how long to wait for the broker to answer")
+
+
+class FlinkSettings(BaseSettings):
+    """The standalone Flink cluster started from the distribution inside PyFlink."""
+
+    model_config = _config("FLINK_")
+
+    rest_port: int = Field(0, description="JobManager REST/web port; 0 = a free port")
+    rpc_port: int = Field(0, description="JobManager RPC port; 0 = a free port")
+    taskmanagers: int = Field(2, ge=1, description="TaskManagers started by the runner")
+    slots_per_taskmanager: int = Field(1, ge=1)
+    parallelism: int = Field(2, ge=1, description="default parallelism of submitted jobs")
+    jobmanager_memory: str = Field("1024m")
+    taskmanager_memory: str = Field("1280m")
+    data_dir: Path = Field(Path("var/flink"), description="generated config, logs, checkpoints")
+    connector_jars_dir: Path = Field(Path(".cache/jars/flink"), description="connector jars")
+    start_timeout_s: float = Field(90.0)
+
+
+class ClickHouseSettings(BaseSettings):
+    """The warehouse: chdb at `data_path` unless `CLICKHOUSE_URL` names a server."""
+
+    model_config = _config("CLICKHOUSE_")
+
+    url: str | None = Field(
+        None, description="clickhouse://host:port/database of a server; unset = embedded chdb"
+    )
+    user: str = Field("default")
+    password: SecretStr = Field(SecretStr(""))
+    database: str = Field("crossings")
+    data_path: Path = Field(Path("var/chdb"), description="chdb data folder (one process at a time)")
+
+
+class GrafanaSettings(BaseSettings):
+    """The Grafana instance that `crossings grafana push` provisions."""
+
+    model_config = _config("GRAFANA_")
+
+    url: str | None = Field(None, description="base URL of Grafana")
+    token: SecretStr = Field(SecretStr(""), description="service-account token")
+
+
+class PrivacySettings(BaseSettings):
+    """Pseudonymisation of document numbers, licences and plates."""
+
+    model_config = _config("PRIVACY_")
+
+    hmac_key: SecretStr = Field(
+        SecretStr(""), description="key of the HMAC that turns identifiers into refs"
+    )
+
+
+ALL_SETTINGS = (KafkaSettings, FlinkSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings)

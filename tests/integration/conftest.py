@@ -1,0 +1,30 @@
+"""Real services, started once per test session on free ports and always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from connectors.clickhouse import Warehouse, open_warehouse
+from deploy.services import FlinkCluster, KafkaBroker
+from pipeline.settings import ClickHouseSettings, FlinkSettings, KafkaSettings
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    with KafkaBroker(KafkaSettings(data_dir=tmp_path_factory.mktemp("kafka"))) as broker:
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
+    with FlinkCluster(FlinkSettings(data_dir=tmp_path_factory.mktemp("flink"))) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+    """chdb on a data path of its own (one chdb session per process, so one per test run)."""
+    with open_warehouse(ClickHouseSettings(data_path=tmp_path_factory.mktemp("chdb"))) as wh:
+        yield wh
