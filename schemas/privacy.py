@@ -1,0 +1,61 @@
+"""Pseudonymisation: clear identifiers become refs before an event is built.
+
+A ref is HMAC-SHA256(key, "<namespace>:<normalised identifier>") truncated to 128 bits and
+written as 32 lowercase hex characters. The same identifier gives the same ref under the same
+key, so crossings of one person, vehicle or plate can be linked; without the key a ref cannot
+be reversed or recomputed from a guessed identifier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+
+from pydantic import SecretStr
+
+from pipeline.settings import PrivacySettings
+
+NAMESPACES = frozenset({"document", "licence", "plate"})
+REF_HEX_CHARS = 32
+
+# Spaces, hyphens, dots and brackets are formatting, not part of the identifier.
+_FORMATTING = re.compile(r"[\s\-.()]+")
+
+
+def normalise_identifier(identifier: str) -> str:
+    """NFKC (full-width to ASCII), formatting removed, upper case: 'ab 12-34' -> 'AB1234'."""
+    normalised = _FORMATTING.sub("", unicodedata.normalize("NFKC", identifier)).upper()
+    if not normalised:
+        raise ValueError("identifier is empty")
+    return normalised
+
+
+class Pseudonymiser:
+    """Turns identifiers into refs with a secret HMAC key."""
+
+    def __init__(self, key: SecretStr) -> None:
+        secret = key.get_secret_value()
+        if not secret.strip():
+            raise ValueError(
+                "PRIVACY_HMAC_KEY is empty: set it to a long random secret before producing events"
+            )
+        self._key = secret.encode()
+
+    @classmethod
+    def from_settings(cls, settings: PrivacySettings | None = None) -> Pseudonymiser:
+        """A pseudonymiser keyed by PRIVACY_HMAC_KEY (environment or `.env`)."""
+        return cls((settings or PrivacySettings()).hmac_key)
+
+    def ref(self, namespace: str, identifier: str) -> str:
+        """The ref of `identifier` in `namespace` (one of NAMESPACES)."""
+        if namespace not in NAMESPACES:
+            raise ValueError(
+                f"namespace {namespace!r} is not one of {', '.join(sorted(NAMESPACES))}"
+            )
+        message = f"{namespace}:{normalise_identifier(identifier)}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:REF_HEX_CHARS]
+
+    def __repr__(self) -> str:
+        return "Pseudonymiser(key=SecretStr('**********'))"
