@@ -8,7 +8,7 @@ VENV := .venv
 JARS := .cache/jars
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help setup test test-unit test-integration clean
+.PHONY: help setup test test-unit test-integration bench-produce clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test-unit: setup ## Run the fast unit tests only (no services)
 
 test-integration: setup ## Run the integration tests only (starts Kafka, Flink, chdb on free ports)
 	$(PYTEST) -m integration -q
+
+bench-produce: setup ## Events/s from the simulator into a real broker (kafka-python vs confluent-kafka), as JSON
+	$(VENV)/bin/python -m bench.produce
 
 clean: ## Remove local state (var/); keeps .venv and the jar cache
 	rm -rf var

@@ -7,10 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.commands import COMMAND_GROUPS
-
-
-class UserError(RuntimeError):
-    """Raised by commands for a problem the user can fix; printed without a stack trace."""
+from pipeline.commands.common import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,7 @@ class Pseudonymiser:
             raise ValueError(
                 "PRIVACY_HMAC_KEY is empty: set it to a long random secret before producing events"
             )
-        self._key = secret.encode()
+        self._keyed = hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
     @classmethod
     def from_settings(cls, settings: PrivacySettings | None = None) -> Pseudonymiser:
@@ -54,8 +54,9 @@ class Pseudonymiser:
             raise ValueError(
                 f"namespace {namespace!r} is not one of {', '.join(sorted(NAMESPACES))}"
             )
-        message = f"{namespace}:{normalise_identifier(identifier)}".encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()[:REF_HEX_CHARS]
+        mac = self._keyed.copy()  # the key is hashed once, in __init__
+        mac.update(f"{namespace}:{normalise_identifier(identifier)}".encode())
+        return mac.hexdigest()[:REF_HEX_CHARS]
 
     def __repr__(self) -> str:
         return "Pseudonymiser(key=SecretStr('**********'))"

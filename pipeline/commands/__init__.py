@@ -1,5 +1,5 @@
 """Subcommand groups of `crossings`; each module has `register(subparsers)`."""
 
-from pipeline.commands import services
+from pipeline.commands import events, services
 
-COMMAND_GROUPS = (services,)
+COMMAND_GROUPS = (services, events)

@@ -102,6 +102,7 @@ def test_valid_event_round_trips_through_json(kind: Kind) -> None:
     assert parse_crossing(wire.decode()) == crossing
     assert parse_crossing(orjson.loads(wire)) == crossing
     assert orjson.loads(wire) == VALID[kind]
+    assert wire == crossing.model_dump_json().encode()
 
 
 def test_timestamps_are_normalised_to_utc_and_written_with_z() -> None:
@@ -312,3 +313,19 @@ def test_any_valid_event_round_trips(
     assert parse_crossing(wire) == crossing
     assert crossing.clearance_s == (wait + service).total_seconds()
     assert all(orjson.loads(wire)[f].endswith("Z") for f in ("queued_at", "released_at"))
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_from_trusted_builds_the_same_event_as_validation(kind: Kind) -> None:
+    validated = parse_crossing(VALID[kind])
+    trusted = MODELS[kind].from_trusted(**dict(reversed(validated.__dict__.items())))
+    assert trusted == validated
+    assert trusted.to_json() == validated.to_json()
+    assert trusted.model_fields_set == validated.model_fields_set
+
+
+def test_from_trusted_requires_every_field() -> None:
+    fields = dict(parse_crossing(VALID[Kind.TRUCK]).__dict__)
+    del fields["plate_ref"]
+    with pytest.raises(KeyError, match="plate_ref"):
+        TruckCrossing.from_trusted(**fields)

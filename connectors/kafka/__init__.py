@@ -1,0 +1,1 @@
+"""Kafka side of the pipeline: topic names and specs, the producer of raw crossings."""

@@ -1,0 +1,39 @@
+"""The project's Kafka topics and how they are created."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from schemas.enums import Kind
+from schemas.events import raw_topic
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    # Raw topics are keyed by port: 4 partitions spread 10 ports over 2 Flink subtasks.
+    partitions: int = 4
+    config: dict[str, str] = field(default_factory=dict)
+
+
+RAW_TOPICS = {kind: TopicSpec(raw_topic(kind)) for kind in Kind}
+
+
+def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        missing = [spec for spec in specs if spec.name not in set(admin.list_topics())]
+        created = []
+        for spec in missing:
+            try:
+                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()
