@@ -125,7 +125,7 @@ class KafkaBroker:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         result = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "--cluster-id", cluster_id, "--config", str(config)],
+             f"--cluster-id={cluster_id}", "--config", str(config)],
             capture_output=True,
             text=True,
             check=False,
