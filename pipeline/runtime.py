@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections import deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -14,6 +17,7 @@ from pipeline.settings import FlinkSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_PACKAGES = ("pipeline", "schemas", "connectors")
+JOB_SCRIPT = REPO_ROOT / "pipeline" / "jobs" / "crossings.py"
 
 
 class JobError(RuntimeError):
@@ -27,47 +31,75 @@ def connector_jars(settings: FlinkSettings | None = None) -> list[Path]:
     return jars
 
 
-def table_environment(parallelism: int | None = None):
-    """A streaming TableEnvironment with the Kafka connector on its classpath."""
-    from pyflink.table import EnvironmentSettings, TableEnvironment
+def stream_environments(parallelism: int | None = None):
+    """A StreamExecutionEnvironment and its StreamTableEnvironment (UTC session time zone),
+    with the Kafka connector on the classpath."""
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import StreamTableEnvironment
 
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    config = env.get_config()
-    config.set("pipeline.jars", ";".join(jar.as_uri() for jar in connector_jars()))
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.add_jars(*(jar.as_uri() for jar in connector_jars()))
     if parallelism is not None:
-        config.set("parallelism.default", str(parallelism))
-    return env
+        env.set_parallelism(parallelism)
+    table_env = StreamTableEnvironment.create(env)
+    table_env.get_config().set("table.local-time-zone", "UTC")
+    return env, table_env
 
 
-def run_local(script: Path, args: Sequence[str], timeout_s: float) -> str:
-    """Run a job script in the local mini-cluster (a child JVM of this Python); returns its output."""
-    return _run([sys.executable, str(script), *args], timeout_s, f"local run of {script.name}")
+def run_local(script: Path, args: Sequence[str], timeout_s: float | None, echo: bool = False,
+              env: Mapping[str, str] | None = None) -> str:
+    """Run a job script in the local mini-cluster (a child JVM of this Python); returns its
+    output. `env` adds to this process's environment (settings of the job)."""
+    return _run([sys.executable, str(script), *args], timeout_s, f"local run of {script.name}", echo, env)
 
 
-def submit(script: Path, args: Sequence[str], rest_url: str, parallelism: int, timeout_s: float) -> str:
-    """Submit a job script to the standalone cluster at `rest_url` and wait for it to finish."""
+def submit(
+    script: Path, args: Sequence[str], rest_url: str, parallelism: int, timeout_s: float | None,
+    detached: bool = False, echo: bool = False, env: Mapping[str, str] | None = None,
+) -> str:
+    """Submit a job script to the standalone cluster at `rest_url`; unless `detached`, wait
+    for the job to finish. The job's packages travel as one folder holding them (a package
+    folder given alone would become the import root: `connectors/kafka` would hide the
+    `kafka` client library)."""
     from deploy.services.flink import flink_home
 
     rest = urlparse(rest_url)
-    argv = [
-        str(flink_home() / "bin" / "flink"), "run",
-        f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
-        "--parallelism", str(parallelism),
-        "--python", str(script),
-        "--pyFiles", ",".join(str(REPO_ROOT / package) for package in PYTHON_PACKAGES),
-        *(option for jar in connector_jars() for option in ("--jarfile", str(jar))),
-        *args,
-    ]
-    return _run(argv, timeout_s, f"submission of {script.name} to {rest_url}")
+    with tempfile.TemporaryDirectory(prefix="crossings-job-") as bundle:
+        for package in PYTHON_PACKAGES:
+            shutil.copytree(REPO_ROOT / package, Path(bundle) / package,
+                            ignore=shutil.ignore_patterns("__pycache__", "jvm"))
+        argv = [
+            str(flink_home() / "bin" / "flink"), "run",
+            f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
+            # the TaskManagers' Python workers need this interpreter (with pyflink), not `python`
+            f"-Dpython.executable={sys.executable}",
+            "--parallelism", str(parallelism), *(["--detached"] if detached else []),
+            "--python", str(script),
+            "--pyFiles", bundle,
+            *(option for jar in connector_jars() for option in ("--jarfile", str(jar))),
+            *args,
+        ]
+        return _run(argv, timeout_s, f"submission of {script.name} to {rest_url}", echo, env)
 
 
-def _run(argv: Sequence[str], timeout_s: float, what: str) -> str:
-    env = {**os.environ, "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
+def _run(argv: Sequence[str], timeout_s: float | None, what: str, echo: bool = False,
+         env: Mapping[str, str] | None = None) -> str:
+    """Run `argv` in its own process group, killed on timeout, error or Ctrl-C; with `echo`,
+    its output goes to stderr as it comes (and there is no timeout)."""
     process = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, **(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable},
     )
     try:
-        output, _ = process.communicate(timeout=timeout_s)
+        if echo:
+            tail: deque[str] = deque(maxlen=30)
+            for line in process.stdout:
+                sys.stderr.write(line)
+                tail.append(line)
+            process.wait()
+            output = "".join(tail)
+        else:
+            output, _ = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired as error:
         raise JobError(f"{what} did not finish within {timeout_s:.0f} s") from error
     finally:
@@ -75,6 +107,7 @@ def _run(argv: Sequence[str], timeout_s: float, what: str) -> str:
             os.killpg(process.pid, 9)
             process.wait()
     if process.returncode != 0:
-        tail = "\n".join(output.splitlines()[-30:])
+        # Java stack frames would push the Python traceback out of the tail
+        tail = "\n".join([line for line in output.splitlines() if not line.lstrip().startswith("at ")][-40:])
         raise JobError(f"{what} failed (exit {process.returncode}):\n{tail}")
     return output

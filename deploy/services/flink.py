@@ -13,7 +13,7 @@ from string import Template
 import pyflink
 
 from deploy.services.errors import ServiceError
-from deploy.services.process import free_port, pid_alive, spawn, stop_group, wait_until
+from deploy.services.process import free_port, kill_group, pid_alive, spawn, stop_group, wait_until
 from pipeline.settings import FlinkSettings
 
 CONF_TEMPLATE = Path(__file__).resolve().parent.parent / "flink" / "config.yaml"
@@ -61,13 +61,10 @@ class FlinkCluster:
         if shutil.which("java") is None:
             raise ServiceError("java not found: install a Java 17+ runtime (Debian: openjdk-17-jre-headless)")
         self._write_config()
-        bin_dir = flink_home() / "bin"
-        roles = [("jobmanager", 0)] + [("taskmanager", i) for i in range(self.settings.taskmanagers)]
         try:
-            for role, index in roles:
-                log = self.log_dir / f"{role}-{index}.out"
-                process = spawn(["bash", str(bin_dir / f"{role}.sh"), "start-foreground"], log, self.env())
-                self.pids.append(process.pid)
+            self._spawn("jobmanager", 0)
+            for index in range(self.settings.taskmanagers):
+                self._spawn("taskmanager", index)
             wait_until(
                 self._taskmanagers_registered,
                 self.settings.start_timeout_s,
@@ -80,11 +77,31 @@ class FlinkCluster:
             raise
         return self
 
+    def _spawn(self, role: str, index: int) -> None:
+        script = flink_home() / "bin" / f"{role}.sh"
+        process = spawn(["bash", str(script), "start-foreground"], self.log_dir / f"{role}-{index}.out", self.env())
+        self.pids.append(process.pid)
+
+    def kill_taskmanager(self, index: int = 0) -> None:
+        """Crash TaskManager `index` (SIGKILL to it and its Python workers), for failure tests."""
+        pid = self.pids.pop(1 + index)
+        kill_group(pid)
+
+    def start_taskmanager(self) -> None:
+        """Start one more TaskManager, e.g. in place of a crashed one."""
+        self._spawn("taskmanager", len(self.pids) - 1)
+
+    def request(self, path: str, method: str = "GET") -> dict:
+        """A call to the REST API (`path` like `/jobs/overview`), its JSON answer."""
+        call = urllib.request.Request(f"{self.rest_url}{path}", method=method)
+        with urllib.request.urlopen(call, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else {}
+
     def overview(self) -> dict | None:
         """The REST `/overview`, or None when the JobManager does not answer."""
         try:
-            with urllib.request.urlopen(f"{self.rest_url}/overview", timeout=2) as response:
-                return json.load(response)
+            return self.request("/overview")
         except (urllib.error.URLError, OSError, ValueError):
             return None
 

@@ -63,7 +63,8 @@ def spawn(
 
 def stop_group(pid: int, grace_s: float = 20.0) -> None:
     """SIGTERM the process group led by `pid`, then SIGKILL what is left after `grace_s`."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+    signals = ((signal.SIGTERM, grace_s),) if grace_s > 0 else ()
+    for sig, wait_s in (*signals, (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
@@ -75,6 +76,11 @@ def stop_group(pid: int, grace_s: float = 20.0) -> None:
                 return
             time.sleep(0.1)
     raise ServiceError(f"process {pid} did not stop after SIGKILL")
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by `pid` at once (a crash, not a shutdown)."""
+    stop_group(pid, grace_s=0.0)
 
 
 def _reap(pid: int) -> None:

@@ -3,7 +3,7 @@ connector, derives a column, and writes every row to another topic."""
 
 import argparse
 
-from pipeline.runtime import table_environment
+from pipeline.runtime import stream_environments
 
 
 def main() -> None:
@@ -13,7 +13,7 @@ def main() -> None:
     parser.add_argument("--sink", required=True)
     args = parser.parse_args()
 
-    env = table_environment()
+    env = stream_environments()[1]
     kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}', 'format' = 'json'"
     env.execute_sql(f"""
         CREATE TABLE source (id BIGINT, port STRING, minutes INT) WITH ({kafka},
