@@ -6,6 +6,8 @@ SHELL := bash
 PYTHON ?= python3
 VENV := .venv
 JARS := .cache/jars
+FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
+FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java)
 PYTEST := $(VENV)/bin/python -m pytest
 
 .PHONY: help setup test test-unit test-integration bench-produce clean
@@ -13,7 +15,7 @@ PYTEST := $(VENV)/bin/python -m pytest
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(JARS)/.resolved .env ## Install Python deps into .venv and resolve the JVM jars (idempotent)
+setup: $(VENV)/.installed $(JARS)/.resolved $(FUNCTIONS_JAR) .env ## Install Python deps into .venv, resolve the JVM jars, build our Flink functions (idempotent)
 
 $(VENV)/.installed: pyproject.toml
 	@deploy/check-prerequisites.sh
@@ -26,6 +28,13 @@ $(JARS)/.resolved: deploy/pom.xml
 	@deploy/check-prerequisites.sh
 	mvn --batch-mode --quiet -f deploy/pom.xml package -Djars.dir=$(CURDIR)/$(JARS)
 	touch $@
+
+# Our JVM SQL functions, compiled against the Flink inside PyFlink (no download).
+$(FUNCTIONS_JAR): $(FUNCTIONS_SRC) $(VENV)/.installed $(JARS)/.resolved
+	rm -rf .cache/build/functions && mkdir -p .cache/build/functions
+	javac --release 17 -nowarn -d .cache/build/functions \
+	  -cp "$$($(VENV)/bin/python -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')/lib/*" $(FUNCTIONS_SRC)
+	jar cf $@ -C .cache/build/functions .
 
 .env: .env.example
 	@if [ -f .env ]; then echo ".env is older than .env.example: compare them and add the new variables"; touch .env; \

@@ -49,6 +49,25 @@ class FlinkSettings(BaseSettings):
     start_timeout_s: float = Field(90.0)
 
 
+class PipelineSettings(BaseSettings):
+    """The streaming job: event time, lateness, validation tolerances, delivery."""
+
+    model_config = _config("PIPELINE_")
+
+    out_of_orderness_s: int = Field(30, ge=0, description="bounded out-of-orderness of released_at")
+    idle_timeout_s: int = Field(30, ge=1, description="a silent partition stops holding back the watermark")
+    allowed_lateness_s: int = Field(600, ge=0, description="late events within this still update windows")
+    skew_tolerance_s: int = Field(300, ge=0, description="released_at may be this far ahead of processing time")
+    dedup_window_h: int = Field(24, ge=1, description="an event_id seen again within this is a duplicate")
+    window_state_ttl_min: int = Field(60, ge=1, description="idle time after which window state is dropped")
+    checkpoint_interval_s: float = Field(5.0, gt=0, description="also how often results become visible")
+    mini_batch_latency_ms: int = Field(1000, ge=0, description="window updates are batched this long")
+    state_backend: str = Field("hashmap", pattern="^(hashmap|rocksdb)$")
+    checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
+    transactional_id_prefix: str = Field("crossings-job", description="unique per job deployment")
+    consumer_group: str = Field("crossings-job")
+
+
 class ClickHouseSettings(BaseSettings):
     """The warehouse: chdb at `data_path` unless `CLICKHOUSE_URL` names a server."""
 
@@ -82,4 +101,4 @@ class PrivacySettings(BaseSettings):
     )
 
 
-ALL_SETTINGS = (KafkaSettings, FlinkSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings)
+ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings)

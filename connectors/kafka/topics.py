@@ -37,3 +37,13 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
         return created
     finally:
         admin.close()
+
+# What the streaming job writes. Window and count topics carry upserts keyed by window and
+# dimensions, so compaction keeps the last value per key.
+CLEAN = TopicSpec("crossings.clean")
+DEAD_LETTERS = TopicSpec("crossings.dlq")
+THROUGHPUT = TopicSpec("crossings.metrics.throughput", config={"cleanup.policy": "compact"})
+CLEARANCE = TopicSpec("crossings.metrics.clearance", config={"cleanup.policy": "compact"})
+PIPELINE_COUNTS = TopicSpec("crossings.metrics.pipeline", config={"cleanup.policy": "compact"})
+ALERTS = TopicSpec("crossings.alerts")
+JOB_OUTPUTS = [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS]

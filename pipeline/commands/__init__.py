@@ -1,5 +1,5 @@
 """Subcommand groups of `crossings`; each module has `register(subparsers)`."""
 
-from pipeline.commands import events, services
+from pipeline.commands import events, job, services
 
-COMMAND_GROUPS = (services, events)
+COMMAND_GROUPS = (services, events, job)

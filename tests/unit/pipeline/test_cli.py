@@ -12,7 +12,7 @@ from pipeline.cli import build_parser, main
 def test_help_lists_every_subcommand():
     parser = build_parser()
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(subcommands.choices) == {"services", "generate", "replay"}
+    assert set(subcommands.choices) == {"services", "generate", "replay", "job"}
     help_text = parser.format_help()
     for action in subcommands._choices_actions:
         assert f"{action.dest}  " in help_text and action.help in help_text

@@ -1,0 +1,1 @@
+"""PyFlink job scripts: `main()` wires sources and sinks around `pipeline.transforms`."""

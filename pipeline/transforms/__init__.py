@@ -1,0 +1,1 @@
+"""The streaming job's transforms: functions Table -> Table, free of sources and sinks."""

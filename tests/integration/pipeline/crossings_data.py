@@ -1,0 +1,291 @@
+"""Input for the crossings-job tests and the results the job must give for it, recomputed in
+plain Python from the same records (no Flink, no SQL).
+
+The input is a simulated day sent with some events delayed on their stream (late, or too
+late), some sent twice, one invalid record per class, then a scripted clearance surge and
+noise near the threshold on a quiet day.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time as _time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import orjson
+from confluent_kafka import Producer
+from pydantic import SecretStr, ValidationError
+
+from connectors.sources.simulator import SimulatorSource
+from schemas.events import Crossing, parse_crossing, raw_topic
+from schemas.ports import SHENZHEN_TZ, load_ports
+from schemas.privacy import Pseudonymiser
+
+OUT_OF_ORDERNESS_S = 30
+ALLOWED_LATENESS_S = 600
+SKEW_TOLERANCE_S = 300
+SIM_DAY = date(2024, 5, 1)
+ALERT_DAY = date(2024, 5, 2)
+ALERT_PORT, ALERT_KIND = "SHENZHEN_BAY", "traveller"
+SURGE_DIRECTION, NOISE_DIRECTION = "entry", "exit"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class Expected:
+    """What the job must publish for a list of raw records."""
+
+    received: int = 0
+    clean_ids: set[str] = field(default_factory=set)
+    dead_letter_classes: Counter = field(default_factory=Counter)
+    duplicates: int = 0
+    too_late: int = 0
+    throughput: dict[tuple, int] = field(default_factory=dict)
+    clearance: dict[tuple, tuple] = field(default_factory=dict)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def millis(at: datetime) -> int:
+    """Event times count at millisecond precision (the job's TIMESTAMP(3))."""
+    return (at - EPOCH) // timedelta(milliseconds=1)
+
+
+def plausible_release_ms(record: RawRecord, now: datetime) -> tuple[str | None, int] | None:
+    """(port_code, released_at) of a record whose released_at parses and is not ahead of the
+    skew tolerance, valid or not: such records move their stream's event time."""
+    try:
+        data = orjson.loads(record.value)
+        released = datetime.fromisoformat(data["released_at"].replace("Z", "+00:00"))
+    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError):
+        return None
+    if released > now + timedelta(seconds=SKEW_TOLERANCE_S):
+        return None
+    return data.get("port_code"), millis(released)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def percentile(ordered: list[float], p: float) -> float:
+    """Exact percentile with linear interpolation between closest ranks."""
+    position = p * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
+
+
+def recompute(records: list[RawRecord], now: datetime) -> Expected:
+    expected = Expected(received=len(records))
+    stream_max: dict[tuple[str, str], int] = {}
+    seen: set[str] = set()
+    on_time: list[Crossing] = []
+    for record in records:
+        if (moved := plausible_release_ms(record, now)) is not None:
+            stream = (record.topic, moved[0])
+            stream_max[stream] = max(stream_max.get(stream, moved[1]), moved[1])
+        try:
+            event = parse_crossing(record.value)
+            if event.released_at > now + timedelta(seconds=SKEW_TOLERANCE_S):
+                raise ValueError("clock-skew")
+        except (ValidationError, ValueError) as error:
+            expected.dead_letter_classes[dead_letter_class(record, error)] += 1
+            continue
+        released = millis(event.released_at)
+        if str(event.event_id) in seen:
+            expected.duplicates += 1
+            continue
+        seen.add(str(event.event_id))
+        expected.clean_ids.add(str(event.event_id))
+        if released < stream_max[(record.topic, event.port_code)] - (OUT_OF_ORDERNESS_S + ALLOWED_LATENESS_S) * 1000:
+            expected.too_late += 1
+        else:
+            on_time.append(event)
+
+    throughput: Counter = Counter()
+    clearance: dict[tuple, list[float]] = defaultdict(list)
+    for event in on_time:
+        minute = millis(event.released_at) // 60_000 * 60_000
+        dims = (event.port_code, event.kind.value, event.direction.value)
+        throughput[(iso(minute), *dims, event.channel_type.value)] += 1
+        seconds = (millis(event.released_at) - millis(event.queued_at)) / 1000
+        for back in range(5):
+            clearance[(iso(minute - back * 60_000), *dims)].append(seconds)
+    expected.throughput = dict(throughput)
+    for key, values in clearance.items():
+        values.sort()
+        expected.clearance[key] = (len(values), sum(values) / len(values), percentile(values, 0.5),
+                                   percentile(values, 0.9), percentile(values, 0.99), values[-1])
+    return expected
+
+
+def dead_letter_class(record: RawRecord, error: Exception) -> str:
+    """The reason class the job must give, from the reference models' verdict."""
+    if isinstance(error, ValueError) and not isinstance(error, ValidationError):
+        return "clock-skew"
+    try:
+        data = orjson.loads(record.value)
+    except orjson.JSONDecodeError:
+        return "malformed-json"
+    if not isinstance(data, dict):
+        return "malformed-json"
+    first = error.errors()[0]
+    message = first["msg"]
+    if first["type"] == "missing":
+        return "missing-field"
+    if "is not in the port registry" in message:
+        return "unknown-port"
+    if "does not clear" in message:
+        return "kind-not-cleared"
+    if "is before" in message:
+        return "timestamps-out-of-order"
+    if "more than the" in message:
+        return "clearance-over-24h"
+    return "invalid-field"
+
+
+def simulated_day(scale: float, seed: int, day: date = SIM_DAY) -> list[Crossing]:
+    start = datetime.combine(day, time(0), SHENZHEN_TZ)
+    source = SimulatorSource(start, 24, seed=seed, scale=scale, pseudonymiser=Pseudonymiser(SecretStr("test")))
+    return list(source.events())
+
+
+def send_order(events: list[Crossing], rng: random.Random) -> tuple[list[Crossing], int, int]:
+    """The events in the order they are sent: by release, except ~2 % held back 2-8 minutes on
+    their stream (late, within the allowed lateness) and ~0.5 % held back 20-60 minutes
+    (too late). Returns the order and how many of each were held back."""
+    keyed = []
+    late = too_late = 0
+    for event in events:
+        delay = 0.0
+        draw = rng.random()
+        if draw < 0.005:
+            delay, too_late = rng.uniform(1200, 3600), too_late + 1
+        elif draw < 0.025:
+            delay, late = rng.uniform(120, 480), late + 1
+        keyed.append((event.released_at.timestamp() + delay, event))
+    keyed.sort(key=lambda pair: pair[0])
+    return [event for _, event in keyed], late, too_late
+
+
+def record_of(event: Crossing) -> RawRecord:
+    return RawRecord(raw_topic(event.kind), event.port_code.encode(), event.to_json())
+
+
+def invalid_records(traveller: Crossing, truck: Crossing, now: datetime) -> list[RawRecord]:
+    """One record per class of invalid input (two malformed), each with its own event_id."""
+    base = orjson.loads(traveller.to_json())
+    topic, key = raw_topic(traveller.kind), traveller.port_code.encode()
+
+    def variant(**changes) -> RawRecord:
+        data = {**base, "event_id": str(uuid.uuid4()), **changes}
+        return RawRecord(topic, key, orjson.dumps({k: v for k, v in data.items() if v is not None}))
+
+    queued = traveller.queued_at
+    future = now + timedelta(hours=1)
+    not_cleared = {**orjson.loads(truck.to_json()), "event_id": str(uuid.uuid4()), "port_code": "LUOHU"}
+    return [
+        RawRecord(topic, key, b'{"event_id": "not closed"'),
+        RawRecord(topic, key, b"[1, 2, 3]"),
+        variant(subject_ref=None),
+        variant(direction="sideways"),
+        variant(port_code="HONG_KONG_ISLAND"),
+        RawRecord(raw_topic(truck.kind), b"LUOHU", orjson.dumps(not_cleared)),
+        variant(inspection_started_at=_z(queued - timedelta(minutes=5))),
+        variant(queued_at=_z(queued - timedelta(hours=30)), inspection_started_at=_z(queued - timedelta(hours=29))),
+        variant(queued_at=_z(future - timedelta(minutes=10)), inspection_started_at=_z(future),
+                released_at=_z(future)),
+    ]
+
+
+def _z(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def noise_slow_counts() -> list[int]:
+    """Slow crossings (above the threshold) among the 20 of each minute on the noisy direction.
+
+    2 a minute puts 10 of the 100 in a 5-minute window above the threshold: p90 just below it.
+    One more in a minute and one fewer in the next lifts a single slide above it; +1, +1, -2
+    lifts two in a row. Never three, so no episode may open."""
+    counts = [2] * 60
+    for minute in (10, 30):
+        counts[minute], counts[minute + 1] = 3, 1
+    for minute in (20, 40, 50):
+        counts[minute], counts[minute + 1], counts[minute + 2] = 3, 3, 0
+    return counts
+
+
+def surge_and_noise(template: Crossing, rng: random.Random) -> list[Crossing]:
+    """A quiet hour at the alert port: a clearance surge on one direction (normal, then three
+    times the threshold for 10 minutes, then normal), and noise around the threshold on the
+    other (`noise_slow_counts`), 20 crossings a minute each."""
+    threshold = load_ports().get(ALERT_PORT).clearance_threshold_s[ALERT_KIND]
+    start = datetime.combine(ALERT_DAY, time(10), SHENZHEN_TZ).astimezone(UTC)
+    events = []
+    for minute, slow in enumerate(noise_slow_counts()):
+        surging = 15 <= minute < 25
+        slow_ones = set(rng.sample(range(20), slow))
+        for index in range(20):
+            released = start + timedelta(minutes=minute, seconds=rng.uniform(0, 59.9))
+            surge_s = threshold * (3 if surging else 0.3) * rng.uniform(0.9, 1.1)
+            noise_s = threshold * (rng.uniform(1.05, 1.4) if index in slow_ones else rng.uniform(0.5, 0.9))
+            for direction, seconds in ((SURGE_DIRECTION, surge_s), (NOISE_DIRECTION, noise_s)):
+                queued = released - timedelta(seconds=seconds)
+                events.append(template.model_copy(update={
+                    "event_id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                    "direction": direction, "queued_at": queued,
+                    "inspection_started_at": queued + timedelta(seconds=seconds * 0.9),
+                    "released_at": released,
+                }))
+    events.sort(key=lambda event: event.released_at)
+    return events
+
+
+def crossings_records(scale: float = 0.01, seed: int = 7, now: datetime | None = None) -> list[RawRecord]:
+    """The whole input of a job test, in send order."""
+    now = now or datetime.now(UTC)
+    rng = random.Random(seed)
+    day = simulated_day(scale, seed)
+    ordered, _, _ = send_order(day, rng)
+    records = [record_of(event) for event in ordered]
+    for index in sorted(rng.sample(range(len(records)), len(records) // 100), reverse=True):
+        records.insert(min(len(records), index + rng.randint(1, 500)), records[index])
+    template = next(e for e in day if e.port_code == ALERT_PORT and e.kind.value == ALERT_KIND)
+    truck = next(e for e in day if e.kind.value == "truck")
+    records += invalid_records(template, truck, now)
+    records += [record_of(event) for event in surge_and_noise(template, rng)]
+    return records
+
+
+def produce(bootstrap: str, records: list[RawRecord], per_second: float | None = None) -> None:
+    """Send in order, keyed by port (one partition per port and topic), idempotently; at most
+    `per_second` records a second if given."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    started = _time.monotonic()
+    try:
+        for sent, record in enumerate(records):
+            if per_second is not None:
+                _time.sleep(max(0.0, started + sent / per_second - _time.monotonic()))
+            while True:
+                try:
+                    producer.produce(record.topic, record.value, record.key)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+    finally:
+        remaining = producer.flush(60)
+    assert remaining == 0, f"{remaining} records not delivered"
