@@ -1,0 +1,200 @@
+"""`make bench-job`: the crossings job on a real standalone cluster at parallelism 2.
+
+1. Backlog: `--events` crossings of a full-scale simulated day are in the raw topics before
+   the job starts; sustained events/s is measured on the job's reconciliation counts (what it
+   has committed to Kafka), from the first committed count to the last.
+2. Live: `--live-rate` events/s with `released_at` = now for `--live-s` seconds; latency is
+   from each event's produce call to the first committed throughput window that counts it.
+3. Checkpoints: duration and size, from the REST API.
+
+Starts its own broker and cluster in a temporary folder (all stopped at the end). Prints one
+JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+from bench.produce import simulated
+from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
+from deploy.services import KafkaBroker
+from deploy.services.flink import FlinkCluster
+from pipeline.runtime import JOB_SCRIPT, submit
+from pipeline.settings import FlinkSettings, KafkaSettings, PipelineSettings
+from schemas.events import Crossing, raw_topic
+
+TARGET_EVENTS_PER_S = 50_000
+PARALLELISM = 2
+
+
+class CommittedUpserts:
+    """Follows upsert topics (read_committed) in a thread: the latest value per key, and when
+    each key's value was first seen at each count."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
+                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                                  "enable.auto.commit": False})
+        self.consumer.subscribe(topics)
+        self.latest: dict[str, dict[bytes, dict]] = {topic: {} for topic in topics}
+        self.seen_at: dict[bytes, list[tuple[int, float]]] = {}
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def __enter__(self) -> CommittedUpserts:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.consumer.close()
+
+    def _follow(self) -> None:
+        while not self.stopping.is_set():
+            for message in self.consumer.consume(10_000, timeout=0.2):
+                if message.error():
+                    continue
+                now = time.monotonic()
+                values = self.latest[message.topic()]
+                if message.value() is None:
+                    values.pop(message.key(), None)
+                    continue
+                value = json.loads(message.value())
+                values[message.key()] = value
+                if message.topic() == THROUGHPUT.name:
+                    self.seen_at.setdefault(window_key(value), []).append((value["crossings"], now))
+
+    def received(self) -> int:
+        return sum(row["received"] for row in list(self.latest[PIPELINE_COUNTS.name].values()))
+
+
+def window_key(row: dict) -> bytes:
+    return "/".join(row[k] for k in ("window_start", "port_code", "kind", "direction", "channel_type")).encode()
+
+
+def send(producer: Producer, event: Crossing) -> None:
+    while True:
+        try:
+            producer.produce(raw_topic(event.kind), event.to_json(), event.port_code.encode())
+            return
+        except BufferError:
+            producer.poll(0.05)
+
+
+def live_copy(event: Crossing) -> Crossing:
+    """`event` released now, with a new id."""
+    shift = datetime.now(UTC) - event.released_at
+    return event.model_copy(update={
+        "event_id": uuid.uuid4(), "queued_at": event.queued_at + shift,
+        "inspection_started_at": event.inspection_started_at + shift, "released_at": event.released_at + shift})
+
+
+def wait_until(condition, timeout_s: float, what: str) -> float:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return time.monotonic()
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000, help="backlog size")
+    parser.add_argument("--live-rate", type=int, default=200, help="events/s in the latency phase")
+    parser.add_argument("--live-s", type=int, default=30, help="length of the latency phase")
+    parser.add_argument("--timeout-s", type=int, default=1800)
+    args = parser.parse_args()
+    settings = PipelineSettings()
+
+    with ExitStack() as stack:
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-job-")))
+        bootstrap = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=folder / "kafka"))).bootstrap
+        cluster = stack.enter_context(FlinkCluster(FlinkSettings(data_dir=folder / "flink", taskmanagers=PARALLELISM)))
+        ensure_topics(bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
+
+        producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+        events = simulated(args.events + args.live_rate * args.live_s, seed=1)
+        for _ in range(args.events):
+            send(producer, next(events))
+        producer.flush(120)
+
+        upserts = stack.enter_context(CommittedUpserts(bootstrap, [PIPELINE_COUNTS.name, THROUGHPUT.name]))
+        output = submit(JOB_SCRIPT, ["--bootstrap", bootstrap], cluster.rest_url, PARALLELISM, 300,
+                        detached=True, env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")})
+        job_id = output.split("JobID ")[1].split()[0]
+        stack.callback(cluster.request, f"/jobs/{job_id}?mode=cancel", method="PATCH")
+
+        submitted = time.monotonic()
+        first = wait_until(lambda: upserts.received() > 0, args.timeout_s, "the first committed counts")
+        first_count = upserts.received()
+        done = wait_until(lambda: upserts.received() >= args.events, args.timeout_s, "the backlog")
+        sustained = (args.events - first_count) / max(done - first, 1e-9)
+
+        sent_at: list[tuple[bytes, int, float]] = []
+        live_counts: Counter = Counter()
+        started = time.monotonic()
+        for sent, event in enumerate(events):
+            time.sleep(max(0.0, started + sent / args.live_rate - time.monotonic()))
+            event = live_copy(event)
+            key = window_key({"window_start": event.released_at.strftime("%Y-%m-%dT%H:%M:00Z"),
+                              "port_code": event.port_code, "kind": event.kind.value,
+                              "direction": event.direction.value, "channel_type": event.channel_type.value})
+            live_counts[key] += 1
+            send(producer, event)
+            sent_at.append((key, live_counts[key], time.monotonic()))
+            producer.poll(0)
+        producer.flush(60)
+        del producer  # its client would keep calling the broker after the broker stops
+        wait_until(lambda: upserts.received() >= args.events + len(sent_at), args.timeout_s, "the live events")
+        time.sleep(1)  # the throughput upserts of the last commit
+
+        latencies = []
+        for key, count, at in sent_at:
+            seen = next((t for crossings, t in upserts.seen_at.get(key, []) if crossings >= count), None)
+            if seen is not None:
+                latencies.append(seen - at)
+        checkpoints = cluster.request(f"/jobs/{job_id}/checkpoints")
+
+    summary = checkpoints["summary"]
+    print(json.dumps({
+        "benchmark": "job",
+        "parallelism": PARALLELISM,
+        "backlog_events": args.events,
+        "startup_s": round(first - submitted, 1),
+        "sustained_events_per_s": round(sustained),
+        "target_events_per_s": TARGET_EVENTS_PER_S,
+        "checkpoint_interval_s": settings.checkpoint_interval_s,
+        "checkpoints": {
+            "completed": checkpoints["counts"]["completed"],
+            "duration_ms_p50": summary["end_to_end_duration"].get("p50"),
+            "duration_ms_max": summary["end_to_end_duration"]["max"],
+            "state_bytes_max": summary["state_size"]["max"],
+        },
+        "latency_s": {
+            "events": len(sent_at), "measured": len(latencies),
+            "p50": round(percentile(latencies, 0.5), 2) if latencies else None,
+            "p99": round(percentile(latencies, 0.99), 2) if latencies else None,
+        },
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
