@@ -80,6 +80,7 @@ class ClickHouseSettings(BaseSettings):
     password: SecretStr = Field(SecretStr(""))
     database: str = Field("crossings")
     data_path: Path = Field(Path("var/chdb"), description="chdb data folder (one process at a time)")
+    retention_days: int = Field(1095, ge=1, description="crossings older than this are dropped (TTL)")
 
 
 class GrafanaSettings(BaseSettings):

@@ -1,0 +1,89 @@
+"""Applies the numbered DDL files of `sql/clickhouse/` in order, each once.
+
+`000_schema_migrations.sql` (the runner's own table) runs every time; every other file runs
+when its version is not yet recorded there, and is then recorded with its checksum. A file
+changed after it was applied is an error: add a new numbered file instead. Files may use
+`{retention_days}`, filled from the settings when the file is applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.clickhouse.base import Warehouse, WarehouseError
+from pipeline.settings import ClickHouseSettings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "clickhouse"
+_FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationError(WarehouseError):
+    """The migration files are inconsistent, or one of them failed (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+    text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def rendered(self, settings: ClickHouseSettings) -> str:
+        return self.text.replace("{retention_days}", str(settings.retention_days))
+
+
+def load_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The files of `folder` by version; a stray `.sql` name or a repeated version is an error."""
+    migrations: dict[int, Migration] = {}
+    for path in sorted(folder.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if match is None:
+            raise MigrationError(f"{path}: not named NNN_name.sql")
+        version = int(match.group(1))
+        if version in migrations:
+            raise MigrationError(f"{path}: version {version} is also {migrations[version].path.name}")
+        migrations[version] = Migration(version, match.group(2), path, path.read_text())
+    if 0 not in migrations:
+        raise MigrationError(f"{folder}: 000_schema_migrations.sql is missing")
+    return [migrations[version] for version in sorted(migrations)]
+
+
+def applied_versions(warehouse: Warehouse) -> dict[int, str]:
+    """Version -> checksum of what has been applied."""
+    rows = warehouse.query("SELECT version, checksum FROM schema_migrations FINAL").rows
+    return {int(version): checksum for version, checksum in rows}
+
+
+def migrate(warehouse: Warehouse, settings: ClickHouseSettings | None = None,
+            folder: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Apply what is not applied yet; returns those migrations (empty when up to date)."""
+    settings = settings or ClickHouseSettings()
+    bookkeeping, *migrations = load_migrations(folder)
+    _apply(warehouse, bookkeeping, settings)
+    applied = applied_versions(warehouse)
+    done = []
+    for migration in migrations:
+        if migration.version in applied:
+            if applied[migration.version] != migration.checksum:
+                raise MigrationError(f"{migration.path} changed after it was applied as version "
+                                     f"{migration.version}: add a new numbered file instead")
+            continue
+        _apply(warehouse, migration, settings)
+        warehouse.insert("schema_migrations", ["version", "name", "checksum"],
+                         [(migration.version, migration.name, migration.checksum)])
+        done.append(migration)
+    return done
+
+
+def _apply(warehouse: Warehouse, migration: Migration, settings: ClickHouseSettings) -> None:
+    try:
+        warehouse.command(migration.rendered(settings))
+    except WarehouseError as error:
+        raise MigrationError(f"{migration.path} failed: {error}") from error
