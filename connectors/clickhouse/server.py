@@ -26,7 +26,10 @@ class ServerWarehouse(Warehouse):
         }
         bootstrap = Client(database="default", **connection)
         try:
-            bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            # only when missing: a read-only analyst may not create, but connects to what exists
+            if not bootstrap.execute("SELECT 1 FROM system.databases WHERE name = {name:String}",
+                                     {"name": self.database}):
+                bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         except DriverError as error:
             raise WarehouseError(f"cannot reach ClickHouse at {url.hostname}:{url.port}: {error}") from error
         finally:

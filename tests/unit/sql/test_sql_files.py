@@ -1,0 +1,83 @@
+"""The SQL files that migrations do not cover: the analyst queries' headers, and the server
+users and roles (not runnable on chdb, which has no users, but parsed by its parser)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.commands.warehouse import query_parameters
+
+SQL = Path(__file__).resolve().parents[3] / "sql"
+QUERIES = sorted((SQL / "queries").glob("*.sql"))
+ROLES = sorted((SQL / "roles").glob("*.sql"))
+PLACEHOLDER = re.compile(r"'\$\{CROSSINGS_[A-Z_]+_PASSWORD\}'")
+
+
+def test_the_query_library_is_complete():
+    assert [path.stem for path in QUERIES] == sorted([
+        "alert_history", "busiest_hours", "clearance_by_inspection_mode", "clearance_trend",
+        "daily_crossings", "freight_diversion", "reconciliation",
+    ])
+
+
+@pytest.mark.parametrize("path", QUERIES, ids=lambda p: p.name)
+def test_query_opens_with_its_question_and_parameters(path):
+    text = path.read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("--"))
+    assert text.startswith("-- Question: ")
+    assert "Parameters: " in header
+    params = query_parameters(text)
+    assert params, "every query takes at least a date range"
+    for name, type_ in params.items():
+        assert f"{{{name}:{type_}}}" in header, f"{name} is not described in the header"
+    assert ";" not in _statement(path), "one statement, without a semicolon (clients differ on it)"
+
+
+def test_role_files_are_numbered():
+    assert [path.name[:4] for path in ROLES] == [f"{n:03d}_" for n in range(1, len(ROLES) + 1)]
+    assert len(ROLES) >= 6
+
+
+@pytest.mark.parametrize("path", ROLES, ids=lambda p: p.name)
+def test_role_file_has_no_literal_password(path):
+    statement = _statement(path)
+    assert statement.count(";") == 0
+    literals = re.findall(r"'[^']*'", statement)
+    assert all(PLACEHOLDER.fullmatch(literal) for literal in literals), literals
+    if "IDENTIFIED" in statement:
+        assert re.search(r"IDENTIFIED WITH sha256_password BY " + PLACEHOLDER.pattern, statement)
+
+
+def test_role_files_parse_as_one_statement_each():
+    """chdb's parser (EXPLAIN AST) in a subprocess: this process may hold a chdb session."""
+    statements = [_statement(path) for path in ROLES]
+    script = (
+        "import json, sys, chdb\n"
+        "out = []\n"
+        "for sql in json.load(sys.stdin):\n"
+        "    out.append(chdb.query('EXPLAIN AST ' + sql, 'JSONCompact').bytes().decode())\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(statements),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    roots = [json.loads(ast)["data"][0][0].split(" ")[0] for ast in json.loads(result.stdout)]
+    assert roots == ["CreateUserQuery", "GrantQuery", "CreateRoleQuery", "GrantQuery",
+                     "CreateUserQuery", "GrantQuery"]
+
+
+def test_analyst_role_is_readonly_2():
+    role = _statement(SQL / "roles" / "003_analyst_role.sql")
+    assert re.search(r"SETTINGS\s+readonly\s*=\s*2\b", role)
+
+
+def _statement(path: Path) -> str:
+    """The file without its comments and its final semicolon."""
+    code = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("--"))
+    return code.strip().removesuffix(";").strip()
