@@ -10,7 +10,7 @@ FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
 FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java)
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help setup test test-unit test-integration bench-produce bench-job clean
+.PHONY: help setup test test-unit test-integration bench-produce bench-job bench-load clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ test-integration: setup ## Run the integration tests only (starts Kafka, Flink, 
 
 bench-produce: setup ## Events/s from the simulator into a real broker (kafka-python vs confluent-kafka), as JSON
 	$(VENV)/bin/python -m bench.produce
+
+bench-load: setup ## Rows/s of clean events into chdb (insert path and from Kafka) and produce-to-queryable p99, as JSON
+	$(VENV)/bin/python -m bench.load
 
 bench-job: setup ## Events/s, checkpoint duration and produce-to-window latency of the job on a 2-TaskManager cluster, as JSON
 	$(VENV)/bin/python -m bench.job

@@ -102,4 +102,17 @@ class PrivacySettings(BaseSettings):
     )
 
 
-ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings)
+class LoaderSettings(BaseSettings):
+    """The loader: the job's output topics into ClickHouse (`crossings load`)."""
+
+    model_config = _config("LOADER_")
+
+    group_id: str = Field("crossings-loader", description="Kafka consumer group of the loader")
+    batch_rows: int = Field(50_000, ge=1, description="a table's batch is inserted at this many rows")
+    batch_wait_ms: int = Field(1000, ge=1, description="... or when its oldest record waited this long")
+    backoff_initial_ms: int = Field(100, ge=1, description="first wait before retrying a failed insert")
+    backoff_max_ms: int = Field(30_000, ge=1, description="retry waits double up to this")
+
+
+ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings,
+                LoaderSettings)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from chdb import session
 
 from connectors.clickhouse.base import QueryResult, Warehouse, WarehouseError
@@ -40,12 +41,22 @@ class EmbeddedWarehouse(Warehouse):
         self._run(sql, params, "CSV")
 
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        lines = [orjson.dumps(list(row), default=str) for row in rows]
-        if not lines:
+        """Rows go in as one Arrow table read by chdb's `Python()` table function: 2-3x the
+        rows/s of a JSONCompactEachRow body (`make bench-load`). Values Arrow cannot type
+        together (mixed Python types in a column, ints beyond Int64) go as that JSON body."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        if not rows:
             return 0
-        body = b"\n".join(lines).decode()
-        self._run(f"INSERT INTO {table} ({', '.join(columns)}) FORMAT JSONCompactEachRow\n{body}", None, "CSV")
-        return len(lines)
+        names = ", ".join(columns)
+        try:
+            arrow_rows = _arrow_table(columns, rows)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            body = b"\n".join(orjson.dumps(list(row), default=str) for row in rows).decode()
+            self._run(f"INSERT INTO {table} ({names}) FORMAT JSONCompactEachRow\n{body}", None, "CSV")
+        else:
+            # chdb finds `arrow_rows` by its name among the calling frames' variables
+            self._run(f"INSERT INTO {table} ({names}) SELECT * FROM Python(arrow_rows)", None, "CSV")
+        return len(rows)
 
     def close(self) -> None:
         self._session.close()
@@ -56,3 +67,20 @@ class EmbeddedWarehouse(Warehouse):
         except Exception as error:  # chdb reports every SQL error as a RuntimeError
             raise WarehouseError(str(error)) from error
         return result.bytes()
+
+
+_ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+
+
+def _arrow_table(columns: Sequence[str], rows: list[Sequence[Any]]) -> pa.Table:
+    """The rows as columns. When every column's first non-null value is a str, int, float
+    or bool, the rows convert in one pass as a struct array (no transposing in Python);
+    otherwise Arrow infers each column's type."""
+    types = []
+    for index in range(len(columns)):
+        value = next((row[index] for row in rows if row[index] is not None), None)
+        types.append(pa.null() if value is None else _ARROW_TYPES.get(type(value)))
+    if None in types:
+        return pa.table([pa.array(column) for column in zip(*rows)], names=list(columns))
+    struct = pa.array(rows, type=pa.struct(list(zip(columns, types))))
+    return pa.Table.from_struct_array(struct)

@@ -1,0 +1,423 @@
+"""The loader: the job's output topics into their ClickHouse tables, at least once.
+
+One kafka-python consumer group (read_committed, no auto-commit) reads the six output topics;
+each topic feeds one table, and each table has one batch (`TableBatch`) flushed when it holds
+`batch_rows` rows or is `batch_wait_ms` old. A flush inserts the batch through the one
+`Warehouse` of the run, retrying with capped exponential backoff while the insert fails (the
+batch is never dropped), and only then commits the offsets of the records it covers. A crash
+between the insert and the commit redelivers those records: the tables are ReplacingMergeTrees
+whose sort key (or `version` = Kafka offset) makes the second copy collapse, so counts read
+with FINAL / uniqExact stay exact.
+
+Upsert tombstones (value None) are skipped and counted; a record that cannot be converted to
+a row (bad JSON, a missing field, a malformed timestamp) is logged with its coordinates and
+counted as `rejected`, and its offset is committed with the rest.
+
+Test hook: with the environment variable LOADER_CRASH_AFTER_INSERT=N the process kills itself
+(SIGKILL) right after its N-th successful insert, before committing that batch's offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from connectors.clickhouse.base import Warehouse, WarehouseError
+from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
+from pipeline.settings import LoaderSettings
+
+log = logging.getLogger(__name__)
+
+CRASH_AFTER_INSERT_ENV = "LOADER_CRASH_AFTER_INSERT"
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
+
+
+class RowError(ValueError):
+    """A record that cannot become a row of its table."""
+
+
+def timestamp(text: str | None, nullable: bool = False) -> str | None:
+    """ISO-8601 UTC ('2024-05-01T08:00:00.123Z') as ClickHouse's DateTime/DateTime64 text
+    ('2024-05-01 08:00:00.123'; extra fraction digits are truncated by DateTime64(3))."""
+    if text is None and nullable:
+        return None
+    if not isinstance(text, str) or not _ISO_UTC.fullmatch(text):
+        raise RowError(f"not an ISO-8601 UTC timestamp: {text!r}")
+    return f"{text[:10]} {text[11:-1]}"
+
+
+def _number(value: Any, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RowError(f"not a number: {value!r}")
+    return kind(value)
+
+
+def _optional_number(value: Any) -> float | None:
+    return None if value is None else _number(value, float)
+
+
+# Each converter: (decoded JSON value, partition, offset) -> the row, in its table's column order.
+
+CROSSING_COLUMNS = ("event_id", "schema_version", "kind", "port_code", "direction", "lane_id", "channel_type",
+                    "inspection_mode", "queued_at", "inspection_started_at", "released_at", "subject_ref",
+                    "category", "document_type", "vehicle_ref", "health_check", "plate_ref", "cargo_type",
+                    "declared_weight_kg", "customs_decision", "kafka_partition", "kafka_offset")
+
+
+def crossing_row(event: dict, partition: int, offset: int) -> tuple:
+    get = event.get
+    return (event["event_id"], _number(event["schema_version"], int), event["kind"], event["port_code"],
+            event["direction"], event["lane_id"], event["channel_type"], event["inspection_mode"],
+            timestamp(event["queued_at"]), timestamp(event["inspection_started_at"]),
+            timestamp(event["released_at"]), event["subject_ref"],
+            get("category"), get("document_type"), get("vehicle_ref"), get("health_check"),
+            get("plate_ref"), get("cargo_type"), _optional_number(get("declared_weight_kg")),
+            get("customs_decision"), partition, offset)
+
+
+THROUGHPUT_COLUMNS = ("window_start", "window_end", "port_code", "kind", "direction", "channel_type",
+                      "crossings", "version")
+
+
+def throughput_row(window: dict, partition: int, offset: int) -> tuple:
+    return (timestamp(window["window_start"]), timestamp(window["window_end"]), window["port_code"],
+            window["kind"], window["direction"], window["channel_type"], _number(window["crossings"], int), offset)
+
+
+CLEARANCE_COLUMNS = ("window_start", "window_end", "port_code", "kind", "direction", "crossings",
+                     "mean_s", "p50_s", "p90_s", "p99_s", "max_s", "version")
+
+
+def clearance_row(window: dict, partition: int, offset: int) -> tuple:
+    return (timestamp(window["window_start"]), timestamp(window["window_end"]), window["port_code"],
+            window["kind"], window["direction"], _number(window["crossings"], int),
+            *(_number(window[name], float) for name in ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")), offset)
+
+
+PIPELINE_COUNT_COLUMNS = ("received_minute", "topic", "received", "clean", "dead_letters", "duplicates",
+                          "too_late", "version")
+
+
+def pipeline_count_row(counts: dict, partition: int, offset: int) -> tuple:
+    return (timestamp(counts["received_minute"]), counts["topic"],
+            *(_number(counts[name], int) for name in PIPELINE_COUNT_COLUMNS[2:7]), offset)
+
+
+ALERT_COLUMNS = ("episode_id", "state", "severity", "port_code", "kind", "direction", "started_at",
+                 "ended_at", "peak_p90_s", "threshold_s", "version")
+
+
+def alert_row(alert: dict, partition: int, offset: int) -> tuple:
+    return (alert["episode_id"], alert["state"], alert["severity"], alert["port_code"], alert["kind"],
+            alert["direction"], timestamp(alert["started_at"]), timestamp(alert.get("ended_at"), nullable=True),
+            _number(alert["peak_p90_s"], float), _number(alert["threshold_s"], int), offset)
+
+
+DEAD_LETTER_COLUMNS = ("reason", "topic", "partition", "offset", "payload", "detected_at")
+
+
+def dead_letter_row(letter: dict, partition: int, offset: int) -> tuple:
+    return (letter["reason"], letter["topic"], _number(letter["partition"], int), _number(letter["offset"], int),
+            letter["payload"], timestamp(letter["detected_at"]))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one topic's records go: a table, its columns, and the row of one record."""
+
+    topic: str
+    table: str
+    columns: Sequence[str]
+    row: Callable[[dict, int, int], tuple]
+
+    def convert(self, value: bytes, partition: int, offset: int) -> tuple:
+        """The row of one record's value; RowError when it cannot be one."""
+        try:
+            decoded = orjson.loads(value)
+            if not isinstance(decoded, dict):
+                raise RowError(f"not a JSON object: {value[:80]!r}")
+            return self.row(decoded, partition, offset)
+        except RowError:
+            raise
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as error:
+            raise RowError(f"{type(error).__name__}: {error}") from error
+
+
+TARGETS = {target.topic: target for target in (
+    Target(CLEAN.name, "crossings", CROSSING_COLUMNS, crossing_row),
+    Target(THROUGHPUT.name, "throughput_windows", THROUGHPUT_COLUMNS, throughput_row),
+    Target(CLEARANCE.name, "clearance_windows", CLEARANCE_COLUMNS, clearance_row),
+    Target(PIPELINE_COUNTS.name, "pipeline_counts", PIPELINE_COUNT_COLUMNS, pipeline_count_row),
+    Target(ALERTS.name, "alerts", ALERT_COLUMNS, alert_row),
+    Target(DEAD_LETTERS.name, "dead_letters", DEAD_LETTER_COLUMNS, dead_letter_row),
+)}
+
+
+@dataclass
+class LoaderStats:
+    """What the loader has done so far; `as_dict()` is the `--json` output."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    rows: int = 0
+    rows_per_table: Counter = field(default_factory=Counter)
+    tombstones: int = 0
+    rejected: int = 0
+    inserts: int = 0
+    failed_inserts: int = 0
+    commits: int = 0
+    lag: dict[str, int] = field(default_factory=dict)
+    last_insert_at: str | None = None
+
+    @property
+    def total_lag(self) -> int:
+        return sum(self.lag.values())
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / max(time.monotonic() - self.started_at, 1e-9)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["started_at"]
+        data["rows_per_table"] = dict(sorted(self.rows_per_table.items()))
+        data["rows_per_s"] = round(self.rows_per_s, 1)
+        data["total_lag"] = self.total_lag
+        data["elapsed_s"] = round(time.monotonic() - self.started_at, 3)
+        return data
+
+    def line(self) -> str:
+        tables = " ".join(f"{table}={count}" for table, count in sorted(self.rows_per_table.items()))
+        return (f"loaded {self.rows} rows ({self.rows_per_s:,.0f} rows/s) {tables}; lag {self.total_lag}; "
+                f"tombstones {self.tombstones}; rejected {self.rejected}; failed inserts {self.failed_inserts}; "
+                f"last insert {self.last_insert_at or 'never'}")
+
+
+class Stopped(Exception):
+    """A stop was requested while a batch was still waiting to be inserted."""
+
+
+class BatchingSink:
+    """Accumulates rows per table and writes a table's batch when it is full or old enough;
+    the batch is cleared (in `finally`) only once its write succeeded. Subclasses write."""
+
+    def __init__(self, batch_rows: int, batch_wait_s: float) -> None:
+        self.batch_rows = batch_rows
+        self.batch_wait_s = batch_wait_s
+        self._batches: dict[str, TableBatch] = {}
+
+    def batch(self, target: Target) -> TableBatch:
+        batch = self._batches.get(target.table)
+        if batch is None:
+            batch = self._batches[target.table] = TableBatch(target)
+        return batch
+
+    def due(self, now: float) -> list[TableBatch]:
+        return [batch for batch in self._batches.values()
+                if batch.offsets and (len(batch.rows) >= self.batch_rows or now - batch.opened_at >= self.batch_wait_s)]
+
+    def pending(self) -> list[TableBatch]:
+        return [batch for batch in self._batches.values() if batch.offsets]
+
+    def next_deadline(self) -> float | None:
+        opened = [batch.opened_at for batch in self.pending()]
+        return min(opened) + self.batch_wait_s if opened else None
+
+    def flush(self, batch: TableBatch) -> None:
+        written = False
+        try:
+            if batch.rows:
+                self.write(batch)
+            written = True
+            self.written(batch)
+        finally:
+            if written:
+                batch.clear()
+
+    def write(self, batch: TableBatch) -> None:
+        raise NotImplementedError
+
+    def written(self, batch: TableBatch) -> None:
+        """After a successful write (and before the batch is cleared)."""
+
+
+@dataclass
+class TableBatch:
+    """The rows of one table not yet inserted, and the offsets (next to read) they cover."""
+
+    target: Target
+    rows: list[tuple] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    opened_at: float = 0.0
+
+    def covers(self, tp: TopicPartition, offset: int) -> None:
+        if not self.offsets:
+            self.opened_at = time.monotonic()
+        self.offsets[tp] = offset + 1
+
+    def clear(self) -> None:
+        self.rows = []
+        self.offsets = {}
+
+
+class WarehouseSink(BatchingSink):
+    """Writes batches with `Warehouse.insert`, retrying with capped exponential backoff."""
+
+    def __init__(self, warehouse: Warehouse, settings: LoaderSettings, stats: LoaderStats,
+                 stop: threading.Event, commit: Callable[[TableBatch], None]) -> None:
+        super().__init__(settings.batch_rows, settings.batch_wait_ms / 1000)
+        self.warehouse = warehouse
+        self.commit = commit
+        self.backoff_initial_s = settings.backoff_initial_ms / 1000
+        self.backoff_max_s = settings.backoff_max_ms / 1000
+        self.stats = stats
+        self.stop = stop
+        self.crash_after_insert = int(os.environ.get(CRASH_AFTER_INSERT_ENV) or 0)
+
+    def write(self, batch: TableBatch) -> None:
+        delay = self.backoff_initial_s
+        while True:
+            try:
+                self.warehouse.insert(batch.target.table, batch.target.columns, batch.rows)
+                break
+            except WarehouseError as error:
+                self.stats.failed_inserts += 1
+                log.warning("insert of %d rows into %s failed (retrying in %.2f s): %s",
+                            len(batch.rows), batch.target.table, delay, error)
+                if self.stop.wait(delay):
+                    raise Stopped(f"stopped with {len(batch.rows)} rows for {batch.target.table} not inserted") from error
+                delay = min(delay * 2, self.backoff_max_s)
+        self.stats.inserts += 1
+        self.stats.rows += len(batch.rows)
+        self.stats.rows_per_table[batch.target.table] += len(batch.rows)
+        self.stats.last_insert_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if self.crash_after_insert and self.stats.inserts >= self.crash_after_insert:
+            os.kill(os.getpid(), signal.SIGKILL)  # the test hook: inserted, not committed
+
+    def written(self, batch: TableBatch) -> None:
+        self.commit(batch)
+
+
+class Loader:
+    """Consumes the job's outputs into the warehouse until `stop` is set (or, with `once`,
+    until it has caught up). One warehouse and one consumer for the whole run."""
+
+    def __init__(self, bootstrap: str, warehouse: Warehouse, settings: LoaderSettings | None = None,
+                 targets: Mapping[str, Target] = TARGETS, stop: threading.Event | None = None,
+                 stats_interval_s: float = 10.0) -> None:
+        self.settings = settings or LoaderSettings()
+        self.stop = stop or threading.Event()
+        self.stats = LoaderStats()
+        self.targets = targets
+        self.topics = list(targets)
+        self.stats_interval_s = stats_interval_s
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=self.settings.group_id, isolation_level="read_committed",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_rows,
+            client_id="crossings-loader", max_partition_fetch_bytes=16 << 20,
+            # kafka-python checks CRC-32C in pure Python (a third of the loader's time without the
+            # C `crc32c` package); the broker has checked each batch's CRC when it was produced
+            check_crcs=False,
+            # a loader killed without leaving the group holds its partitions this long (default 45 s)
+            session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        )
+        self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
+        self.consumer.subscribe(self.topics, listener=_FlushOnRevoke(self))
+
+    def run(self, once: bool = False) -> LoaderStats:
+        """Load until stopped; `once`: until every assigned partition is read to its end."""
+        last_report = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                polled = self._poll()
+                now = time.monotonic()
+                for batch in self.sink.due(now):
+                    self.sink.flush(batch)
+                if once and not polled and self._caught_up():
+                    break
+                if now - last_report >= self.stats_interval_s:
+                    self._update_lag()
+                    log.info(self.stats.line())
+                    last_report = now
+            self.flush_all()
+        except Stopped as stopped:
+            log.warning("%s; their offsets are not committed", stopped)
+        finally:
+            try:
+                self._update_lag()
+            except KafkaError as error:  # the broker is gone: keep the last lag seen
+                log.warning("cannot read the end offsets: %s", error)
+            self.consumer.close(autocommit=False)
+        return self.stats
+
+    def flush_all(self) -> None:
+        for batch in self.sink.pending():
+            self.sink.flush(batch)
+
+    def _caught_up(self) -> bool:
+        if not self.consumer.assignment():
+            return False
+        self.flush_all()
+        return self._update_lag() == 0
+
+    def _poll(self) -> int:
+        """Adds the next records to their batches; returns how many."""
+        deadline = self.sink.next_deadline()
+        wait_s = self.settings.batch_wait_ms / 1000 if deadline is None else deadline - time.monotonic()
+        polled = self.consumer.poll(timeout_ms=max(0, min(int(wait_s * 1000), 500)))
+        for tp, records in polled.items():
+            target = self.targets[tp.topic]
+            batch = self.sink.batch(target)
+            for record in records:
+                batch.covers(tp, record.offset)
+                if record.value is None:
+                    self.stats.tombstones += 1
+                    continue
+                try:
+                    batch.rows.append(target.convert(record.value, tp.partition, record.offset))
+                except RowError as error:
+                    self.stats.rejected += 1
+                    log.error("rejected %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, error)
+        return sum(len(records) for records in polled.values())
+
+    def _commit(self, batch: TableBatch) -> None:
+        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()})
+        self.stats.commits += 1
+
+    def _update_lag(self) -> int:
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return self.stats.total_lag
+        lag: Counter = Counter({topic: 0 for topic in self.topics})
+        for tp, end in self.consumer.end_offsets(assigned).items():
+            lag[tp.topic] += max(0, end - self.consumer.position(tp))
+        self.stats.lag = dict(sorted(lag.items()))
+        return self.stats.total_lag
+
+
+class _FlushOnRevoke(ConsumerRebalanceListener):
+    """Before partitions move to another loader, insert and commit what was read from them."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            self.loader.flush_all()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        pass

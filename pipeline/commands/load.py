@@ -1,0 +1,54 @@
+"""`crossings load`: the job's output topics into ClickHouse (connectors/clickhouse/loader.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import threading
+
+from connectors.clickhouse import open_warehouse
+from connectors.clickhouse.loader import Loader
+from connectors.clickhouse.migrations import migrate
+from connectors.kafka.topics import JOB_OUTPUTS, ensure_topics
+from pipeline.commands.common import kafka_bootstrap
+from pipeline.settings import ClickHouseSettings, LoaderSettings
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    load = groups.add_parser("load", help="load the job's output topics into ClickHouse")
+    defaults = LoaderSettings()
+    load.add_argument("--once", action="store_true", help="stop once caught up (consumer lag 0)")
+    load.add_argument("--json", action="store_true", help="print the final stats as one JSON document")
+    load.add_argument("--group", default=defaults.group_id, help=f"consumer group (default {defaults.group_id})")
+    load.add_argument("--batch-rows", type=int, default=defaults.batch_rows,
+                      help=f"insert a table's batch at this many rows (default {defaults.batch_rows})")
+    load.add_argument("--max-wait-ms", type=int, default=defaults.batch_wait_ms,
+                      help=f"... or when it is this old (default {defaults.batch_wait_ms})")
+    load.add_argument("--stats-interval", type=float, default=10.0, help="seconds between stats log lines")
+    load.set_defaults(handler=run_load)
+
+
+def run_load(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = LoaderSettings(group_id=args.group, batch_rows=args.batch_rows, batch_wait_ms=args.max_wait_ms)
+    bootstrap = kafka_bootstrap()
+    ensure_topics(bootstrap, JOB_OUTPUTS)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        clickhouse = ClickHouseSettings()
+        with open_warehouse(clickhouse) as warehouse:
+            migrate(warehouse, clickhouse)
+            loader = Loader(bootstrap, warehouse, settings, stop=stop, stats_interval_s=args.stats_interval)
+            stats = loader.run(once=args.once)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if args.json:
+        print(json.dumps(stats.as_dict()))
+    else:
+        logging.getLogger("crossings.load").info(stats.line())
+    return 0
