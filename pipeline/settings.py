@@ -7,9 +7,11 @@ directory, so commands run from the checkout keep their state under `var/`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -114,5 +116,34 @@ class LoaderSettings(BaseSettings):
     backoff_max_ms: int = Field(30_000, ge=1, description="retry waits double up to this")
 
 
+class AlertSettings(BaseSettings):
+    """The alert dispatcher: `crossings.alerts` to webhooks (`crossings alerts dispatch`)."""
+
+    model_config = _config("ALERTS_")
+
+    webhook_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated http(s) URLs; none = alerts are logged to the console"
+    )
+    webhook_token: SecretStr | None = Field(None, description="sent to every webhook as `Authorization: Bearer`")
+    group_id: str = Field("crossings-alerts", description="Kafka consumer group of the dispatcher")
+    timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one POST")
+    backoff_initial_ms: int = Field(500, ge=1, description="first wait before retrying a failed POST")
+    backoff_max_ms: int = Field(60_000, ge=1, description="retry waits double up to this")
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"not an http(s) URL: {url!r}")
+        return urls
+
+
 ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings,
-                LoaderSettings)
+                LoaderSettings, AlertSettings)

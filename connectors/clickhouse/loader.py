@@ -39,6 +39,7 @@ from kafka.structs import OffsetAndMetadata
 
 from connectors.clickhouse.base import Warehouse, WarehouseError
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
+from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import LoaderSettings
 
 log = logging.getLogger(__name__)
@@ -207,10 +208,6 @@ class LoaderStats:
                 f"last insert {self.last_insert_at or 'never'}")
 
 
-class Stopped(Exception):
-    """A stop was requested while a batch was still waiting to be inserted."""
-
-
 class BatchingSink:
     """Accumulates rows per table and writes a table's batch when it is full or old enough;
     the batch is cleared (in `finally`) only once its write succeeded. Subclasses write."""
@@ -282,25 +279,20 @@ class WarehouseSink(BatchingSink):
         super().__init__(settings.batch_rows, settings.batch_wait_ms / 1000)
         self.warehouse = warehouse
         self.commit = commit
-        self.backoff_initial_s = settings.backoff_initial_ms / 1000
-        self.backoff_max_s = settings.backoff_max_ms / 1000
+        self.backoff = Backoff.from_ms(settings.backoff_initial_ms, settings.backoff_max_ms)
         self.stats = stats
         self.stop = stop
         self.crash_after_insert = int(os.environ.get(CRASH_AFTER_INSERT_ENV) or 0)
 
     def write(self, batch: TableBatch) -> None:
-        delay = self.backoff_initial_s
-        while True:
-            try:
-                self.warehouse.insert(batch.target.table, batch.target.columns, batch.rows)
-                break
-            except WarehouseError as error:
-                self.stats.failed_inserts += 1
-                log.warning("insert of %d rows into %s failed (retrying in %.2f s): %s",
-                            len(batch.rows), batch.target.table, delay, error)
-                if self.stop.wait(delay):
-                    raise Stopped(f"stopped with {len(batch.rows)} rows for {batch.target.table} not inserted") from error
-                delay = min(delay * 2, self.backoff_max_s)
+        def failed(error: BaseException, delay: float) -> None:
+            self.stats.failed_inserts += 1
+            log.warning("insert of %d rows into %s failed (retrying in %.2f s): %s",
+                        len(batch.rows), batch.target.table, delay, error)
+
+        retry(lambda: self.warehouse.insert(batch.target.table, batch.target.columns, batch.rows), WarehouseError,
+              self.backoff, self.stop, failed,
+              lambda: f"stopped with {len(batch.rows)} rows for {batch.target.table} not inserted")
         self.stats.inserts += 1
         self.stats.rows += len(batch.rows)
         self.stats.rows_per_table[batch.target.table] += len(batch.rows)

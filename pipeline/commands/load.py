@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
-import threading
 
 from connectors.clickhouse import open_warehouse
 from connectors.clickhouse.loader import Loader
 from connectors.clickhouse.migrations import migrate
 from connectors.kafka.topics import JOB_OUTPUTS, ensure_topics
-from pipeline.commands.common import kafka_bootstrap
+from pipeline.commands.common import kafka_bootstrap, log_to_console, stop_on_signals
 from pipeline.settings import ClickHouseSettings, LoaderSettings
 
 
@@ -31,22 +29,15 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def run_load(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    log_to_console()
     settings = LoaderSettings(group_id=args.group, batch_rows=args.batch_rows, batch_wait_ms=args.max_wait_ms)
     bootstrap = kafka_bootstrap()
     ensure_topics(bootstrap, JOB_OUTPUTS)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        clickhouse = ClickHouseSettings()
-        with open_warehouse(clickhouse) as warehouse:
-            migrate(warehouse, clickhouse)
-            loader = Loader(bootstrap, warehouse, settings, stop=stop, stats_interval_s=args.stats_interval)
-            stats = loader.run(once=args.once)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    clickhouse = ClickHouseSettings()
+    with stop_on_signals() as stop, open_warehouse(clickhouse) as warehouse:
+        migrate(warehouse, clickhouse)
+        loader = Loader(bootstrap, warehouse, settings, stop=stop, stats_interval_s=args.stats_interval)
+        stats = loader.run(once=args.once)
     if args.json:
         print(json.dumps(stats.as_dict()))
     else:

@@ -208,6 +208,7 @@ def test_a_kill_between_insert_and_commit_loses_and_doubles_nothing(kafka_broker
 def test_sigterm_stops_the_loader_cleanly_and_a_restart_loses_nothing(kafka_broker, tmp_path):
     bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
     events = [crossing("driver", f"term-{tag}", i) for i in range(500)]
+    ensure_topics(bootstrap, [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS])
     produce(bootstrap, [(CLEAN.name, b"HUANGGANG", orjson.dumps(event)) for event in events])
     (tmp_path / "chdb-cwd").mkdir()
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(tmp_path / "chdb"),

@@ -1,0 +1,1 @@
+"""Alerts of the crossings job to the duty officers' webhooks (`crossings alerts dispatch`)."""
