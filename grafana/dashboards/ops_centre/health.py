@@ -1,0 +1,34 @@
+"""Open alert episodes, dead letters and pipeline freshness."""
+
+from grafana.panels import panel, panel_sql
+
+TITLE = "Alerts and pipeline health"
+
+OPEN_EPISODES = panel_sql(
+    "alerts",
+    ["episode_id", "any(port_code) AS port_code", "any(kind) AS kind", "any(direction) AS direction",
+     "argMax(severity, version) AS severity", "min(started_at) AS raised_at",
+     "max(peak_p90_s) AS peak_p90_s", "any(threshold_s) AS threshold_s"],
+    final=True, group_by=["episode_id"], having="countIf(state = 'resolved') = 0", order_by=["raised_at"])
+
+
+def panels():
+    return [
+        panel("stat", "Open alert episodes", panel_sql(f"({OPEN_EPISODES}) AS open", ["count() AS open_episodes"]),
+              width=4, height=8),
+        panel("table", "Open alert episodes (raised, not yet resolved)", OPEN_EPISODES, width=14, height=8),
+        panel("stat", "Pipeline freshness (now - newest event)",
+              panel_sql("crossings", ["dateDiff('second', max(released_at), now()) AS seconds_since_newest_event"],
+                        time_column="released_at"),
+              unit="s", width=6, height=8),
+        panel("timeseries", "Dead letters per minute",
+              panel_sql("dead_letters", ["count() / greatest($__interval_s / 60, 1) AS dead_letters_per_minute"],
+                        time_column="detected_at", bucket=True, final=True),
+              width=12),
+        panel("timeseries", "Dead-letter share of received records per topic",
+              panel_sql("pipeline_counts",
+                        ["topic", "sum(dead_letters) / greatest(sum(received), 1) AS dead_letter_share"],
+                        time_column="received_minute", bucket=True, final=True, group_by=["topic"],
+                        order_by=["topic"]),
+              unit="percentunit", width=12),
+    ]
