@@ -1,4 +1,5 @@
-"""The dashboards by name, their JSON, and `crossings grafana build` writing it."""
+"""The dashboards by name, their JSON, the alert rules' provisioning file, and `crossings grafana
+build` writing them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from types import ModuleType
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from grafana.alerts import render_rules
 from grafana.dashboards import analysts, freight, ops_centre, port_detail
 from grafana.panels import build_dashboard
 
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
+RULES_PATH = Path(__file__).resolve().parent / "provisioning" / "alerting" / "rules.yaml"
 
 DASHBOARDS: dict[str, ModuleType] = {
     "ops_centre": ops_centre,
@@ -35,19 +38,27 @@ def json_path(name: str, folder: Path = DASHBOARDS_DIR) -> Path:
     return folder / f"{name}.json"
 
 
-def write_all(folder: Path = DASHBOARDS_DIR) -> list[Path]:
-    """Writes every dashboard's JSON whose text changed; returns the files written."""
+def _generated(folder: Path, rules_path: Path) -> list[tuple[Path, str]]:
+    """Every generated file and its text: the dashboards' JSON, then the alert rules' YAML."""
+    return [*((json_path(name, folder), render(name)) for name in DASHBOARDS), (rules_path, render_rules())]
+
+
+def _differs(path: Path, text: str) -> bool:
+    return not path.is_file() or path.read_text(encoding="utf-8") != text
+
+
+def write_all(folder: Path = DASHBOARDS_DIR, rules_path: Path = RULES_PATH) -> list[Path]:
+    """Writes every generated file whose text changed; returns the files written."""
     written = []
-    for name in DASHBOARDS:
-        path, text = json_path(name, folder), render(name)
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+    for path, text in _generated(folder, rules_path):
+        if _differs(path, text):
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             written.append(path)
     return written
 
 
-def stale(folder: Path = DASHBOARDS_DIR) -> list[Path]:
-    """The dashboard JSON files missing or different from what the code builds now."""
-    return [json_path(name, folder) for name in DASHBOARDS
-            if not json_path(name, folder).is_file()
-            or json_path(name, folder).read_text(encoding="utf-8") != render(name)]
+def stale(folder: Path = DASHBOARDS_DIR, rules_path: Path = RULES_PATH) -> list[Path]:
+    """The generated files (dashboard JSON, alert rules) missing or different from what the
+    code builds now."""
+    return [path for path, text in _generated(folder, rules_path) if _differs(path, text)]

@@ -1,4 +1,5 @@
-"""`crossings grafana build`: the dashboards' JSON from the code in grafana/dashboards/."""
+"""`crossings grafana build`: the dashboards' JSON from the code in grafana/dashboards/, and the
+alert rules' provisioning file (grafana/provisioning/alerting/rules.yaml) from grafana/alerts.py."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    grafana = groups.add_parser("grafana", help="build the Grafana dashboards' JSON")
+    grafana = groups.add_parser("grafana", help="build the Grafana dashboards' JSON and alert rules")
     actions = grafana.add_subparsers(dest="grafana_command", required=True)
-    build = actions.add_parser("build", help="write grafana/dashboards/*.json")
+    build = actions.add_parser(
+        "build", help="write grafana/dashboards/*.json and grafana/provisioning/alerting/rules.yaml")
     build.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
     build.set_defaults(handler=run_build)
 
@@ -25,5 +27,5 @@ def run_build(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path.relative_to(DASHBOARDS_DIR.parent.parent)}")
     if not written:
-        print("up to date: no dashboard changed")
+        print("up to date: no dashboard or alert rule changed")
     return 0

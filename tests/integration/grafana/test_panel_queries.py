@@ -1,6 +1,7 @@
 """Every panel query of every dashboard, expanded as Grafana and the ClickHouse plugin expand
 it, on chdb over a small hand-made data set of its own day (2025-11-03, UTC): each runs, is
-non-empty, and returns the columns its panel type needs."""
+non-empty, and returns the columns its panel type needs. The alert rules' queries run on rows of
+their own day (2025-11-04): one numeric value column, text label columns, the expected values."""
 
 from __future__ import annotations
 
@@ -133,3 +134,91 @@ def test_figures_on_the_fixture(data):
     assert channels == {"e-channel": 2, "manual-counter": 1}
     open_episodes = table("ops_centre", "Open alert episodes (raised, not yet resolved)")
     assert EPISODE in {r["episode_id"] for r in open_episodes}
+
+
+# The alert rules' queries, on rows of their own day (2025-11-04, UTC), evaluated at fixed
+# instants (the rules measure back from now(); `now` is the builders' parameter).
+ALERT_DAY = datetime(2025, 11, 4, tzinfo=UTC)
+# port, kind, direction, window end (UTC hh:mm), crossings, p90 s
+ALERT_WINDOWS = [
+    ("HUANGGANG", "truck", "entry", "02:05", 3, 4200.0),
+    ("HUANGGANG", "truck", "exit", "02:05", 1, 3000.0),  # weighted: (3 * 4200 + 3000) / 4 = 3900
+    ("LUOHU", "traveller", "exit", "01:58", 2, 5000.0),  # older than the newest LUOHU window
+    ("LUOHU", "traveller", "exit", "02:04", 2, 600.0),
+    ("FUTIAN", "traveller", "exit", "01:50", 2, 9000.0),  # ended before the 10-minute look-back
+]
+ALERT_CROSSING = "02:00"
+
+
+def _alert_at(hhmm: str) -> datetime:
+    hour, minute = map(int, hhmm.split(":"))
+    return ALERT_DAY + timedelta(hours=hour, minutes=minute)
+
+
+def _now(hhmm: str) -> str:
+    return f"toDateTime('{_alert_at(hhmm).strftime(STAMP)}', 'UTC')"
+
+
+@pytest.fixture(scope="module")
+def alert_data(data):
+    released = _alert_at(ALERT_CROSSING)
+    data.insert("crossings", CROSSING_COLUMNS, [(
+        str(uuid.uuid5(uuid.NAMESPACE_URL, "grafana-alerts/0")), 1, "traveller", "LUOHU", "exit",
+        "grafana-alerts-luohu", "e-channel", "two-site", (released - timedelta(seconds=90)).strftime(STAMP),
+        (released - timedelta(seconds=10)).strftime(STAMP), released.strftime(STAMP), "grafana-alerts-ref-0",
+        None, 0, 0)])
+    data.insert("clearance_windows", ["window_start", "window_end", "port_code", "kind", "direction", "crossings",
+                                      "mean_s", "p50_s", "p90_s", "p99_s", "max_s", "version"],
+                [((_alert_at(end) - timedelta(minutes=5)).strftime(STAMP), _alert_at(end).strftime(STAMP), port, kind,
+                  direction, n, p90, p90, p90, p90, p90, 1) for port, kind, direction, end, n, p90 in ALERT_WINDOWS])
+    return data
+
+
+def alert_rows(warehouse, sql):
+    """Runs a rule query as the data source would (macros expanded, none expected) and checks
+    it is what a Grafana alert query needs: one numeric value column, the others text labels."""
+    result = warehouse.query(expand(sql, RANGE))
+    numeric = [c for c, t in zip(result.columns, result.types) if NUMERIC.match(t)]
+    assert len(numeric) == 1, (result.columns, result.types)
+    labels = [t for c, t in zip(result.columns, result.types) if c not in numeric]
+    assert all(re.search(r"String", t) for t in labels), result.types
+    return result
+
+
+def committed_rules():
+    from grafana.alerts import document
+
+    for group in document()["groups"]:
+        for rule in group["rules"]:
+            yield pytest.param(rule["data"][0]["model"]["rawSql"], id=rule["uid"])
+
+
+@pytest.mark.parametrize("sql", list(committed_rules()))
+def test_committed_rule_queries_run(alert_data, sql):
+    alert_rows(alert_data, sql)
+
+
+def test_clearance_spike_rule_on_the_fixture(alert_data):
+    from grafana.alerts import clearance_spike_sql
+
+    result = alert_rows(alert_data, clearance_spike_sql(_now("02:05")))
+    assert list(result.columns) == ["port_code", "kind", "threshold", "p90_over_threshold"]
+    rows = {(r["port_code"], r["kind"]): (r["threshold"], r["p90_over_threshold"]) for r in result.dicts()}
+    assert rows.keys() == {("HUANGGANG", "truck"), ("LUOHU", "traveller")}
+    assert rows[("HUANGGANG", "truck")][0] == "3600"
+    assert rows[("HUANGGANG", "truck")][1] == pytest.approx(3900 / 3600)  # fires (> 1)
+    assert rows[("LUOHU", "traveller")] == ("1800", pytest.approx(600 / 1800))  # newest window only
+
+
+def test_pipeline_stale_rule_on_the_fixture(alert_data):
+    from grafana.alerts import pipeline_stale_sql
+    from schemas.ports import load_ports
+
+    def seconds(sql):
+        return [r["seconds_since_newest_crossing"] for r in alert_rows(alert_data, sql).dicts()]
+
+    assert seconds(pipeline_stale_sql(_now("02:03"))) == [180]  # below 300: OK
+    assert seconds(pipeline_stale_sql(_now("02:10"))) == [600]  # fires
+    luohu = [load_ports().get("LUOHU")]  # 06:30-24:00 local = 22:30-16:00 UTC
+    assert seconds(pipeline_stale_sql(_now("02:10"), luohu)) == [600]
+    assert seconds(pipeline_stale_sql(_now("20:00"), luohu)) == []  # closed: no row, the rule is OK
