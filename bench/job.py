@@ -26,6 +26,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
 
+from bench import percentile
 from bench.produce import simulated
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import KafkaBroker
@@ -108,11 +109,6 @@ def wait_until(condition, timeout_s: float, what: str) -> float:
             return time.monotonic()
         time.sleep(0.5)
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
 def main() -> None:

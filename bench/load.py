@@ -29,6 +29,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from bench import percentile
 from bench.produce import rate, simulated
 from connectors.clickhouse import Warehouse, open_warehouse
 from connectors.clickhouse.loader import TARGETS, Loader, Target
@@ -142,7 +143,7 @@ def freshness(bootstrap: str, warehouse: Warehouse, values: list[bytes], per_s: 
     if len(delays) < len(values):
         raise RuntimeError(f"only {len(delays)} of {len(values)} records became queryable within 60 s")
     return {"events": len(delays), "produce_rate_per_s": per_s, "batch_wait_ms": settings.batch_wait_ms,
-            "p50_s": round(statistics.median(delays), 3), "p99_s": round(delays[int(0.99 * (len(delays) - 1))], 3),
+            "p50_s": round(statistics.median(delays), 3), "p99_s": round(percentile(delays, 0.99), 3),
             "max_s": round(delays[-1], 3)}
 
 
