@@ -92,6 +92,23 @@ class GrafanaSettings(BaseSettings):
 
     url: str | None = Field(None, description="base URL of Grafana")
     token: SecretStr = Field(SecretStr(""), description="service-account token")
+    alert_webhook_url: str | None = Field(
+        None, description="http(s) URL the crossings-webhook contact point posts alerts to"
+    )
+    timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one Grafana API call")
+
+
+class ClickHouseAnalystSettings(BaseSettings):
+    """The read-only analyst login of Grafana's ClickHouse data source, as Grafana reaches the
+    server: the variables grafana/provisioning/datasources/clickhouse.yaml reads too."""
+
+    model_config = _config("CLICKHOUSE_ANALYST_")
+
+    host: str | None = Field(None, description="ClickHouse host name as Grafana resolves it")
+    port: int = Field(9000, ge=1, le=65535, description="native-protocol port (9440 with TLS)")
+    secure: bool = Field(False, description="TLS to ClickHouse")
+    user: str = Field("crossings_reader", description="sql/roles/005_analyst_user.sql")
+    password: SecretStr = Field(SecretStr(""))
 
 
 class PrivacySettings(BaseSettings):
@@ -145,5 +162,5 @@ class AlertSettings(BaseSettings):
         return urls
 
 
-ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings, PrivacySettings,
-                LoaderSettings, AlertSettings)
+ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings,
+                ClickHouseAnalystSettings, PrivacySettings, LoaderSettings, AlertSettings)

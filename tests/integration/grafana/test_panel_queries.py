@@ -12,74 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.clickhouse.migrations import migrate
 from grafana.build import DASHBOARDS, render
 from grafana.macros import ALL, TimeRange, dashboard_variables, expand
 
-DAY = datetime(2025, 11, 3, tzinfo=UTC)
+from .conftest import CROSSING_COLUMNS, DAY, EPISODE, STAMP
+
 RANGE = TimeRange(DAY, DAY + timedelta(days=1), interval_s=300)
-STAMP = "%Y-%m-%d %H:%M:%S"
-
-# kind, port, direction, channel, inspection mode, UTC hour:minute, clearance s, customs decision
-CROSSINGS = [
-    ("truck", "HUANGGANG", "exit", "freight-lane", "two-site", "02:00", 600, "released"),
-    ("truck", "HUANGGANG", "entry", "freight-lane", "two-site", "02:10", 1200, "held"),
-    ("truck", "LIANTANG", "entry", "freight-lane", "joint-one-release", "03:00", 900, "inspected-released"),
-    ("truck", "SHENZHEN_BAY", "exit", "freight-lane", "co-location", "04:00", 1500, "released"),
-    ("traveller", "LUOHU", "exit", "e-channel", "two-site", "02:05", 60, None),
-    ("traveller", "LUOHU", "exit", "manual-counter", "two-site", "02:06", 240, None),
-    ("traveller", "LUOHU", "entry", "e-channel", "two-site", "09:30", 45, None),
-]
-CROSSING_COLUMNS = ["event_id", "schema_version", "kind", "port_code", "direction", "lane_id", "channel_type",
-                    "inspection_mode", "queued_at", "inspection_started_at", "released_at", "subject_ref",
-                    "customs_decision", "kafka_partition", "kafka_offset"]
-EPISODE = "00000000-0000-4000-8000-0000000b0a01"
-
-
-def _at(hhmm: str) -> datetime:
-    hour, minute = map(int, hhmm.split(":"))
-    return DAY + timedelta(hours=hour, minutes=minute)
-
-
-@pytest.fixture(scope="module")
-def data(warehouse):
-    migrate(warehouse)
-    rows = []
-    for index, (kind, port, direction, channel, mode, hhmm, clearance, decision) in enumerate(CROSSINGS):
-        released = _at(hhmm)
-        queued = released - timedelta(seconds=clearance)
-        rows.append((str(uuid.uuid5(uuid.NAMESPACE_URL, f"grafana-panels/{index}")), 1, kind, port, direction,
-                     f"grafana-{port.lower()}-{index}", channel, mode, queued.strftime(STAMP),
-                     (released - timedelta(seconds=10)).strftime(STAMP), released.strftime(STAMP),
-                     f"grafana-ref-{index}", decision, 0, index))
-    warehouse.insert("crossings", CROSSING_COLUMNS, rows)
-    windows = [(_at(hhmm).replace(second=0).strftime(STAMP), (_at(hhmm) + timedelta(minutes=1)).strftime(STAMP),
-                port, kind, direction, channel, 1, 1) for kind, port, direction, channel, _, hhmm, _, _ in CROSSINGS]
-    warehouse.insert("throughput_windows", ["window_start", "window_end", "port_code", "kind", "direction",
-                                            "channel_type", "crossings", "version"], windows)
-    clearance = [(_at(hhmm).strftime(STAMP), (_at(hhmm) + timedelta(minutes=5)).strftime(STAMP), port, kind,
-                  direction, 1, float(s), float(s), float(s), float(s), float(s), 1)
-                 for kind, port, direction, _, _, hhmm, s, _ in CROSSINGS]
-    warehouse.insert("clearance_windows", ["window_start", "window_end", "port_code", "kind", "direction",
-                                           "crossings", "mean_s", "p50_s", "p90_s", "p99_s", "max_s", "version"],
-                     clearance)
-    warehouse.insert("alerts", ["episode_id", "state", "severity", "port_code", "kind", "direction", "started_at",
-                                "ended_at", "peak_p90_s", "threshold_s", "version"],
-                     [(EPISODE, "raised", "warning", "HUANGGANG", "truck", "entry", _at("02:10").strftime(STAMP),
-                       None, 1200.0, 900, 1)])
-    warehouse.insert("dead_letters", ["reason", "topic", "partition", "offset", "payload", "detected_at"],
-                     [("invalid-json", "crossings.raw.grafana-test", 0, 1, "{", _at("02:00").strftime(STAMP))])
-    warehouse.insert("pipeline_counts", ["received_minute", "topic", "received", "clean", "dead_letters",
-                                         "duplicates", "too_late", "version"],
-                     [(_at("02:00").strftime(STAMP), "crossings.raw.grafana-test", 10, 9, 1, 0, 0, 1)])
-    warehouse.insert("official_daily_traffic", ["day", "control_point", "hk_direction", "port_code", "direction",
-                                                "category", "travellers"],
-                     [("2025-11-03", "Lo Wu", "Arrival", "LUOHU", "exit", "hk-macao-resident", 20),
-                      ("2025-11-03", "Lo Wu", "Departure", "LUOHU", "entry", "foreign", 10),
-                      ("2025-11-03", "Airport", "Arrival", None, "exit", "foreign", 500)])
-    return warehouse
-
-
 NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal)")
 TIME = re.compile(r"^(Nullable\()?DateTime")
 
