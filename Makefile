@@ -10,7 +10,7 @@ FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
 FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java)
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help setup test test-unit test-integration bench-produce bench-job bench-load clean
+.PHONY: help setup test test-unit test-integration demo bench bench-produce bench-job bench-load chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,11 +45,18 @@ test: setup ## Run every test: unit tests, then integration tests against real K
 	$(PYTEST) -m unit -q
 	$(PYTEST) -m integration -q
 
+demo: setup ## The whole pipeline on a simulated day with a live board, then a summary and an HTML report (DEMO_ARGS="--speed 480 ...")
+	$(VENV)/bin/crossings demo $(DEMO_ARGS)
+
 test-unit: setup ## Run the fast unit tests only (no services)
 	$(PYTEST) -m unit -q
 
 test-integration: setup ## Run the integration tests only (starts Kafka, Flink, chdb on free ports)
 	$(PYTEST) -m integration -q
+
+EVENTS ?= 2000000
+bench: setup ## The whole pipeline on EVENTS events (default 2 million) against Kafka's raw read limit, as JSON; appends to bench/results.jsonl
+	$(VENV)/bin/python -m bench.pipeline --events $(EVENTS) $(BENCH_ARGS)
 
 bench-produce: setup ## Events/s from the simulator into a real broker (kafka-python vs confluent-kafka), as JSON
 	$(VENV)/bin/python -m bench.produce
@@ -59,6 +66,9 @@ bench-load: setup ## Rows/s of clean events into chdb (insert path and from Kafk
 
 bench-job: setup ## Events/s, checkpoint duration and produce-to-window latency of the job on a 2-TaskManager cluster, as JSON
 	$(VENV)/bin/python -m bench.job
+
+chaos: setup ## Fault scenarios (TaskManager kill, broker restart, loader kill, ClickHouse outage, dirty input), final state against a recomputation, as a table
+	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)
 
 clean: ## Remove local state (var/); keeps .venv and the jar cache
 	rm -rf var

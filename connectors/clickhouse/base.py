@@ -6,6 +6,7 @@ same SQL files run on chdb and on a server.
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -99,3 +100,28 @@ class FailingWarehouse(Warehouse):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class SharedWarehouse(Warehouse):
+    """One warehouse used by several threads of a process (chdb allows one session per
+    process): each statement runs alone, under a lock."""
+
+    def __init__(self, inner: Warehouse) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
+        with self._lock:
+            return self.inner.query(sql, params)
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        with self._lock:
+            self.inner.command(sql, params)
+
+    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        with self._lock:
+            return self.inner.insert(table, columns, rows)
+
+    def close(self) -> None:
+        with self._lock:
+            self.inner.close()

@@ -6,6 +6,7 @@ kafka-python on the same events, and only it keeps up with the simulator here.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
 
@@ -13,6 +14,8 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from connectors.kafka.topics import RAW_TOPICS, ensure_topics
 from schemas.events import Crossing
+
+log = logging.getLogger(__name__)
 
 
 class ProduceError(RuntimeError):
@@ -33,7 +36,8 @@ class CrossingProducer:
                 "linger.ms": linger_ms,
                 "batch.size": 1_000_000,
                 "queue.buffering.max.messages": 500_000,
-            }
+            },
+            logger=log,  # librdkafka's own lines (retries while a broker starts) as log records
         )
         self._flush_timeout_s = flush_timeout_s
         self.sent: Counter[str] = Counter()

@@ -24,7 +24,10 @@ Default volumes are the registry's `daily_volume` (schemas/ports.toml states the
 HK Immigration Department's 2024 daily averages for travellers, the 5.453 M driver and
 5.4497 M truck crossings a year for vehicles). `scale` multiplies the volumes only, lanes stay
 as registered: a small scale gives short queues, so scenario effects show at scale 1 (filter
-ports, kinds and directions to keep such a run small).
+ports, kinds and directions to keep such a run small). With `scale_lanes`, each channel's lanes
+are scaled too (rounded, at least one), so utilisation and the waits of an overload stay about
+as at scale 1 with a fraction of the events; a lane closure then keeps the same share of lanes
+open (rounded, at least one) -- coarser where a channel has few lanes.
 """
 
 from __future__ import annotations
@@ -202,6 +205,7 @@ class SimulatorSource(Source):
         ports: PortRegistry | None = None,
         pseudonymiser: Pseudonymiser | None = None,
         scale: float = 1.0,
+        scale_lanes: bool = False,
         port_codes: Collection[str] | None = None,
         kinds: Collection[Kind] | None = None,
         directions: Collection[Direction] | None = None,
@@ -228,6 +232,7 @@ class SimulatorSource(Source):
         self._ports = ports if ports is not None else load_ports()
         self._pseudonymiser = pseudonymiser or Pseudonymiser.from_settings()
         self._scale = scale
+        self._scale_lanes = scale_lanes
         self._speed = speed
         self._pacing = {
             name: value for name, value in (("clock", clock), ("sleep", sleep)) if value
@@ -270,7 +275,8 @@ class SimulatorSource(Source):
                         continue
                     channels = port.lanes[kind][direction]
                     volume = port.daily_volume[kind][direction] * self._scale
-                    for channel, lanes in sorted(channels.items()):
+                    for channel, registered in sorted(channels.items()):
+                        lanes = self._lanes(registered)
                         share, category_cum = _channel_share(kind, channel, channels)
                         if volume * share <= 0:
                             continue
@@ -287,7 +293,7 @@ class SimulatorSource(Source):
                                     f"{direction}-{channel}-{n:02d}" for n in range(1, lanes + 1)
                                 ),
                                 segments=self._segments(key, volume * share, opening, effects),
-                                closed=self._lane_closures(key, lanes, effects),
+                                closed=self._lane_closures(key, registered, lanes, effects),
                                 category_cum=category_cum,
                                 effects=[
                                     (w0, w1, self._effect_stats[i])
@@ -355,16 +361,22 @@ class SimulatorSource(Source):
             segments.append((t0, t1, rate))
         return segments
 
+    def _lanes(self, registered: int) -> int:
+        """The lanes simulated for a channel of `registered` lanes."""
+        return max(1, round(registered * self._scale)) if self._scale_lanes else registered
+
     def _lane_closures(
-        self, key: _QueueKey, lanes: int, effects: list[int]
+        self, key: _QueueKey, registered: int, lanes: int, effects: list[int]
     ) -> list[list[tuple[float, float]]]:
-        """Per lane, the windows in which it is closed; a closure takes the last lanes."""
+        """Per lane, the windows in which it is closed; a closure takes the last lanes and,
+        when lanes are scaled, leaves open the registered share of them (at least one)."""
         closed: list[list[tuple[float, float]]] = [[] for _ in range(lanes)]
         for i in effects:
             effect = self._scenario.effects[i]
             if not isinstance(effect, LaneClosure):
                 continue
-            for lane in range(lanes - effect.lanes_closed, lanes):
+            still_open = max(1, round((registered - effect.lanes_closed) * lanes / registered))
+            for lane in range(still_open, lanes):
                 closed[lane].extend(self._effect_windows[i])
         for windows in closed:
             windows.sort()
@@ -443,6 +455,7 @@ class SimulatorSource(Source):
             "start": self._start.isoformat().replace("+00:00", "Z"),
             "hours": self._end_s / 3600,
             "scale": self._scale,
+            "scale_lanes": self._scale_lanes,
             "events": sum(by_kind.values()),
             "by_kind": dict(by_kind),
             "by_port": {code: dict(counts) for code, counts in by_port.items()},

@@ -10,6 +10,14 @@ OPEN_EPISODES = panel_sql(
      "argMax(severity, version) AS severity", "min(started_at) AS raised_at",
      "max(peak_p90_s) AS peak_p90_s", "any(threshold_s) AS threshold_s"],
     final=True, group_by=["episode_id"], having="countIf(state = 'resolved') = 0", order_by=["raised_at"])
+# the range ends at now on a live board; a replayed day ends at its simulated clock
+FRESHNESS = panel_sql("crossings", ["dateDiff('second', max(released_at), $__toTime) AS seconds_since_newest_event"],
+                      time_column="released_at")
+RECORD_COUNTS = panel_sql(
+    "pipeline_counts",
+    ["sum(received) AS received", "sum(clean) AS clean", "sum(dead_letters) AS dead_letters",
+     "sum(duplicates) AS duplicates", "sum(too_late) AS too_late"],
+    time_column="received_minute", final=True)
 
 
 def panels():
@@ -17,10 +25,8 @@ def panels():
         panel("stat", "Open alert episodes", panel_sql(f"({OPEN_EPISODES}) AS open", ["count() AS open_episodes"]),
               width=4, height=8),
         panel("table", "Open alert episodes (raised, not yet resolved)", OPEN_EPISODES, width=14, height=8),
-        panel("stat", "Pipeline freshness (now - newest event)",
-              panel_sql("crossings", ["dateDiff('second', max(released_at), now()) AS seconds_since_newest_event"],
-                        time_column="released_at"),
-              unit="s", width=6, height=8),
+        panel("stat", "Pipeline freshness (now - newest event)", FRESHNESS, unit="s", width=6, height=8,
+              description="seconds from the newest crossing in the warehouse to the end of the range (now)"),
         panel("timeseries", "Dead letters per minute",
               panel_sql("dead_letters", ["count() / greatest($__interval_s / 60, 1) AS dead_letters_per_minute"],
                         time_column="detected_at", bucket=True, final=True),
@@ -31,4 +37,7 @@ def panels():
                         time_column="received_minute", bucket=True, final=True, group_by=["topic"],
                         order_by=["topic"]),
               unit="percentunit", width=12),
+        panel("table", "Records received in range: clean, dead letters, duplicates, too late", RECORD_COUNTS,
+              description="received = clean + dead letters + duplicates; too late is a part of clean",
+              width=24, height=4),
     ]

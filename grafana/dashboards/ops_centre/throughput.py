@@ -5,14 +5,13 @@ from grafana.panels import panel, panel_sql
 TITLE = "Throughput"
 
 PER_MINUTE = "sum(crossings) / greatest($__interval_s / 60, 1) AS crossings_per_minute"
+PER_PORT_PER_MINUTE = panel_sql("throughput_windows", ["port_code", PER_MINUTE], time_column="window_start",
+                                bucket=True, final=True, group_by=["port_code"], order_by=["port_code"])
 
 
 def panels():
     return [
-        panel("timeseries", "Crossings per minute per port",
-              panel_sql("throughput_windows", ["port_code", PER_MINUTE], time_column="window_start",
-                        bucket=True, final=True, group_by=["port_code"], order_by=["port_code"]),
-              unit="short", width=18, height=9),
+        panel("timeseries", "Crossings per minute per port", PER_PORT_PER_MINUTE, unit="short", width=18, height=9),
         panel("stat", "Crossings in range",
               panel_sql("throughput_windows", ["sum(crossings) AS crossings"], time_column="window_start",
                         final=True),

@@ -166,6 +166,20 @@ def test_clearance_trend_per_hour(data):
     assert luohu == [(f"{D1} 08:00:00", 3, 120, pytest.approx(264)), (f"{D1} 23:00:00", 1, 90, 90)]
 
 
+def test_port_clearance(data):
+    rows = run(data, "port_clearance", date_from=D1, date_to=D1)
+    got = [(r["port_code"], int(r["crossings"]), r["p50_s"], r["p90_s"], r["p99_s"]) for r in rows]
+    # Huanggang D1 600, 1200: p50 900, p90 = 600 + 0.9 x 600 = 1140, p99 = 1194. Luohu D1 60, 90,
+    # 120, 300: p50 105, p90 246, p99 at rank 2.97 = 120 + 0.97 x 180 = 294.6.
+    assert got == [
+        ("FUTIAN", 1, 200, 200, 200),
+        ("HUANGGANG", 2, 900, pytest.approx(1140), pytest.approx(1194)),
+        ("LIANTANG", 1, 900, 900, 900),
+        ("LUOHU", 4, 105, pytest.approx(246), pytest.approx(294.6)),
+        ("SHENZHEN_BAY", 1, 1500, 1500, 1500),
+    ]
+
+
 def test_freight_diversion(data):
     rows = run(data, "freight_diversion", date_from=D1, date_to=D2)
     assert [(r["day"], int(r["huanggang"]), int(r["liantang"]), int(r["shenzhen_bay"]), int(r["total"]),

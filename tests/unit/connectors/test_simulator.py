@@ -275,6 +275,33 @@ def test_lane_closure_raises_clearance() -> None:
     assert effect["events"] == len(closed) and effect["p90_clearance_s"] > TRUCK_THRESHOLD_S
 
 
+def test_scaled_lanes_keep_the_surge_alert_with_a_tenth_of_the_events() -> None:
+    options = {"port_codes": ["SHENZHEN_BAY"], "kinds": [Kind.TRAVELLER], "directions": [Direction.EXIT]}
+    full = run(local(8), 6, scenario="surge", **options)
+    tenth = run(local(8), 6, scenario="surge", scale=0.1, scale_lanes=True, **options)
+    assert 0.08 < len(tenth) / len(full) < 0.12
+    # 30 e-channels and 25 counters become 3 and 2 (rounded half to even): 5 lanes in all
+    assert {e.lane_id for e in tenth} == {*(f"exit-e-channel-{n:02d}" for n in (1, 2, 3)),
+                                          "exit-manual-counter-01", "exit-manual-counter-02"}
+    by_minute = p90_by_release_minute(tenth)
+    over = [minute for minute, value in by_minute.items() if value > TRAVELLER_THRESHOLD_S]
+    assert any(b - a == timedelta(minutes=2) for a, b in zip(over, over[2:], strict=False))
+    # fewer lanes pool less: the queue drains later than at scale 1 (about 12:15 here, not 11:10)
+    assert all(v < TRAVELLER_THRESHOLD_S for m, v in by_minute.items() if m >= local(12, 30))
+    unscaled = run(local(8), 4, scenario="surge", scale=0.1, **options)
+    assert max(p90_by_release_minute(unscaled).values()) < TRAVELLER_THRESHOLD_S  # 55 lanes: no queue
+
+
+def test_a_scaled_lane_closure_keeps_the_share_of_lanes_open() -> None:
+    options = {"port_codes": ["HUANGGANG"], "kinds": [Kind.TRUCK], "directions": [Direction.EXIT],
+               "scale": 0.2, "scale_lanes": True}
+    demo = list(simulate(local(12), 6, scenario="demo-day", **options).events())
+    # 20 lanes -> 4; 2 of 20 open during the closure -> round(0.4) = 0 -> at least 1
+    assert {e.lane_id for e in demo} == {f"exit-freight-lane-{n:02d}" for n in range(1, 5)}
+    during = {e.lane_id for e in demo if local(13) <= e.inspection_started_at < local(17)}
+    assert during == {"exit-freight-lane-01"}
+
+
 def test_port_closure_stops_arrivals_for_its_hours() -> None:
     source = simulate(local(8), 8, scenario="port-closed", port_codes=["LUOHU"], scale=0.05)
     events = list(source.events())

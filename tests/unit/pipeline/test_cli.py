@@ -13,7 +13,7 @@ def test_help_lists_every_subcommand():
     parser = build_parser()
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(subcommands.choices) == {
-        "services", "generate", "replay", "job", "load", "migrate", "sql", "load-statistics", "alerts", "grafana"}
+        "services", "generate", "replay", "job", "load", "migrate", "sql", "load-statistics", "alerts", "grafana", "report", "demo"}
     words = parser.format_help().split()  # argparse wraps and breaks lines after long names
     text = " ".join(words)
     for action in subcommands._choices_actions:

@@ -1,0 +1,262 @@
+"""`crossings demo`: the whole pipeline on one machine, on embedded defaults, for a simulated
+period fast-forwarded, with a live board; then a summary and the offline report.
+
+Started here, and stopped here whatever happens: a Kafka broker of its own (formatted anew
+in `<work dir>/kafka` on free ports), the crossings job in the local mini-cluster (a child
+process group), and in this process the simulator's producer, the loader into the embedded
+warehouse and the alert dispatcher (threads). The warehouse is the configured one
+(`CLICKHOUSE_DATA_PATH`), so `crossings sql` answers from it afterwards; chdb allows one
+session per process, which the loader and the board share.
+
+The simulated period ends at the last Shenzhen midnight, so no event lies in the future (the
+job sends events ahead of the clock to dead letters).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+
+from connectors.alerts.dispatcher import Dispatcher
+from connectors.clickhouse import Warehouse, open_warehouse
+from connectors.clickhouse.base import SharedWarehouse
+from connectors.clickhouse.loader import Loader
+from connectors.clickhouse.migrations import migrate
+from connectors.kafka.producer import CrossingProducer
+from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
+from connectors.sources.simulator import SimulatorSource
+from deploy.services import KafkaBroker
+from grafana.dashboards.ops_centre.health import RECORD_COUNTS
+from grafana.macros import TimeRange, expand
+from grafana.report import describe, write_report
+from pipeline.demo.board import Snapshot, take_snapshot
+from pipeline.runtime import JOB_SCRIPT
+from pipeline.settings import AlertSettings, ClickHouseSettings, KafkaSettings, LoaderSettings
+from schemas.ports import SHENZHEN_TZ
+
+log = logging.getLogger(__name__)
+QUERIES = Path(__file__).resolve().parents[2] / "sql" / "queries"
+
+
+class DemoError(RuntimeError):
+    """A part of the demo failed; the message says which and where its log is."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    sim_hours: float = 24.0
+    speed: float = 240.0
+    scenario: str = "demo-day"
+    scale: float = 0.1
+    seed: int = 1
+    work_dir: Path = Path("var/demo")
+    refresh_s: float = 2.0
+    startup_timeout_s: float = 300.0  # until the job has counted its first event
+    stall_timeout_s: float = 120.0  # after the simulator ended, with no more events counted
+
+    @property
+    def report(self) -> Path:
+        return self.work_dir / "report.html"
+
+
+def simulated_period(hours: float, today: date | None = None) -> tuple[datetime, datetime]:
+    """`hours` ending at or before the last Shenzhen midnight, starting at a local midnight."""
+    today = today or datetime.now(SHENZHEN_TZ).date()
+    days = max(1, math.ceil(hours / 24))
+    start = datetime.combine(today - timedelta(days=days), clock_time(0), SHENZHEN_TZ)
+    return start, start + timedelta(hours=hours)
+
+
+@dataclass
+class DemoSummary:
+    """What the demo did, printed at its end (`as_dict()` is the `--json` output)."""
+
+    scenario: str
+    period: tuple[str, str]
+    speed: float
+    scale: float
+    produced: int = 0
+    produced_by_port: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    ports: list[dict] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    interrupted: bool = False
+    report: str | None = None
+    warehouse: str = ""
+    logs: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _Worker(threading.Thread):
+    """A daemon thread that keeps the exception its target raised, for the main loop."""
+
+    def __init__(self, name: str, target: Callable[[], object]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as error:  # reported by the main loop
+            self.error = error
+
+
+class JobProcess:
+    """The crossings job in the local mini-cluster, in a process group of its own."""
+
+    def __init__(self, bootstrap: str, work_dir: Path) -> None:
+        self.log_path = work_dir / "logs" / "job.log"
+        self._log = self.log_path.open("w")
+        env = {**os.environ, "PIPELINE_CHECKPOINT_DIR": str(work_dir / "checkpoints"),
+               "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
+        self.process = subprocess.Popen(
+            [sys.executable, str(JOB_SCRIPT), "--bootstrap", bootstrap, "--parallelism", "1"],
+            stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            raise DemoError(f"the job stopped (exit {self.process.returncode}): see {self.log_path}\n"
+                            + "".join(self.log_path.read_text().splitlines(keepends=True)[-15:]))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        try:  # the JVM of the mini-cluster, if it outlived its Python parent
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._log.close()
+
+
+class Demo:
+    """One run: `run(show)` calls `show(snapshot)` at each refresh and returns the summary."""
+
+    def __init__(self, options: DemoOptions) -> None:
+        self.options = options
+        self.start, self.end = simulated_period(options.sim_hours)
+        self.source = SimulatorSource(self.start, options.sim_hours, seed=options.seed, scenario=options.scenario,
+                                      scale=options.scale, scale_lanes=True, speed=options.speed)
+        self.stop = threading.Event()
+        self.produced = 0
+        self.producer_started: float | None = None
+        self.summary = DemoSummary(options.scenario, (self.start.isoformat(), self.end.isoformat()),
+                                   options.speed, options.scale)
+
+    def sim_now(self) -> datetime:
+        """The simulator's clock: event time runs at `speed` from the first event produced."""
+        if self.producer_started is None:
+            return self.start
+        elapsed = (time.monotonic() - self.producer_started) * self.options.speed
+        return min(self.end, self.start + timedelta(seconds=elapsed))
+
+    def run(self, show: Callable[[Snapshot], None]) -> DemoSummary:
+        options = self.options
+        for stale in ("kafka", "checkpoints"):
+            shutil.rmtree(options.work_dir / stale, ignore_errors=True)
+        (options.work_dir / "logs").mkdir(parents=True, exist_ok=True)
+        wall_start = datetime.now(UTC)
+        started = time.monotonic()
+        clickhouse = ClickHouseSettings()
+        with ExitStack() as stack:
+            warehouse = stack.enter_context(SharedWarehouse(open_warehouse(clickhouse)))
+            migrate(warehouse, clickhouse)
+            broker = stack.enter_context(KafkaBroker(KafkaSettings(
+                bootstrap_servers=None, port=0, controller_port=0, data_dir=options.work_dir / "kafka")))
+            ensure_topics(broker.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
+            job = JobProcess(broker.bootstrap, options.work_dir)
+            stack.callback(job.stop)
+            loader = Loader(broker.bootstrap, warehouse, LoaderSettings(), stop=self.stop, stats_interval_s=5)
+            dispatcher = Dispatcher(broker.bootstrap, AlertSettings(), stop=self.stop)
+            producer = _Worker("producer", lambda: self._produce(broker.bootstrap))
+            workers = [_Worker("loader", loader.run), _Worker("dispatcher", dispatcher.run), producer]
+            for worker in workers:
+                worker.start()
+            stack.callback(lambda: [worker.join(timeout=30) for worker in workers])
+            stack.callback(self.stop.set)  # first on the way out: the threads end before the job and broker
+            try:
+                drained_since = None
+                progress = (-1, time.monotonic())  # (received, when it last grew)
+                while True:
+                    job.check()
+                    for worker in workers:
+                        if worker.error is not None:
+                            raise DemoError(f"the {worker.name} failed: {worker.error}") from worker.error
+                    snapshot = take_snapshot(warehouse, self.start, self.sim_now(), wall_start, datetime.now(UTC),
+                                             speed=options.speed, produced=self.produced,
+                                             consumer_lag=loader.stats.total_lag)
+                    show(snapshot)
+                    received = snapshot.counts["received"]
+                    if received > progress[0]:
+                        progress = (received, time.monotonic())
+                    if received == 0 and time.monotonic() - started > options.startup_timeout_s:
+                        raise DemoError(f"the job counted no event within {options.startup_timeout_s:.0f} s; "
+                                        f"see {job.log_path}")
+                    if not producer.is_alive():
+                        if received >= self.produced and snapshot.consumer_lag == 0:
+                            drained_since = drained_since or time.monotonic()
+                            if time.monotonic() - drained_since >= 3 * options.refresh_s:
+                                break  # every event counted, and the loader has stayed caught up
+                        elif received and time.monotonic() - progress[1] > options.stall_timeout_s:
+                            raise DemoError(f"the pipeline made no progress for {options.stall_timeout_s:.0f} s "
+                                            f"({received:,} of {self.produced:,} events counted); see "
+                                            f"{options.work_dir / 'logs'}")
+                    time.sleep(options.refresh_s)
+            except KeyboardInterrupt:
+                self.summary.interrupted = True
+            self.stop.set()
+            self.summary.elapsed_s = round(time.monotonic() - started, 1)
+            self._summarise(warehouse, wall_start, clickhouse)
+        self.summary.logs = str(options.work_dir / "logs")
+        return self.summary
+
+    def _produce(self, bootstrap: str) -> None:
+        with CrossingProducer(bootstrap) as producer:
+            self.producer_started = time.monotonic()
+            for event in self.source.events():
+                if self.stop.is_set():
+                    break
+                producer.send(event)
+                self.produced += 1
+        summary = self.source.summary()
+        self.summary.produced_by_port = {port: sum(kinds.values()) for port, kinds in summary["by_port"].items()}
+        self.summary.produced = self.produced
+
+    def _summarise(self, warehouse: Warehouse, wall_start: datetime, clickhouse: ClickHouseSettings) -> None:
+        wall = TimeRange(wall_start - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1))
+        counts = warehouse.query(expand(RECORD_COUNTS, wall)).dicts()
+        self.summary.counts = {name: int(value or 0) for name, value in (counts[0] if counts else {}).items()}
+        days = {"date_from": self.start.date().isoformat(),
+                "date_to": (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date().isoformat()}
+        for name, target in (("port_clearance", "ports"), ("alert_history", "alerts")):
+            rows = warehouse.query((QUERIES / f"{name}.sql").read_text(), days).dicts()
+            setattr(self.summary, target, rows)
+        self.summary.produced = self.produced
+        self.summary.warehouse = describe(clickhouse)
+        try:
+            write_report(warehouse, self.start, self.end, self.options.report, source=describe(clickhouse))
+            self.summary.report = str(self.options.report)
+        except Exception as error:  # the summary is still worth printing
+            log.error("the report could not be written: %s", error)
