@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,9 +59,11 @@ def run_local(script: Path, args: Sequence[str], timeout_s: float | None, echo: 
 def submit(
     script: Path, args: Sequence[str], rest_url: str, parallelism: int, timeout_s: float | None,
     detached: bool = False, echo: bool = False, env: Mapping[str, str] | None = None,
+    from_savepoint: str | None = None,
 ) -> str:
     """Submit a job script to the standalone cluster at `rest_url`; unless `detached`, wait
-    for the job to finish. The job's packages travel as one folder holding them (a package
+    for the job to finish. With `from_savepoint`, its state starts from that savepoint (a path
+    `stop_with_savepoint` returned). The job's packages travel as one folder holding them (a package
     folder given alone would become the import root: `connectors/kafka` would hide the
     `kafka` client library)."""
     from deploy.services.flink import flink_home
@@ -74,12 +79,38 @@ def submit(
             # the TaskManagers' Python workers need this interpreter (with pyflink), not `python`
             f"-Dpython.executable={sys.executable}",
             "--parallelism", str(parallelism), *(["--detached"] if detached else []),
+            *(["--fromSavepoint", from_savepoint] if from_savepoint else []),
             "--python", str(script),
             "--pyFiles", bundle,
             *(option for jar in connector_jars() for option in ("--jarfile", str(jar))),
             *args,
         ]
         return _run(argv, timeout_s, f"submission of {script.name} to {rest_url}", echo, env)
+
+
+def running_job_id(rest_url: str, name: str) -> str:
+    """The id of the running job called `name` on the cluster at `rest_url`."""
+    with urllib.request.urlopen(f"{rest_url}/jobs/overview", timeout=10) as response:
+        jobs = json.loads(response.read())["jobs"]
+    running = [job["jid"] for job in jobs if job["name"] == name and job["state"] == "RUNNING"]
+    if len(running) != 1:
+        raise JobError(f"{len(running)} running jobs called {name!r} on {rest_url}, expected one")
+    return running[0]
+
+
+def stop_with_savepoint(rest_url: str, job_id: str, directory: Path, timeout_s: float | None) -> str:
+    """Stop a job gracefully (`flink stop`): its sources stop, a final savepoint is written
+    under `directory` and its Kafka transactions commit. Returns the savepoint's path."""
+    from deploy.services.flink import flink_home
+
+    rest = urlparse(rest_url)
+    output = _run([str(flink_home() / "bin" / "flink"), "stop", f"-Drest.address={rest.hostname}",
+                   f"-Drest.port={rest.port}", "--savepointPath", directory.resolve().as_uri(), job_id],
+                  timeout_s, f"stop of job {job_id} with a savepoint")
+    found = re.search(r"Savepoint completed\. Path: (\S+)", output)
+    if found is None:
+        raise JobError(f"flink stop gave no savepoint path:\n{output[-2000:]}")
+    return found.group(1)
 
 
 def _run(argv: Sequence[str], timeout_s: float | None, what: str, echo: bool = False,

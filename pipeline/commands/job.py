@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from deploy.services import LocalStack
 from pipeline.commands.common import UserError, kafka_bootstrap
-from pipeline.runtime import JOB_SCRIPT, run_local, submit
-from pipeline.settings import FlinkSettings
+from pipeline.runtime import JOB_SCRIPT, run_local, running_job_id, stop_with_savepoint, submit
+from pipeline.settings import FlinkSettings, PipelineSettings
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -19,6 +20,13 @@ def register(groups: argparse._SubParsersAction) -> None:
         "submit", help="submit it to the standalone cluster (`crossings services up`) and return")
     submit_parser.add_argument("--parallelism", type=int, default=FlinkSettings().parallelism)
     submit_parser.add_argument("--wait", action="store_true", help="wait for the job to end (with --bounded)")
+    submit_parser.add_argument("--from-savepoint", metavar="PATH",
+                               help="start from a savepoint (the path `crossings job stop` printed)")
+    stop_parser = actions.add_parser(
+        "stop", help="stop the job on the cluster with a savepoint (resume: submit --from-savepoint PATH)")
+    stop_parser.add_argument("--savepoint-dir", type=Path, default=None,
+                             help="where the savepoint goes (default PIPELINE_CHECKPOINT_DIR/savepoints)")
+    stop_parser.set_defaults(handler=stop_job)
     for action in (run_parser, submit_parser):
         action.add_argument("--bounded", action="store_true",
                             help="read the raw topics from the start to their current end, then finish")
@@ -36,11 +44,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def submit_job(args: argparse.Namespace) -> int:
+def _cluster_rest() -> str:
     flink = LocalStack.from_env().status()["flink"]
     if not flink["running"]:
         raise UserError("no Flink cluster: run `crossings services up`")
-    output = submit(JOB_SCRIPT, job_args(args), flink["rest"], args.parallelism, timeout_s=None,
-                    detached=not args.wait)
+    return flink["rest"]
+
+
+def submit_job(args: argparse.Namespace) -> int:
+    output = submit(JOB_SCRIPT, job_args(args), _cluster_rest(), args.parallelism, timeout_s=None,
+                    detached=not args.wait, from_savepoint=args.from_savepoint)
     print(output.strip().splitlines()[-1] if output.strip() else "submitted")
+    return 0
+
+
+def stop_job(args: argparse.Namespace) -> int:
+    from pipeline.jobs.crossings import JOB_NAME  # imports PyFlink: only here
+
+    rest = _cluster_rest()
+    directory = args.savepoint_dir or PipelineSettings().checkpoint_dir / "savepoints"
+    path = stop_with_savepoint(rest, running_job_id(rest, JOB_NAME), directory, timeout_s=600)
+    print(f"stopped with a savepoint: {path}\nresume: crossings job submit --from-savepoint {path}")
     return 0

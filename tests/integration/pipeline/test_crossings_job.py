@@ -23,7 +23,7 @@ from connectors.kafka.topics import (
     ensure_topics,
 )
 from deploy.services import FlinkCluster, KafkaBroker
-from pipeline.runtime import JOB_SCRIPT, run_local, submit
+from pipeline.runtime import JOB_SCRIPT, run_local, stop_with_savepoint, submit
 from pipeline.settings import KafkaSettings
 from schemas.ports import load_ports
 from ..connectors.kafka_reading import end_offsets, records_since
@@ -190,12 +190,15 @@ def test_message_formats(published):
     assert all({"event_id", "released_at", "port_code"} <= set(event) for event in published.clean)
 
 
-def test_a_taskmanager_crash_mid_stream_loses_and_doubles_nothing(broker, job_input, flink_cluster, tmp_path):
+def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
+        broker, job_input, flink_cluster, tmp_path):
     records, _ = job_input
     more = [record_of(event) for event in simulated_day(0.005, seed=11, day=RECOVERY_DAY)]
+    after_restart = [record_of(event) for event in simulated_day(0.002, seed=12, day=RESTART_DAY)]
     before = end_offsets(broker.bootstrap, OUTPUTS)
+    env = job_env(tmp_path, "recovery")
     output = submit(JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S,
-                    detached=True, env=job_env(tmp_path, "recovery"))
+                    detached=True, env=env)
     job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
     try:
         wait_for(lambda: checkpoints(flink_cluster, job_id)["counts"]["completed"] > 0, "a first checkpoint")
@@ -209,17 +212,31 @@ def test_a_taskmanager_crash_mid_stream_loses_and_doubles_nothing(broker, job_in
         wait_for(lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
                  "the job to catch up after the crash", timeout_s=300)
         assert checkpoints(flink_cluster, job_id)["latest"]["restored"] is not None
+
+        # an operator's restart: stop with a savepoint, new input meanwhile, resume from it
+        savepoint = stop_with_savepoint(flink_cluster.rest_url, job_id, tmp_path / "savepoints", JOB_TIMEOUT_S)
+        assert flink_cluster.request(f"/jobs/{job_id}")["state"] == "FINISHED"
+        produce(broker.bootstrap, after_restart)
+        output = submit(JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S,
+                        detached=True, env=env, from_savepoint=savepoint)
+        job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
+        total += len(after_restart)
+        wait_for(lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
+                 "the resumed job to read what came while it was stopped", timeout_s=300)
+        assert checkpoints(flink_cluster, job_id)["latest"]["restored"]["is_savepoint"]
     finally:
-        flink_cluster.request(f"/jobs/{job_id}?mode=cancel", method="PATCH")
+        if flink_cluster.request(f"/jobs/{job_id}")["state"] not in TERMINAL:
+            flink_cluster.request(f"/jobs/{job_id}?mode=cancel", method="PATCH")
         wait_for(lambda: flink_cluster.request(f"/jobs/{job_id}")["state"] in TERMINAL, "the job to stop")
     published = Published.read(broker.bootstrap, before)
-    expected = recompute(records + more, datetime.now(UTC))
+    expected = recompute(records + more + after_restart, datetime.now(UTC))
     assert published.totals()["received"] == total
     assert published.totals()["duplicates"] == expected.duplicates
     assert_windows_equal(published, expected)
 
 
 RECOVERY_DAY = datetime(2024, 5, 3).date()
+RESTART_DAY = datetime(2024, 5, 4).date()
 TERMINAL = {"CANCELED", "FAILED", "FINISHED"}
 
 
