@@ -42,13 +42,13 @@ class FlinkSettings(BaseSettings):
     rest_port: int = Field(0, description="JobManager REST/web port; 0 = a free port")
     rpc_port: int = Field(0, description="JobManager RPC port; 0 = a free port")
     taskmanagers: int = Field(2, ge=1, description="TaskManagers started by the runner")
-    slots_per_taskmanager: int = Field(1, ge=1)
+    slots_per_taskmanager: int = Field(1, ge=1, description="task slots of each TaskManager")
     parallelism: int = Field(2, ge=1, description="default parallelism of submitted jobs")
-    jobmanager_memory: str = Field("1024m")
-    taskmanager_memory: str = Field("1280m")
+    jobmanager_memory: str = Field("1024m", description="total process memory of the JobManager")
+    taskmanager_memory: str = Field("1280m", description="total process memory of each TaskManager")
     data_dir: Path = Field(Path("var/flink"), description="generated config, logs, checkpoints")
     connector_jars_dir: Path = Field(Path(".cache/jars/flink"), description="connector jars")
-    start_timeout_s: float = Field(90.0)
+    start_timeout_s: float = Field(90.0, description="how long to wait for the TaskManagers to register")
 
 
 class PipelineSettings(BaseSettings):
@@ -64,10 +64,11 @@ class PipelineSettings(BaseSettings):
     window_state_ttl_min: int = Field(60, ge=1, description="idle time after which window state is dropped")
     checkpoint_interval_s: float = Field(5.0, gt=0, description="also how often results become visible")
     mini_batch_latency_ms: int = Field(1000, ge=0, description="window updates are batched this long")
-    state_backend: str = Field("hashmap", pattern="^(hashmap|rocksdb)$")
+    state_backend: str = Field("hashmap", pattern="^(hashmap|rocksdb)$",
+                               description="hashmap (heap, fastest) or rocksdb (state larger than memory)")
     checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
     transactional_id_prefix: str = Field("crossings-job", description="unique per job deployment")
-    consumer_group: str = Field("crossings-job")
+    consumer_group: str = Field("crossings-job", description="Kafka consumer group of the job's sources")
 
 
 class ClickHouseSettings(BaseSettings):
@@ -78,9 +79,9 @@ class ClickHouseSettings(BaseSettings):
     url: str | None = Field(
         None, description="clickhouse://host:port/database of a server; unset = embedded chdb"
     )
-    user: str = Field("default")
-    password: SecretStr = Field(SecretStr(""))
-    database: str = Field("crossings")
+    user: str = Field("default", description="user of the server (the writer, sql/roles/)")
+    password: SecretStr = Field(SecretStr(""), description="password of that user")
+    database: str = Field("crossings", description="database of every table")
     data_path: Path = Field(Path("var/chdb"), description="chdb data folder (one process at a time)")
     retention_days: int = Field(1095, ge=1, description="crossings older than this are dropped (TTL)")
 
@@ -108,7 +109,7 @@ class ClickHouseAnalystSettings(BaseSettings):
     port: int = Field(9000, ge=1, le=65535, description="native-protocol port (9440 with TLS)")
     secure: bool = Field(False, description="TLS to ClickHouse")
     user: str = Field("crossings_reader", description="sql/roles/005_analyst_user.sql")
-    password: SecretStr = Field(SecretStr(""))
+    password: SecretStr = Field(SecretStr(""), description="password of the analyst user")
 
 
 class PrivacySettings(BaseSettings):
@@ -164,3 +165,21 @@ class AlertSettings(BaseSettings):
 
 ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings,
                 ClickHouseAnalystSettings, PrivacySettings, LoaderSettings, AlertSettings)
+
+
+def settings_table() -> str:
+    """Every setting as the rows of a Markdown table: variable, default, meaning (README.md)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for cls in ALL_SETTINGS:
+        prefix = cls.model_config["env_prefix"]
+        for name, field in cls.model_fields.items():
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
+            shown = f"`{default}`" if default not in (None, "", []) else ""
+            rows.append(f"| `{prefix}{name.upper()}` | {shown} | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())

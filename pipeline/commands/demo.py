@@ -114,10 +114,10 @@ def _print_summary(console: Console, summary) -> None:
     console.print(alerts)
     console.print(f"Report: {summary.report or 'not written (see the log)'}    logs: {summary.logs}    "
                   f"warehouse: {summary.warehouse}")
-    day_from, day_to = summary.period[0][:10], summary.period[1][:10]
+    day_from, day_to = summary.days
     console.print("Ask the warehouse:\n"
                   f"  .venv/bin/crossings sql -f sql/queries/port_clearance.sql --param date_from={day_from} "
-                  f"--param date_to={day_from}\n"
+                  f"--param date_to={day_to}\n"
                   f"  .venv/bin/crossings sql -f sql/queries/alert_history.sql --param date_from={day_from} "
                   f"--param date_to={day_to}\n"
                   "  .venv/bin/crossings sql \"SELECT kind, count() FROM crossings FINAL GROUP BY kind\"")

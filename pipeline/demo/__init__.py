@@ -87,6 +87,7 @@ class DemoSummary:
 
     scenario: str
     period: tuple[str, str]
+    days: tuple[str, str]  # the first and last Shenzhen local day of the period
     speed: float
     scale: float
     produced: int = 0
@@ -162,8 +163,9 @@ class Demo:
         self.stop = threading.Event()
         self.produced = 0
         self.producer_started: float | None = None
+        last_day = (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date()
         self.summary = DemoSummary(options.scenario, (self.start.isoformat(), self.end.isoformat()),
-                                   options.speed, options.scale)
+                                   (self.start.date().isoformat(), last_day.isoformat()), options.speed, options.scale)
 
     def sim_now(self) -> datetime:
         """The simulator's clock: event time runs at `speed` from the first event produced."""
@@ -248,8 +250,7 @@ class Demo:
         wall = TimeRange(wall_start - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1))
         counts = warehouse.query(expand(RECORD_COUNTS, wall)).dicts()
         self.summary.counts = {name: int(value or 0) for name, value in (counts[0] if counts else {}).items()}
-        days = {"date_from": self.start.date().isoformat(),
-                "date_to": (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date().isoformat()}
+        days = dict(zip(("date_from", "date_to"), self.summary.days, strict=True))
         for name, target in (("port_clearance", "ports"), ("alert_history", "alerts")):
             rows = warehouse.query((QUERIES / f"{name}.sql").read_text(), days).dicts()
             setattr(self.summary, target, rows)

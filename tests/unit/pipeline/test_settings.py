@@ -5,7 +5,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from pipeline.settings import ALL_SETTINGS, ClickHouseSettings, KafkaSettings, PrivacySettings
+from pipeline.settings import ALL_SETTINGS, ClickHouseSettings, KafkaSettings, PrivacySettings, settings_table
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
 
@@ -52,3 +52,10 @@ def test_dotenv_file_is_read(monkeypatch, tmp_path):
     monkeypatch.delenv("KAFKA_HEAP", raising=False)
     (tmp_path / ".env").write_text("KAFKA_HEAP=2g\n")
     assert KafkaSettings().heap == "2g"
+
+
+def test_the_readme_lists_every_setting_as_the_code_declares_it():
+    readme = (ENV_EXAMPLE.parent / "README.md").read_text()
+    table = settings_table()
+    assert table in readme, "README.md's settings table is stale: regenerate it with `python -m pipeline.settings`"
+    assert len(table.splitlines()) == 2 + sum(len(cls.model_fields) for cls in ALL_SETTINGS)
