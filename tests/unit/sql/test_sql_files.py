@@ -22,7 +22,7 @@ PLACEHOLDER = re.compile(r"'\$\{CROSSINGS_[A-Z_]+_PASSWORD\}'")
 def test_the_query_library_is_complete():
     assert [path.stem for path in QUERIES] == sorted([
         "alert_history", "busiest_hours", "clearance_by_inspection_mode", "clearance_trend",
-        "daily_crossings", "freight_diversion", "reconciliation",
+        "daily_crossings", "freight_diversion", "port_clearance", "reconciliation",
     ])
 
 
