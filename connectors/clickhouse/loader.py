@@ -328,7 +328,9 @@ class Loader:
             session_timeout_ms=6000, heartbeat_interval_ms=1000,
         )
         self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
-        self.consumer.subscribe(self.topics, listener=_FlushOnRevoke(self))
+        self.revoked = threading.Event()
+        self._await_metadata()
+        self.consumer.subscribe(self.topics, listener=_RereadAfterRevoke(self))
 
     def run(self, once: bool = False) -> LoaderStats:
         """Load until stopped; `once`: until every assigned partition is read to its end."""
@@ -371,6 +373,9 @@ class Loader:
         deadline = self.sink.next_deadline()
         wait_s = self.settings.batch_wait_ms / 1000 if deadline is None else deadline - time.monotonic()
         polled = self.consumer.poll(timeout_ms=max(0, min(int(wait_s * 1000), 500)))
+        if self.revoked.is_set():
+            self._reread_from_commits()
+            return 0
         for tp, records in polled.items():
             target = self.targets[tp.topic]
             batch = self.sink.batch(target)
@@ -385,6 +390,33 @@ class Loader:
                     self.stats.rejected += 1
                     log.error("rejected %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, error)
         return sum(len(records) for records in polled.values())
+
+    def _await_metadata(self, timeout_s: float = 30.0) -> None:
+        """Wait until the broker knows every topic: a group leader that assigns partitions
+        while a topic's metadata is missing leaves it unassigned (kafka-python), and this
+        loader would then sit idle with nothing to read."""
+        deadline = time.monotonic() + timeout_s
+        while missing := [topic for topic in self.topics if not self.consumer.partitions_for_topic(topic)]:
+            if time.monotonic() > deadline:
+                raise WarehouseError(f"topics not found on the broker after {timeout_s:.0f} s: {', '.join(missing)}")
+            time.sleep(0.5)
+
+    def _reread_from_commits(self) -> None:
+        """After a revocation: drop the rows not yet inserted and rewind every partition still
+        held to its committed offset. The partitions that moved are read by their new owner
+        from the same commits, so nothing is lost and nothing committed twice."""
+        self.revoked.clear()
+        dropped = sum(len(batch.rows) for batch in self.sink.pending())
+        for batch in self.sink.pending():
+            batch.clear()
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+        log.info("partitions were revoked: %d rows not inserted yet are read again from the committed offsets",
+                 dropped)
 
     def _commit(self, batch: TableBatch) -> None:
         self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()})
@@ -401,15 +433,16 @@ class Loader:
         return self.stats.total_lag
 
 
-class _FlushOnRevoke(ConsumerRebalanceListener):
-    """Before partitions move to another loader, insert and commit what was read from them."""
+class _RereadAfterRevoke(ConsumerRebalanceListener):
+    """kafka-python runs these callbacks on its IO loop, where nothing may block (an insert,
+    a commit): a revocation only marks the loader, which rewinds before it reads on."""
 
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         if revoked:
-            self.loader.flush_all()
+            self.loader.revoked.set()
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         pass
