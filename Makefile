@@ -55,8 +55,15 @@ test-integration: setup ## Run the integration tests only (starts Kafka, Flink, 
 	$(PYTEST) -m integration -q
 
 EVENTS ?= 2000000
-bench: setup ## The whole pipeline on EVENTS events (default 2 million) against Kafka's raw read limit, as JSON; appends to bench/results.jsonl
+QUIX_VENV := .cache/venv-quix
+bench: setup $(QUIX_VENV)/.installed ## The whole pipeline on EVENTS events (default 2 million) against Kafka's raw read limit and the Quix Streams peer, as JSON; appends to bench/results.jsonl
 	$(VENV)/bin/python -m bench.pipeline --events $(EVENTS) $(BENCH_ARGS)
+
+# The Quix Streams peer of `make bench` pins older confluent-kafka and pydantic than .venv: a venv of its own.
+$(QUIX_VENV)/.installed: bench/peers/requirements.txt
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/pip install --quiet -r bench/peers/requirements.txt
+	touch $@
 
 bench-produce: setup ## Events/s from the simulator into a real broker (kafka-python vs confluent-kafka), as JSON
 	$(VENV)/bin/python -m bench.produce

@@ -1,5 +1,5 @@
-"""Input for the crossings-job tests and the results the job must give for it, recomputed in
-plain Python from the same records (no Flink, no SQL).
+"""Input for the crossings-job tests; the results the job must give for it are recomputed in
+plain Python from the same records by `bench.chaos.expected` (no Flink, no SQL).
 
 The input is a simulated day sent with some events delayed on their stream (late, or too
 late), some sent twice, one invalid record per class, then a scripted clearance surge and
@@ -8,152 +8,26 @@ noise near the threshold on a quiet day.
 
 from __future__ import annotations
 
-import math
 import random
-import time as _time
 import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 import orjson
-from confluent_kafka import Producer
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
+from bench.chaos.expected import Expected, RawRecord, produce, recompute, record_of
 from connectors.sources.simulator import SimulatorSource
-from schemas.events import Crossing, parse_crossing, raw_topic
+from schemas.events import Crossing, raw_topic
 from schemas.ports import SHENZHEN_TZ, load_ports
 from schemas.privacy import Pseudonymiser
 
-OUT_OF_ORDERNESS_S = 30
-ALLOWED_LATENESS_S = 600
-SKEW_TOLERANCE_S = 300
+__all__ = ["ALERT_KIND", "ALERT_PORT", "NOISE_DIRECTION", "SURGE_DIRECTION", "Expected", "RawRecord",
+           "crossings_records", "produce", "recompute", "record_of", "simulated_day"]
+
 SIM_DAY = date(2024, 5, 1)
 ALERT_DAY = date(2024, 5, 2)
 ALERT_PORT, ALERT_KIND = "SHENZHEN_BAY", "traveller"
 SURGE_DIRECTION, NOISE_DIRECTION = "entry", "exit"
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    topic: str
-    key: bytes
-    value: bytes
-
-
-@dataclass
-class Expected:
-    """What the job must publish for a list of raw records."""
-
-    received: int = 0
-    clean_ids: set[str] = field(default_factory=set)
-    dead_letter_classes: Counter = field(default_factory=Counter)
-    duplicates: int = 0
-    too_late: int = 0
-    throughput: dict[tuple, int] = field(default_factory=dict)
-    clearance: dict[tuple, tuple] = field(default_factory=dict)
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def millis(at: datetime) -> int:
-    """Event times count at millisecond precision (the job's TIMESTAMP(3))."""
-    return (at - EPOCH) // timedelta(milliseconds=1)
-
-
-def plausible_release_ms(record: RawRecord, now: datetime) -> tuple[str | None, int] | None:
-    """(port_code, released_at) of a record whose released_at parses and is not ahead of the
-    skew tolerance, valid or not: such records move their stream's event time."""
-    try:
-        data = orjson.loads(record.value)
-        released = datetime.fromisoformat(data["released_at"].replace("Z", "+00:00"))
-    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError):
-        return None
-    if released > now + timedelta(seconds=SKEW_TOLERANCE_S):
-        return None
-    return data.get("port_code"), millis(released)
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def percentile(ordered: list[float], p: float) -> float:
-    """Exact percentile with linear interpolation between closest ranks."""
-    position = p * (len(ordered) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (position - low) * (ordered[high] - ordered[low])
-
-
-def recompute(records: list[RawRecord], now: datetime) -> Expected:
-    expected = Expected(received=len(records))
-    stream_max: dict[tuple[str, str], int] = {}
-    seen: set[str] = set()
-    on_time: list[Crossing] = []
-    for record in records:
-        if (moved := plausible_release_ms(record, now)) is not None:
-            stream = (record.topic, moved[0])
-            stream_max[stream] = max(stream_max.get(stream, moved[1]), moved[1])
-        try:
-            event = parse_crossing(record.value)
-            if event.released_at > now + timedelta(seconds=SKEW_TOLERANCE_S):
-                raise ValueError("clock-skew")
-        except (ValidationError, ValueError) as error:
-            expected.dead_letter_classes[dead_letter_class(record, error)] += 1
-            continue
-        released = millis(event.released_at)
-        if str(event.event_id) in seen:
-            expected.duplicates += 1
-            continue
-        seen.add(str(event.event_id))
-        expected.clean_ids.add(str(event.event_id))
-        if released < stream_max[(record.topic, event.port_code)] - (OUT_OF_ORDERNESS_S + ALLOWED_LATENESS_S) * 1000:
-            expected.too_late += 1
-        else:
-            on_time.append(event)
-
-    throughput: Counter = Counter()
-    clearance: dict[tuple, list[float]] = defaultdict(list)
-    for event in on_time:
-        minute = millis(event.released_at) // 60_000 * 60_000
-        dims = (event.port_code, event.kind.value, event.direction.value)
-        throughput[(iso(minute), *dims, event.channel_type.value)] += 1
-        seconds = (millis(event.released_at) - millis(event.queued_at)) / 1000
-        for back in range(5):
-            clearance[(iso(minute - back * 60_000), *dims)].append(seconds)
-    expected.throughput = dict(throughput)
-    for key, values in clearance.items():
-        values.sort()
-        expected.clearance[key] = (len(values), sum(values) / len(values), percentile(values, 0.5),
-                                   percentile(values, 0.9), percentile(values, 0.99), values[-1])
-    return expected
-
-
-def dead_letter_class(record: RawRecord, error: Exception) -> str:
-    """The reason class the job must give, from the reference models' verdict."""
-    if isinstance(error, ValueError) and not isinstance(error, ValidationError):
-        return "clock-skew"
-    try:
-        data = orjson.loads(record.value)
-    except orjson.JSONDecodeError:
-        return "malformed-json"
-    if not isinstance(data, dict):
-        return "malformed-json"
-    first = error.errors()[0]
-    message = first["msg"]
-    if first["type"] == "missing":
-        return "missing-field"
-    if "is not in the port registry" in message:
-        return "unknown-port"
-    if "does not clear" in message:
-        return "kind-not-cleared"
-    if "is before" in message:
-        return "timestamps-out-of-order"
-    if "more than the" in message:
-        return "clearance-over-24h"
-    return "invalid-field"
 
 
 def simulated_day(scale: float, seed: int, day: date = SIM_DAY) -> list[Crossing]:
@@ -178,10 +52,6 @@ def send_order(events: list[Crossing], rng: random.Random) -> tuple[list[Crossin
         keyed.append((event.released_at.timestamp() + delay, event))
     keyed.sort(key=lambda pair: pair[0])
     return [event for _, event in keyed], late, too_late
-
-
-def record_of(event: Crossing) -> RawRecord:
-    return RawRecord(raw_topic(event.kind), event.port_code.encode(), event.to_json())
 
 
 def invalid_records(traveller: Crossing, truck: Crossing, now: datetime) -> list[RawRecord]:
@@ -268,24 +138,3 @@ def crossings_records(scale: float = 0.01, seed: int = 7, now: datetime | None =
     records += invalid_records(template, truck, now)
     records += [record_of(event) for event in surge_and_noise(template, rng)]
     return records
-
-
-def produce(bootstrap: str, records: list[RawRecord], per_second: float | None = None) -> None:
-    """Send in order, keyed by port (one partition per port and topic), idempotently; at most
-    `per_second` records a second if given."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20})
-    started = _time.monotonic()
-    try:
-        for sent, record in enumerate(records):
-            if per_second is not None:
-                _time.sleep(max(0.0, started + sent / per_second - _time.monotonic()))
-            while True:
-                try:
-                    producer.produce(record.topic, record.value, record.key)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
-    finally:
-        remaining = producer.flush(60)
-    assert remaining == 0, f"{remaining} records not delivered"

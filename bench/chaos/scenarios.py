@@ -1,0 +1,116 @@
+"""The chaos scenarios: each starts the loader its way, injects one fault while the input is
+being sent, and says how its time to recover is measured.
+
+Every scenario sends the dirty input of `bench.chaos.inputs`, so `dirty-input` (no process
+fault) is the baseline the others are compared with.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.chaos.harness import Options, Outcome, Run, wait_for
+from connectors.clickhouse.loader import CRASH_AFTER_INSERT_ENV
+
+
+def crossings_load(run: Run, options: Options) -> None:
+    run.start_loader()
+
+
+def job_recovery(run: Run, fault_end: float | None) -> float | None:
+    """Seconds from the fault's end until the job's committed counts advance again (after its
+    restore, if it had to restore: a commit of the crashed attempt's last checkpoint may
+    still land after the crash)."""
+    if fault_end is None:
+        return None
+    advanced = run.counts.advanced_after(max(fault_end, run.restored_at or fault_end))
+    return None if advanced is None else round(advanced - fault_end, 1)
+
+
+def loader_recovery(run: Run, fault_end: float | None) -> float | None:
+    """Seconds from the fault's end until the loader first reports it has caught up (lag 0)."""
+    caught_up = run.loader.caught_up_after(fault_end) if fault_end is not None else None
+    return None if caught_up is None else round(caught_up - fault_end, 1)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    fault: str
+    inject: Callable[[Run, Options, Outcome], float | None]  # returns when the fault ended
+    recovery: Callable[[Run, float | None], float | None] = job_recovery
+    start_loader: Callable[[Run, Options], None] = crossings_load
+    own_cluster: bool = False  # the fault breaks the cluster: never a shared one
+
+
+def no_fault(run: Run, options: Options, outcome: Outcome) -> None:
+    return None
+
+
+def kill_taskmanager(run: Run, options: Options, outcome: Outcome) -> float:
+    """kill -9 one TaskManager (and its Python workers) and start a new one in its place."""
+    restored_before = run.checkpoints()["counts"]["restored"]
+    run.cluster.kill_taskmanager(0)
+    run.cluster.start_taskmanager()
+    ended = time.monotonic()
+    wait_for(lambda: run.checkpoints()["counts"]["restored"] > restored_before,
+             "the job to restore from a checkpoint", options.wait_s)
+    run.restored_at = time.monotonic()
+    restored = run.checkpoints()["latest"]["restored"]
+    outcome.notes.append(f"restored from checkpoint {restored['id']}")
+    return ended
+
+
+def restart_broker(run: Run, options: Options, outcome: Outcome) -> float:
+    """Stop the broker (SIGTERM: a controlled shutdown), leave it down, start it again on the
+    same data folder and ports."""
+    run.broker.stop()
+    time.sleep(options.broker_down_s)
+    run.broker.start()
+    return time.monotonic()
+
+
+def crashing_loader(run: Run, options: Options) -> None:
+    run.start_loader(extra_env={CRASH_AFTER_INSERT_ENV: str(options.loader_crash_after)})
+
+
+def restart_crashed_loader(run: Run, options: Options, outcome: Outcome) -> float:
+    """Wait for the loader to SIGKILL itself right after an insert, before that batch's
+    offset commit (the loader's test hook); start it again without the hook."""
+    wait_for(lambda: run.loader.returncode() is not None, "the loader's crash", options.wait_s)
+    if run.loader.returncode() != -signal.SIGKILL:
+        run.loader.check_alive()
+    outcome.notes.append(f"loader killed after insert {options.loader_crash_after}, "
+                         f"{run.sent[0]} records sent")
+    run.start_loader()
+    return time.monotonic()
+
+
+def failing_loader(run: Run, options: Options) -> None:
+    run.start_loader([sys.executable, "-m", "bench.chaos.failing_loader", "--fail-s", str(options.outage_s),
+                      "--stats-interval", "0.5"])
+
+
+def fail_inserts(run: Run, options: Options, outcome: Outcome) -> float:
+    """Every ClickHouse insert fails for `outage_s` (the loader retries with backoff)."""
+    run.loader.signal(signal.SIGUSR1)
+    time.sleep(options.outage_s)
+    return time.monotonic()
+
+
+SCENARIOS = {scenario.name: scenario for scenario in (
+    Scenario("dirty-input", "none: 1% poison, 5% duplicates, 10% late <= 5 min, 0.1% too late, "
+             "one port's clock 1 h ahead (every scenario sends this input)", no_fault),
+    Scenario("taskmanager-kill", "kill -9 a TaskManager mid-stream, start a new one", kill_taskmanager,
+             own_cluster=True),
+    Scenario("broker-restart", "stop the Kafka broker mid-stream, start it again (same data, ports)",
+             restart_broker),
+    Scenario("loader-kill", "kill -9 the loader between an insert and its offset commit, restart it",
+             restart_crashed_loader, loader_recovery, crashing_loader),
+    Scenario("clickhouse-outage", "every ClickHouse insert fails for a while mid-stream", fail_inserts,
+             loader_recovery, failing_loader),
+)}

@@ -1,0 +1,1 @@
+"""Peers of the crossings job for `make bench`, each in a virtualenv of its own."""
