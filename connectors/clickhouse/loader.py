@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka import errors as kafka_errors
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -43,6 +44,9 @@ from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import LoaderSettings
 
 log = logging.getLogger(__name__)
+# a commit failing for these (broker or coordinator away) is retried; others (a rebalance) are not
+COMMIT_RETRIED = (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError, kafka_errors.NodeNotReadyError,
+                  kafka_errors.CoordinatorNotAvailableError, kafka_errors.NotCoordinatorError)
 
 CRASH_AFTER_INSERT_ENV = "LOADER_CRASH_AFTER_INSERT"
 _ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
@@ -419,7 +423,13 @@ class Loader:
                  dropped)
 
     def _commit(self, batch: TableBatch) -> None:
-        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()})
+        """Commit what `batch` covers; while the broker is away, retried with the insert backoff."""
+        def failed(error: BaseException, delay: float) -> None:
+            log.warning("offset commit failed (retrying in %.2f s): %s", delay, error)
+
+        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()}
+        retry(lambda: self.consumer.commit(offsets), COMMIT_RETRIED, self.sink.backoff, self.stop, failed,
+              lambda: f"stopped before the offsets of {batch.target.table} were committed")
         self.stats.commits += 1
 
     def _update_lag(self) -> int:
