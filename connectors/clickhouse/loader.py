@@ -348,7 +348,10 @@ class Loader:
                 if once and not polled and self._caught_up():
                     break
                 if now - last_report >= self.stats_interval_s:
-                    self._update_lag()
+                    try:
+                        self._update_lag()
+                    except KafkaError as error:  # the broker is away: report the last lag seen
+                        log.warning("cannot read the end offsets: %s", error)
                     log.info(self.stats.line())
                     last_report = now
             self.flush_all()
