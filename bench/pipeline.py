@@ -83,7 +83,7 @@ def consumer_performance(bootstrap: str, topic: str, messages: int, jars: Path) 
     argv = ["java", "-Xmx512m", "-cp", f"{jars.resolve()}/*", "org.apache.kafka.tools.ConsumerPerformance",
             "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(messages),
             "--group", f"bench-raw-{uuid.uuid4()}", "--timeout", "30000"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"ConsumerPerformance on {topic} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     figures = parse_consumer_performance(done.stdout)
@@ -301,6 +301,9 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=int, default=4 * 3600, help="for the backlog to be processed")
     parser.add_argument("--results", type=Path, default=RESULTS, help="history to append the result to")
     parser.add_argument("--no-peer", action="store_true", help="skip the Quix Streams peer")
+    parser.add_argument("--taskmanager-memory", default="4g",
+                        help="of each TaskManager: a backlog processed within the dedup window keeps every "
+                             "event id in state")
     args = parser.parse_args()
     if args.live_s < 120:
         parser.error("--live-s must be at least 120: a 1-minute window must open and close during the trickle")
@@ -312,7 +315,8 @@ def main() -> None:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pipeline-")))
         broker = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=folder / "kafka")))
         bootstrap = broker.bootstrap
-        cluster = stack.enter_context(FlinkCluster(FlinkSettings(data_dir=folder / "flink", taskmanagers=PARALLELISM)))
+        cluster = stack.enter_context(FlinkCluster(FlinkSettings(
+            data_dir=folder / "flink", taskmanagers=PARALLELISM, taskmanager_memory=args.taskmanager_memory)))
         ensure_topics(bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
 
         loader_group = f"bench-loader-{uuid.uuid4()}"
@@ -369,6 +373,7 @@ def main() -> None:
         "benchmark": "pipeline",
         "events": args.events,
         "parallelism": PARALLELISM,
+        "taskmanager_memory": args.taskmanager_memory,
         "events_per_s": {"produce": produce_rate, "job": job_rate, "load": load["events_per_s"],
                          "end_to_end": end_to_end},
         "job_startup_s": round(first - submitted, 1),

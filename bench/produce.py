@@ -31,18 +31,23 @@ from schemas.ports import SHENZHEN_TZ
 from schemas.privacy import Pseudonymiser
 
 TARGET_EVENTS_PER_S = 50_000
+EVENTS_PER_DAY_AT_LEAST = 500_000
 
 
 def simulated(events: int, seed: int):
-    """The first `events` crossings of a full-scale simulated day (all ports and kinds)."""
+    """The first `events` crossings of full-scale simulated days (all ports and kinds) from
+    1 May 2024, over as many days as they need (a day holds about 594k)."""
+    days = -(-events // EVENTS_PER_DAY_AT_LEAST)
     source = SimulatorSource(
-        datetime.combine(date(2024, 5, 1), day_time(0), SHENZHEN_TZ), 24, seed=seed,
+        datetime.combine(date(2024, 5, 1), day_time(0), SHENZHEN_TZ), 24 * days, seed=seed,
         pseudonymiser=Pseudonymiser(SecretStr(os.urandom(16).hex())),
     )
+    count = 0
     for count, event in enumerate(source.events(), 1):
         yield event
         if count == events:
             return
+    raise RuntimeError(f"{days} simulated days hold {count} events, fewer than the {events} asked for")
 
 
 def rate(count: int, started: float) -> float:
