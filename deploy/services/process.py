@@ -37,6 +37,18 @@ def pid_alive(pid: int) -> bool:
     return not (state.exists() and state.read_text().split(")")[-1].split()[0] == "Z")
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether a process of the process group `pgid` is alive (zombies aside)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, group = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError):
+            continue
+        if int(group) == pgid and state != "Z":
+            return True
+    return False
+
+
 def cmdline(pid: int) -> str:
     """The command line of `pid`, '' if it is gone."""
     try:
@@ -62,7 +74,8 @@ def spawn(
 
 
 def stop_group(pid: int, grace_s: float = 20.0) -> None:
-    """SIGTERM the process group led by `pid`, then SIGKILL what is left after `grace_s`."""
+    """SIGTERM the process group led by `pid`, then SIGKILL what is left after `grace_s`;
+    returns once no process of the group is left (a child may outlive the leader)."""
     signals = ((signal.SIGTERM, grace_s),) if grace_s > 0 else ()
     for sig, wait_s in (*signals, (signal.SIGKILL, 5.0)):
         try:
@@ -72,7 +85,7 @@ def stop_group(pid: int, grace_s: float = 20.0) -> None:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             _reap(pid)
-            if not pid_alive(pid):
+            if not group_alive(pid):
                 return
             time.sleep(0.1)
     raise ServiceError(f"process {pid} did not stop after SIGKILL")

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from deploy.services.errors import ServiceError
-from deploy.services.process import free_port, pid_alive, port_open, spawn, stop_group, wait_until
+from deploy.services.process import free_port, group_alive, pid_alive, port_open, spawn, stop_group, wait_until
 
 
 def test_stop_group_ends_the_process_and_its_children(tmp_path):
@@ -32,6 +32,21 @@ def test_stop_group_escalates_to_sigkill(tmp_path):
         time.sleep(0.05)
     stop_group(process.pid, grace_s=0.5)
     assert not pid_alive(process.pid)
+
+
+def test_stop_group_returns_once_a_child_outliving_the_leader_is_gone(tmp_path):
+    """Like the mini-cluster's JVM under the job's Python: the leader ends on SIGTERM, its
+    child ignores it and is killed after the grace time."""
+    process = spawn(["bash", "-c", "(trap '' TERM; while true; do sleep 0.1; done) & echo child=$!; wait"],
+                    tmp_path / "out.log")
+    deadline = time.monotonic() + 5
+    while "child=" not in (tmp_path / "out.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int((tmp_path / "out.log").read_text().split("child=")[1].split()[0])
+
+    stop_group(process.pid, grace_s=0.5)
+    assert not pid_alive(child)
+    assert not group_alive(process.pid)
 
 
 def test_wait_until_fails_early_with_the_log_tail(tmp_path):
