@@ -56,6 +56,17 @@ def run_local(script: Path, args: Sequence[str], timeout_s: float | None, echo: 
     return _run([sys.executable, str(script), *args], timeout_s, f"local run of {script.name}", echo, env)
 
 
+def start_local(script: Path, args: Sequence[str], log_file: Path,
+                env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """Start a job script in the local mini-cluster and return at once: the script's Python
+    and the mini-cluster's JVM in a process group of their own, output appended to `log_file`.
+    `deploy.services.process.stop_group` stops both."""
+    from deploy.services.process import spawn
+
+    return spawn([sys.executable, str(script), *args], log_file,
+                 {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable})
+
+
 def submit(
     script: Path, args: Sequence[str], rest_url: str, parallelism: int, timeout_s: float | None,
     detached: bool = False, echo: bool = False, env: Mapping[str, str] | None = None,

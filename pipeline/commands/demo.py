@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -14,7 +13,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from connectors.sources.scenarios import SCENARIOS
-from pipeline.commands.common import UserError
+from pipeline.commands.common import UserError, sigterm_as_ctrl_c
 
 def register(groups: argparse._SubParsersAction) -> None:
     demo = groups.add_parser("demo", help="run the whole pipeline on a simulated day, with a live board")
@@ -34,10 +33,6 @@ def register(groups: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=run_demo)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends the demo as Ctrl-C does: everything stopped, a summary
-
-
 def run_demo(args: argparse.Namespace) -> int:
     from pipeline.demo import Demo, DemoError, DemoOptions
 
@@ -47,22 +42,21 @@ def run_demo(args: argparse.Namespace) -> int:
                           seed=args.seed, work_dir=args.work_dir)
     console = Console(stderr=args.json)
     _log_to(console, options.work_dir / "logs" / "demo.log")
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     demo = Demo(options)
     console.print(f"[bold]crossings demo[/bold]: {args.scenario}, {demo.start:%Y-%m-%d %H:%M} to "
                   f"{demo.end:%Y-%m-%d %H:%M} Asia/Shanghai at x{args.speed:g}, scale {args.scale:g}; Ctrl-C ends it")
-    try:
-        if args.no_board:
-            summary = demo.run(_progress_lines(options.refresh_s))
-        else:
-            from pipeline.demo.board import render
+    # SIGTERM ends the demo as Ctrl-C does: everything stopped, a summary
+    with sigterm_as_ctrl_c():
+        try:
+            if args.no_board:
+                summary = demo.run(_progress_lines(options.refresh_s))
+            else:
+                from pipeline.demo.board import render
 
-            with Live(console=console, refresh_per_second=2, transient=False) as live:
-                summary = demo.run(lambda snapshot: live.update(render(snapshot)))
-    except DemoError as error:
-        raise UserError(str(error)) from error
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+                with Live(console=console, refresh_per_second=2, transient=False) as live:
+                    summary = demo.run(lambda snapshot: live.update(render(snapshot)))
+        except DemoError as error:
+            raise UserError(str(error)) from error
     if args.json:
         print(json.dumps(summary.as_dict(), default=str))
     else:

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -40,11 +36,12 @@ from connectors.kafka.producer import CrossingProducer
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from connectors.sources.simulator import SimulatorSource
 from deploy.services import KafkaBroker
+from deploy.services.process import stop_group, tail
 from grafana.dashboards.ops_centre.health import RECORD_COUNTS
 from grafana.macros import TimeRange, expand
 from grafana.report import describe, write_report
 from pipeline.demo.board import Snapshot, take_snapshot
-from pipeline.runtime import JOB_SCRIPT
+from pipeline.runtime import JOB_SCRIPT, start_local
 from pipeline.settings import AlertSettings, ClickHouseSettings, KafkaSettings, LoaderSettings
 from schemas.ports import SHENZHEN_TZ
 
@@ -125,31 +122,16 @@ class JobProcess:
 
     def __init__(self, bootstrap: str, work_dir: Path) -> None:
         self.log_path = work_dir / "logs" / "job.log"
-        self._log = self.log_path.open("w")
-        env = {**os.environ, "PIPELINE_CHECKPOINT_DIR": str(work_dir / "checkpoints"),
-               "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
-        self.process = subprocess.Popen(
-            [sys.executable, str(JOB_SCRIPT), "--bootstrap", bootstrap, "--parallelism", "1"],
-            stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.process = start_local(JOB_SCRIPT, ["--bootstrap", bootstrap, "--parallelism", "1"], self.log_path,
+                                   {"PIPELINE_CHECKPOINT_DIR": str(work_dir / "checkpoints")})
 
     def check(self) -> None:
         if self.process.poll() is not None:
             raise DemoError(f"the job stopped (exit {self.process.returncode}): see {self.log_path}\n"
-                            + "".join(self.log_path.read_text().splitlines(keepends=True)[-15:]))
+                            + tail(self.log_path))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        try:  # the JVM of the mini-cluster, if it outlived its Python parent
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._log.close()
+        stop_group(self.process.pid, grace_s=15)
 
 
 class Demo:
