@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -27,6 +26,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 
 from bench import percentile
+from bench.follow import KafkaFollower
 from bench.produce import simulated
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import KafkaBroker
@@ -39,7 +39,7 @@ TARGET_EVENTS_PER_S = 50_000
 PARALLELISM = 2
 
 
-class CommittedUpserts:
+class CommittedUpserts(KafkaFollower):
     """Follows upsert topics (read_committed) in a thread: the latest value per key, and when
     each key's value was first seen at each count."""
 
@@ -50,32 +50,21 @@ class CommittedUpserts:
         self.consumer.subscribe(topics)
         self.latest: dict[str, dict[bytes, dict]] = {topic: {} for topic in topics}
         self.seen_at: dict[bytes, list[tuple[int, float]]] = {}
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._follow, daemon=True)
+        super().__init__(self.consumer)
 
-    def __enter__(self) -> CommittedUpserts:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        self.thread.join()
-        self.consumer.close()
-
-    def _follow(self) -> None:
-        while not self.stopping.is_set():
-            for message in self.consumer.consume(10_000, timeout=0.2):
-                if message.error():
-                    continue
-                now = time.monotonic()
-                values = self.latest[message.topic()]
-                if message.value() is None:
-                    values.pop(message.key(), None)
-                    continue
-                value = json.loads(message.value())
-                values[message.key()] = value
-                if message.topic() == THROUGHPUT.name:
-                    self.seen_at.setdefault(window_key(value), []).append((value["crossings"], now))
+    def step(self) -> None:
+        for message in self.consumer.consume(10_000, timeout=0.2):
+            if message.error():
+                continue
+            now = time.monotonic()
+            values = self.latest[message.topic()]
+            if message.value() is None:
+                values.pop(message.key(), None)
+                continue
+            value = json.loads(message.value())
+            values[message.key()] = value
+            if message.topic() == THROUGHPUT.name:
+                self.seen_at.setdefault(window_key(value), []).append((value["crossings"], now))
 
     def received(self) -> int:
         return sum(row["received"] for row in list(self.latest[PIPELINE_COUNTS.name].values()))

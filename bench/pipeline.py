@@ -31,7 +31,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from bisect import bisect_right
@@ -45,6 +44,7 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import percentile
+from bench.follow import KafkaFollower
 from bench.peer import compare, job_windows, peer_section, run_peer
 from bench.job import CommittedUpserts, live_copy, send, wait_until, window_key
 from bench.procfs import peak_rss
@@ -161,7 +161,7 @@ def summary(values: list[float]) -> dict:
             "max": round(max(values), 2) if values else None}
 
 
-class LiveOutputs:
+class LiveOutputs(KafkaFollower):
     """Follows, from now on, the clean and throughput topics (read_committed, where each
     record is) and the loader group's committed offsets on them (when each advanced)."""
 
@@ -178,35 +178,23 @@ class LiveOutputs:
         self.clean_at: dict[str, tuple[int, int]] = {}
         self.windows: list[tuple[bytes, int, int, int]] = []
         self.commits: dict[tuple[str, int], list[tuple[float, int]]] = {}
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._follow, daemon=True)
+        super().__init__(self.consumer, self.loader)
 
-    def __enter__(self) -> LiveOutputs:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        self.thread.join()
-        self.consumer.close()
-        self.loader.close()
-
-    def _follow(self) -> None:
-        while not self.stopping.is_set():
-            for message in self.consumer.consume(10_000, timeout=0.1):
-                if message.error() or message.value() is None:
-                    continue
-                where = (message.partition(), message.offset())
-                if message.topic() == CLEAN.name:
-                    self.clean_at[orjson.loads(message.value())["event_id"]] = where
-                else:
-                    value = orjson.loads(message.value())
-                    self.windows.append((window_key(value), value["crossings"], *where))
-            now = time.time()
-            for tp in self.loader.committed(self.partitions, timeout=10):
-                samples = self.commits.setdefault((tp.topic, tp.partition), [])
-                if tp.offset >= 0 and (not samples or tp.offset > samples[-1][1]):
-                    samples.append((now, tp.offset))
+    def step(self) -> None:
+        for message in self.consumer.consume(10_000, timeout=0.1):
+            if message.error() or message.value() is None:
+                continue
+            where = (message.partition(), message.offset())
+            if message.topic() == CLEAN.name:
+                self.clean_at[orjson.loads(message.value())["event_id"]] = where
+            else:
+                value = orjson.loads(message.value())
+                self.windows.append((window_key(value), value["crossings"], *where))
+        now = time.time()
+        for tp in self.loader.committed(self.partitions, timeout=10):
+            samples = self.commits.setdefault((tp.topic, tp.partition), [])
+            if tp.offset >= 0 and (not samples or tp.offset > samples[-1][1]):
+                samples.append((now, tp.offset))
 
     def event_queryable_at(self, event_id: str) -> float | None:
         where = self.clean_at.get(event_id)
