@@ -1,6 +1,7 @@
 """The loader on the real broker and real chdb: each output topic lands in its table with the
 right values; failing inserts are retried without loss; a kill -9 between an insert and its
-offset commit loses and doubles nothing (read with FINAL / uniqExact); SIGTERM stops it cleanly.
+offset commit loses and doubles nothing (read with FINAL / uniqExact); SIGTERM stops it cleanly;
+a second loader joining the group takes a share of the partitions and nothing is lost.
 
 In-process tests use topics of their own (`crossings.clean` -> `<test>.crossings.clean`, ...)
 so the loader's stats are exact; the rows they check carry ids of their own, because the
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -172,15 +174,25 @@ def run_loader(env: dict[str, str], timeout_s: float = 60) -> subprocess.Complet
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def read_counts(env: dict[str, str], lane: str) -> dict:
+def query_lane(env: dict[str, str], lane: str, *queries: str) -> list[list]:
+    """The rows of each query (`{l:String}` = `lane`) on the chdb folder of `env`, in a
+    process of its own (chdb allows one per folder)."""
     script = ("import json, sys; from connectors.clickhouse import open_warehouse\n"
               "with open_warehouse() as wh:\n"
-              "    r = wh.query('SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}', {'l': sys.argv[1]}).rows[0]\n"
-              "    f = wh.query('SELECT count() FROM crossings FINAL WHERE lane_id = {l:String}', {'l': sys.argv[1]}).rows[0]\n"
-              "    print(json.dumps({'rows': r[0], 'unique': r[1], 'final': f[0]}))")
-    result = subprocess.run([sys.executable, "-c", script, lane], env=env, cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd",
-                            capture_output=True, text=True, timeout=60, check=True)
+              "    print(json.dumps([wh.query(q, {'l': sys.argv[1]}).rows for q in sys.argv[2:]], default=str))")
+    result = subprocess.run([sys.executable, "-c", script, lane, *queries], env=env,
+                            cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd", capture_output=True, text=True, timeout=60,
+                            check=True)
     return json.loads(result.stdout)
+
+
+FINAL_ROWS = "SELECT count() FROM crossings FINAL WHERE lane_id = {l:String}"
+
+
+def read_counts(env: dict[str, str], lane: str) -> dict:
+    (counts,), (final,) = query_lane(
+        env, lane, "SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}", FINAL_ROWS)
+    return {"rows": counts[0], "unique": counts[1], "final": final[0]}
 
 
 def test_a_kill_between_insert_and_commit_loses_and_doubles_nothing(kafka_broker, tmp_path):
@@ -243,3 +255,85 @@ def test_sigterm_stops_the_loader_cleanly_and_a_restart_loses_nothing(kafka_brok
     assert restarted.returncode == 0, (restarted.returncode, restarted.stderr[-3000:])
     counts = read_counts(env, f"term-{tag}")
     assert counts["unique"] == counts["final"] == len(events), counts
+
+
+class LoaderProcess:
+    """`crossings load` as a subprocess, its log lines collected as they come."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.process = subprocess.Popen(
+            [str(CROSSINGS_BIN), "load", "--json", "--batch-rows", "300", "--max-wait-ms", "200",
+             "--stats-interval", "0.3"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self.watcher = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
+        self.watcher.start()
+
+    def wait_for(self, pattern: str, since: int = 0, timeout_s: float = 60) -> int:
+        """The index of the first log line from `since` on that matches `pattern`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = next((i for i, line in enumerate(self.lines[since:], since) if re.search(pattern, line)), None)
+            if found is not None:
+                return found
+            assert self.process.poll() is None, "".join(self.lines[-20:])
+            time.sleep(0.1)
+        raise AssertionError(f"no log line matching {pattern!r} within {timeout_s} s:\n" + "".join(self.lines[-20:]))
+
+    def stop(self) -> int:
+        try:
+            self.process.send_signal(signal.SIGTERM)
+            return self.process.wait(timeout=20)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self.watcher.join(5)
+
+
+def event_ids(env: dict[str, str], lane: str) -> tuple[set[str], int]:
+    """The event ids in the `crossings` table of the chdb folder of `env`, and its FINAL row count."""
+    ids, (final,) = query_lane(env, lane, "SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}",
+                               FINAL_ROWS)
+    return {row[0] for row in ids}, final[0]
+
+
+def test_a_second_loader_joining_takes_partitions_and_nothing_is_lost(kafka_broker, tmp_path):
+    """A rebalance while loading: the first loader's partitions are revoked, it rewinds to its
+    commits and loads on; the second takes a share. Each has its own chdb folder, so every
+    event must be in one of them (or both, if it was inserted but not committed when revoked)."""
+    bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
+    lane = f"rebalance-{tag}"
+    ensure_topics(bootstrap, [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS])
+
+    def produce_batch(first: int) -> set[str]:
+        events = [crossing("traveller", lane, i) for i in range(first, first + 600)]
+        produce(bootstrap, [(CLEAN.name, f"port-{i % 8}".encode(), orjson.dumps(event))
+                            for i, event in enumerate(events)])  # spread over the partitions
+        return {event["event_id"] for event in events}
+
+    envs = []
+    for name in ("a", "b"):
+        (tmp_path / f"chdb-{name}-cwd").mkdir()
+        envs.append({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOADER_GROUP_ID": lane,
+                     "CLICKHOUSE_DATA_PATH": str(tmp_path / f"chdb-{name}"), "PYTHONPATH": str(REPO)})
+    first, second = None, None
+    try:
+        before = produce_batch(0)
+        first = LoaderProcess(envs[0], tmp_path / "chdb-a-cwd")
+        first.wait_for(r"loaded [1-9]\d* rows .*; lag 0;")
+        mark = len(first.lines)
+        second = LoaderProcess(envs[1], tmp_path / "chdb-b-cwd")
+        first.wait_for(r"partitions were revoked", since=mark)
+        second.wait_for(r"; lag 0;")
+        mark_first, mark_second = len(first.lines), len(second.lines)
+        after = produce_batch(600)
+        first.wait_for(r"; lag 0;", since=mark_first)
+        second.wait_for(r"loaded [1-9]\d* rows .*; lag 0;", since=mark_second)
+    finally:
+        codes = [loader.stop() if loader else None for loader in (first, second)]
+    assert codes == [0, 0], "".join(first.lines[-20:] + second.lines[-20:])
+
+    (ids_a, final_a), (ids_b, final_b) = (event_ids(env, lane) for env in envs)
+    assert ids_a | ids_b == before | after
+    assert len(ids_a) == final_a and len(ids_b) == final_b  # no row twice within one table
+    assert ids_a & after and ids_b & after  # the first loads on after its revocation, the second has a share
