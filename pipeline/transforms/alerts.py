@@ -3,7 +3,8 @@
 An episode opens when a port/kind/direction's 5-minute p90 clearance is above the port's
 threshold for 3 consecutive slides (never while the port is closed), and closes after 5
 consecutive slides below 80% of the threshold. A missing slide (no crossings in 5 minutes)
-counts as below. Each episode gives exactly one `raised` and one `resolved` message; its
+counts as below, and so does a slide of fewer than 5 crossings: the p90 of one or two slow
+trucks is no spike. Each episode gives exactly one `raised` and one `resolved` message; its
 severity is `critical` once the p90 has exceeded twice the threshold, else `warning`.
 
 `EpisodeTracker` is the state machine, plain Python and JSON-serialisable; `AlertEpisodes`
@@ -28,6 +29,7 @@ from schemas.ports import load_ports
 RAISE_AFTER_SLIDES = 3
 RESOLVE_AFTER_SLIDES = 5
 RESOLVE_BELOW_FRACTION = 0.8
+MIN_SLIDE_CROSSINGS = 5
 CRITICAL_FACTOR = 2
 SLIDE = timedelta(minutes=1)
 EPISODE_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4b8e-9a57-2f0d3e1b9c44")
@@ -59,9 +61,11 @@ class EpisodeTracker:
     below_since: str | None = None
     episode: dict | None = field(default=None)
 
-    def slide(self, window_end: datetime, p90_s: float, port_open: bool) -> list[dict]:
+    def slide(self, window_end: datetime, p90_s: float, crossings: int, port_open: bool) -> list[dict]:
         """The alerts this slide causes, after counting any missing slides before it as below."""
         alerts = self.catch_up(window_end - SLIDE)
+        if crossings < MIN_SLIDE_CROSSINGS:
+            p90_s = 0.0
         return alerts + self._apply(window_end, p90_s if port_open else None)
 
     def catch_up(self, until: datetime) -> list[dict]:
@@ -148,7 +152,7 @@ class AlertEpisodes(KeyedProcessFunction):
         tracker = self._tracker(slide.port_code, slide.kind, slide.direction)
         window_end = slide.window_end.replace(tzinfo=UTC)
         port_open = self.ports.is_open(slide.port_code, slide.kind, window_end)
-        yield from self._emit(tracker, tracker.slide(window_end, slide.p90_s, port_open), ctx)
+        yield from self._emit(tracker, tracker.slide(window_end, slide.p90_s, slide.crossings, port_open), ctx)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Row]:
         tracker = EpisodeTracker.restore(self.state.value())

@@ -64,10 +64,10 @@ def clearance(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Tabl
 
 
 def clearance_slides(env: TableEnvironment, on_time: Table) -> Table:
-    """Final p90 per slide (port, kind, direction), emitted once as the watermark passes the
-    window end; `window_time` stays the rowtime."""
+    """Final p90 and crossings per slide (port, kind, direction), emitted once as the
+    watermark passes the window end; `window_time` stays the rowtime."""
     return env.sql_query(f"""
-        SELECT window_end, window_time, port_code, kind, direction, percentiles[2] AS p90_s
+        SELECT window_end, window_time, port_code, kind, direction, percentiles[2] AS p90_s, crossings
         FROM (
           SELECT window_start, window_end, window_time, port_code, kind, direction,
                  {CLEARANCE_AGGREGATES}

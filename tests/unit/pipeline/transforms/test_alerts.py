@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.transforms.alerts import EpisodeTracker
+from pipeline.transforms.alerts import MIN_SLIDE_CROSSINGS, EpisodeTracker
 
 THRESHOLD = 600
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 
-def feed(tracker: EpisodeTracker, p90s: list[float | None], start: datetime = START) -> list[dict]:
-    """One slide a minute from `start`; None = the port is closed."""
+def feed(tracker: EpisodeTracker, p90s: list[float | None], start: datetime = START,
+         crossings: int = 40) -> list[dict]:
+    """One slide a minute from `start`, each of `crossings`; None = the port is closed."""
     alerts = []
     for minute, p90 in enumerate(p90s):
-        alerts += tracker.slide(start + timedelta(minutes=minute), p90 or 0.0, p90 is not None)
+        alerts += tracker.slide(start + timedelta(minutes=minute), p90 or 0.0, crossings, p90 is not None)
     return alerts
 
 
@@ -59,7 +60,7 @@ def test_missing_slides_count_as_below():
     t = tracker()
     assert [a["state"] for a in feed(t, [700, 700, 700])] == ["raised"]
     # nothing for seven minutes, then a slide: the five missing ones resolve the episode
-    alerts = t.slide(START + timedelta(minutes=10), 100, True)
+    alerts = t.slide(START + timedelta(minutes=10), 100, 40, True)
     assert [(a["state"], a["ended_at"]) for a in alerts] == [("resolved", "2024-05-01T08:03:00Z")]
 
 
@@ -69,6 +70,15 @@ def test_catch_up_resolves_without_a_new_slide():
     assert t.catch_up(START + timedelta(minutes=6)) == []  # four missing slides: not yet
     assert [a["state"] for a in t.catch_up(START + timedelta(minutes=7))] == ["resolved"]
     assert not t.watching
+
+
+def test_slides_of_too_few_crossings_count_as_below():
+    assert feed(tracker(), [5000] * 10, crossings=MIN_SLIDE_CROSSINGS - 1) == []
+    assert [a["state"] for a in feed(tracker(), [5000] * 3, crossings=MIN_SLIDE_CROSSINGS)] == ["raised"]
+    t = tracker()
+    feed(t, [700, 700, 700])
+    alerts = feed(t, [5000] * 5, START + timedelta(minutes=3), crossings=1)
+    assert [(a["state"], a["peak_p90_s"]) for a in alerts] == [("resolved", 700)]
 
 
 def test_a_closed_port_raises_nothing():
