@@ -1,6 +1,6 @@
 """`make bench-job`: the crossings job on a real standalone cluster at parallelism 2.
 
-1. Backlog: `--events` crossings of a full-scale simulated day are in the raw topics before
+1. Backlog: `--events` crossings of full-scale simulated days are in the raw topics before
    the job starts; sustained events/s is measured on the job's reconciliation counts (what it
    has committed to Kafka), from the first committed count to the last.
 2. Live: `--live-rate` events/s with `released_at` = now for `--live-s` seconds; latency is

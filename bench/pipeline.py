@@ -2,7 +2,7 @@
 
 One run, in order, on a broker and a 2-TaskManager cluster started in a temporary folder:
 
-1. produce: `--events` crossings of a full-scale simulated day into the raw topics;
+1. produce: `--events` crossings of full-scale simulated days (594k a day) into the raw topics;
 2. job + loader: the crossings job (parallelism 2) and `crossings load` (a subprocess, chdb
    in the temporary folder) run over that backlog; the job's rate is measured on its committed
    reconciliation counts, end to end is from the first event produced until the loader has
@@ -372,6 +372,7 @@ def main() -> None:
         "freshness": fresh,
         **({} if args.no_peer else {"peer": peer}),
         "checkpoint_interval_s": pipeline.checkpoint_interval_s,
+        "state_backend": pipeline.state_backend,
         "checkpoints": checkpointing,
         "peak_rss_mb": rss,
         "targets": targets(end_to_end, ratio, fresh["beyond_window_close_s"]["p99"]),
