@@ -46,17 +46,3 @@ def stop_on_signals() -> Iterator[threading.Event]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-@contextmanager
-def sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt while the block runs, as Ctrl-C does: for a command
-    that must break out of blocking calls, which `stop_on_signals`' event cannot."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

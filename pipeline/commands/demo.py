@@ -13,7 +13,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from connectors.sources.scenarios import SCENARIOS
-from pipeline.commands.common import UserError, sigterm_as_ctrl_c
+from pipeline.commands.common import UserError, stop_on_signals
 
 def register(groups: argparse._SubParsersAction) -> None:
     demo = groups.add_parser("demo", help="run the whole pipeline on a simulated day, with a live board")
@@ -42,11 +42,12 @@ def run_demo(args: argparse.Namespace) -> int:
                           seed=args.seed, work_dir=args.work_dir)
     console = Console(stderr=args.json)
     _log_to(console, options.work_dir / "logs" / "demo.log")
-    demo = Demo(options)
-    console.print(f"[bold]crossings demo[/bold]: {args.scenario}, {demo.start:%Y-%m-%d %H:%M} to "
-                  f"{demo.end:%Y-%m-%d %H:%M} Asia/Shanghai at x{args.speed:g}, scale {args.scale:g}; Ctrl-C ends it")
-    # SIGTERM ends the demo as Ctrl-C does: everything stopped, a summary
-    with sigterm_as_ctrl_c():
+    # Ctrl-C or SIGTERM sets the demo's stop event: everything is stopped, then summarised
+    with stop_on_signals() as stop:
+        demo = Demo(options, stop)
+        console.print(f"[bold]crossings demo[/bold]: {args.scenario}, {demo.start:%Y-%m-%d %H:%M} to "
+                      f"{demo.end:%Y-%m-%d %H:%M} Asia/Shanghai at x{args.speed:g}, scale {args.scale:g}; "
+                      "Ctrl-C ends it")
         try:
             if args.no_board:
                 summary = demo.run(_progress_lines(options.refresh_s))

@@ -137,12 +137,12 @@ class JobProcess:
 class Demo:
     """One run: `run(show)` calls `show(snapshot)` at each refresh and returns the summary."""
 
-    def __init__(self, options: DemoOptions) -> None:
+    def __init__(self, options: DemoOptions, stop: threading.Event | None = None) -> None:
         self.options = options
         self.start, self.end = simulated_period(options.sim_hours)
         self.source = SimulatorSource(self.start, options.sim_hours, seed=options.seed, scenario=options.scenario,
                                       scale=options.scale, scale_lanes=True, speed=options.speed)
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()  # set by Ctrl-C or SIGTERM: the run ends, summarised
         self.produced = 0
         self.producer_started: float | None = None
         last_day = (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date()
@@ -180,36 +180,36 @@ class Demo:
                 worker.start()
             stack.callback(lambda: [worker.join(timeout=30) for worker in workers])
             stack.callback(self.stop.set)  # first on the way out: the threads end before the job and broker
-            try:
-                drained_since = None
-                progress = (-1, time.monotonic())  # (received, when it last grew)
-                while True:
-                    job.check()
-                    for worker in workers:
-                        if worker.error is not None:
-                            raise DemoError(f"the {worker.name} failed: {worker.error}") from worker.error
-                    snapshot = take_snapshot(warehouse, self.start, self.sim_now(), wall_start, datetime.now(UTC),
-                                             speed=options.speed, produced=self.produced,
-                                             consumer_lag=loader.stats.total_lag)
-                    show(snapshot)
-                    received = snapshot.counts["received"]
-                    if received > progress[0]:
-                        progress = (received, time.monotonic())
-                    if received == 0 and time.monotonic() - started > options.startup_timeout_s:
-                        raise DemoError(f"the job counted no event within {options.startup_timeout_s:.0f} s; "
-                                        f"see {job.log_path}")
-                    if not producer.is_alive():
-                        if received >= self.produced and snapshot.consumer_lag == 0:
-                            drained_since = drained_since or time.monotonic()
-                            if time.monotonic() - drained_since >= 3 * options.refresh_s:
-                                break  # every event counted, and the loader has stayed caught up
-                        elif received and time.monotonic() - progress[1] > options.stall_timeout_s:
-                            raise DemoError(f"the pipeline made no progress for {options.stall_timeout_s:.0f} s "
-                                            f"({received:,} of {self.produced:,} events counted); see "
-                                            f"{options.work_dir / 'logs'}")
-                    time.sleep(options.refresh_s)
-            except KeyboardInterrupt:
-                self.summary.interrupted = True
+            drained_since = None
+            progress = (-1, time.monotonic())  # (received, when it last grew)
+            while True:
+                if self.stop.is_set():
+                    self.summary.interrupted = True
+                    break
+                job.check()
+                for worker in workers:
+                    if worker.error is not None:
+                        raise DemoError(f"the {worker.name} failed: {worker.error}") from worker.error
+                snapshot = take_snapshot(warehouse, self.start, self.sim_now(), wall_start, datetime.now(UTC),
+                                         speed=options.speed, produced=self.produced,
+                                         consumer_lag=loader.stats.total_lag)
+                show(snapshot)
+                received = snapshot.counts["received"]
+                if received > progress[0]:
+                    progress = (received, time.monotonic())
+                if received == 0 and time.monotonic() - started > options.startup_timeout_s:
+                    raise DemoError(f"the job counted no event within {options.startup_timeout_s:.0f} s; "
+                                    f"see {job.log_path}")
+                if not producer.is_alive():
+                    if received >= self.produced and snapshot.consumer_lag == 0:
+                        drained_since = drained_since or time.monotonic()
+                        if time.monotonic() - drained_since >= 3 * options.refresh_s:
+                            break  # every event counted, and the loader has stayed caught up
+                    elif received and time.monotonic() - progress[1] > options.stall_timeout_s:
+                        raise DemoError(f"the pipeline made no progress for {options.stall_timeout_s:.0f} s "
+                                        f"({received:,} of {self.produced:,} events counted); see "
+                                        f"{options.work_dir / 'logs'}")
+                self.stop.wait(options.refresh_s)
             self.stop.set()
             self.summary.elapsed_s = round(time.monotonic() - started, 1)
             self._summarise(warehouse, wall_start, clickhouse)

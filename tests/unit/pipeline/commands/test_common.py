@@ -1,11 +1,9 @@
-"""The commands' signal helpers: SIGTERM as a stop event, or as Ctrl-C."""
+"""The commands' signal helper: Ctrl-C or SIGTERM as a stop event."""
 
 import os
 import signal
 
-import pytest
-
-from pipeline.commands.common import sigterm_as_ctrl_c, stop_on_signals
+from pipeline.commands.common import stop_on_signals
 
 
 def test_sigterm_sets_the_stop_event_and_the_handlers_come_back():
@@ -15,10 +13,3 @@ def test_sigterm_sets_the_stop_event_and_the_handlers_come_back():
         assert stop.wait(5)
     assert signal.getsignal(signal.SIGTERM) is before
 
-
-def test_sigterm_interrupts_like_ctrl_c_and_the_handler_comes_back():
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(KeyboardInterrupt), sigterm_as_ctrl_c():
-        os.kill(os.getpid(), signal.SIGTERM)
-        signal.pause()
-    assert signal.getsignal(signal.SIGTERM) is before
