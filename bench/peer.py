@@ -26,6 +26,9 @@ QUIX_PYTHON = REPO / ".cache" / "venv-quix" / "bin" / "python"
 PEER_SCRIPT = REPO / "bench" / "peers" / "quix_crossings.py"
 REQUIREMENTS = REPO / "bench" / "peers" / "requirements.txt"
 CLEARANCE_FIGURES = ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")
+# a safeguard against a stuck peer only: on a loaded machine its consumption can pause for
+# minutes while it flushes state and repartition topics (the 2-million-event run stopped at 120 s)
+PEER_IDLE_TIMEOUT_S = 600
 
 
 def tool() -> str:
@@ -43,7 +46,8 @@ def run_peer(bootstrap: str, events: int, folder: Path, grace_ms: int, skew_tole
     out = folder / "peer.json"
     argv = [str(QUIX_PYTHON), str(PEER_SCRIPT), "--bootstrap", bootstrap, "--group", f"bench-peer-{uuid.uuid4()}",
             "--events", str(events), "--out", str(out), "--state-dir", str(folder / "peer-state"),
-            "--grace-ms", str(grace_ms), "--skew-tolerance-s", str(skew_tolerance_s)]
+            "--grace-ms", str(grace_ms), "--skew-tolerance-s", str(skew_tolerance_s),
+            "--idle-timeout-s", str(PEER_IDLE_TIMEOUT_S)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"the Quix Streams peer failed ({done.returncode}):\n{done.stderr[-2000:]}")
