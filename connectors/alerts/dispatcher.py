@@ -1,6 +1,6 @@
 """The alert dispatcher: each raised and resolved episode of `crossings.alerts` to every webhook.
 
-One kafka-python consumer group (read_committed, no auto-commit) reads the alerts topic, one
+One consumer group (`GroupReader`: read_committed, no auto-commit) reads the alerts topic, one
 message at a time in partition order (the job keys alerts by episode_id, so an episode's
 `raised` comes before its `resolved`). A message is POSTed as JSON (its fields, plus a short
 human `summary` and its `idempotency_key`) to every configured webhook; a webhook that does
@@ -38,11 +38,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import KafkaException
 
+from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition, Record
 from connectors.kafka.topics import ALERTS
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import AlertSettings
@@ -200,20 +198,14 @@ class Dispatcher:
         self.backoff = Backoff.from_ms(self.settings.backoff_initial_ms, self.settings.backoff_max_ms)
         token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
         self.webhooks = [Webhook(url, token, self.settings.timeout_s) for url in self.settings.webhook_urls]
-        self._uncommitted: dict[TopicPartition, int] = {}  # skipped records not committed yet
-        self._committed: dict[TopicPartition, int] = {}
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=self.settings.group_id, isolation_level="read_committed",
-            enable_auto_commit=False, auto_offset_reset="earliest", client_id="crossings-alerts",
-            # alerts are few: a small poll keeps the records read ahead of delivery few too
-            max_poll_records=20,
+        self._uncommitted: dict[Partition, int] = {}  # skipped records not committed yet
+        self._committed: dict[Partition, int] = {}
+        self.reader = GroupReader(
+            bootstrap, self.settings.group_id, "crossings-alerts", [topic], on_revoke=self._commit_before_revoke,
             # a retry blocks the poll loop: the group keeps this consumer (and its partitions) while
             # a webhook is down this long, then rebalances (default 5 min)
-            max_poll_interval_ms=900_000,
-            # a dispatcher killed without leaving the group holds its partitions this long (default 45 s)
-            session_timeout_ms=6000, heartbeat_interval_ms=1000,
-        )
-        self.consumer.subscribe([topic], listener=_CommitOnRevoke(self))
+            **{"max.poll.interval.ms": 900_000})
+        self.reader.subscribe()
 
     def run(self, once: bool = False) -> DispatcherStats:
         """Dispatch until stopped; `once`: until every assigned partition is read to its end."""
@@ -224,7 +216,8 @@ class Dispatcher:
         last_report = time.monotonic()
         try:
             while not self.stop.is_set():
-                polled = self._dispatch(self.consumer.poll(timeout_ms=500))
+                # alerts are few: a small poll keeps the records read ahead of delivery few too
+                polled = self._dispatch(self.reader.poll(20, 0.5))
                 if once and not polled and self._caught_up():
                     break
                 if time.monotonic() - last_report >= self.stats_interval_s:
@@ -237,41 +230,40 @@ class Dispatcher:
             try:
                 self._commit_skipped()
                 self._update_lag()
-            except KafkaError as error:  # the broker or the group is gone
+            except (KafkaException, CommitRefused, Stopped) as error:  # the broker or the group is gone
                 log.warning("cannot commit or read the end offsets: %s", error)
-            self.consumer.close(autocommit=False)
+            self.reader.close()
             for webhook in self.webhooks:
                 webhook.close()
         return self.stats
 
-    def _dispatch(self, polled: dict[TopicPartition, list]) -> int:
+    def _dispatch(self, records: list[Record]) -> int:
         """Delivers the polled records in order, committing each; returns how many."""
         count = 0
         try:
-            for tp, records in polled.items():
-                for record in records:
-                    count += 1
-                    if self._handle(tp, record):
-                        self._commit({tp: record.offset + 1})
-                    else:
-                        self._uncommitted[tp] = record.offset + 1
+            for record in records:
+                count += 1
+                partition = (record.topic, record.partition)
+                if self._handle(record):
+                    self._commit({partition: record.offset + 1})
+                else:
+                    self._uncommitted[partition] = record.offset + 1
             self._commit_skipped()
-        except CommitFailedError as error:
-            # the group rebalanced (a retry outlasted max.poll.interval.ms). A partition this
-            # consumer keeps keeps its position too (kafka-python): rewind it to the first record
-            # not committed, or the rest of this poll would be skipped
+        except CommitRefused as error:
+            # the group rebalanced (a retry outlasted max.poll.interval.ms). Rewind every
+            # partition of this poll to its first record not committed: one this consumer keeps
+            # would otherwise read on after the rest of this poll, which is not delivered
             self.stats.failed_commits += 1
             self._uncommitted.clear()
             log.warning("offset commit failed, the group rebalanced; uncommitted alerts are read again: %s", error)
-            for tp, records in polled.items():
-                if records:
-                    try:
-                        self.consumer.seek(tp, max(records[0].offset, self._committed.get(tp, 0)))
-                    except ValueError:  # no longer assigned here: its new owner reads from the commit
-                        pass
+            first: dict[Partition, int] = {}
+            for record in records:
+                first.setdefault((record.topic, record.partition), record.offset)
+            for partition, offset in first.items():
+                self.reader.rewind(partition, max(offset, self._committed.get(partition, 0)))
         return count
 
-    def _handle(self, tp: TopicPartition, record: Any) -> bool:
+    def _handle(self, record: Record) -> bool:
         """Delivers one record; False when there was nothing to deliver (tombstone, rejected)."""
         if record.value is None:
             self.stats.tombstones += 1
@@ -280,7 +272,7 @@ class Dispatcher:
             alert = parse_alert(record.value)
         except AlertError as error:
             self.stats.rejected += 1
-            log.error("rejected %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, error)
+            log.error("rejected %s: %s", record.where, error)
             return False
         self.deliver(alert)
         self.stats.alerts += 1
@@ -305,12 +297,18 @@ class Dispatcher:
                   lambda webhook=webhook: f"stopped before {webhook.name} accepted alert {key}")
             self.stats.posts += 1
 
-    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+    def _commit(self, offsets: dict[Partition, int]) -> None:
+        """While the broker is away, retried with the webhook backoff."""
+        def failed(error: BaseException, delay: float) -> None:
+            self.stats.failed_commits += 1
+            log.warning("offset commit failed (retrying in %.2f s): %s", delay, error)
+
+        retry(lambda: self.reader.commit(offsets), CommitRetriable, self.backoff, self.stop, failed,
+              lambda: "stopped before the offset of a delivered alert was committed")
         self.stats.commits += 1
         self._committed.update(offsets)
-        for tp in offsets:
-            self._uncommitted.pop(tp, None)
+        for partition in offsets:
+            self._uncommitted.pop(partition, None)
 
     def _commit_skipped(self) -> None:
         """The offsets of trailing tombstones and rejected records (nothing to deliver)."""
@@ -318,29 +316,17 @@ class Dispatcher:
             self._commit(dict(self._uncommitted))
 
     def _caught_up(self) -> bool:
-        return bool(self.consumer.assignment()) and self._update_lag() == 0
+        return self.reader.at_end() and self._update_lag() == 0
 
     def _update_lag(self) -> int:
-        assigned = list(self.consumer.assignment())
-        if assigned:
-            ends = self.consumer.end_offsets(assigned)
-            self.stats.lag = sum(max(0, end - self.consumer.position(tp)) for tp, end in ends.items())
+        if self.reader.assignment():
+            self.stats.lag = sum(self.reader.lag().values())
         return self.stats.lag
 
-
-class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Before partitions move to another dispatcher, commit the skipped records read from them
-    (every delivered alert is committed already)."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        if revoked:
-            try:
-                self.dispatcher._commit_skipped()
-            except KafkaError as error:
-                log.warning("cannot commit before the rebalance: %s", error)
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        pass
+    def _commit_before_revoke(self, revoked: list[Partition]) -> None:
+        """Before partitions move to another dispatcher, commit the skipped records read from
+        them (every delivered alert is committed already)."""
+        try:
+            self._commit_skipped()
+        except (KafkaException, CommitRefused, Stopped) as error:
+            log.warning("cannot commit before the rebalance: %s", error)

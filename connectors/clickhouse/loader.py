@@ -1,6 +1,6 @@
 """The loader: the job's output topics into their ClickHouse tables, at least once.
 
-One kafka-python consumer group (read_committed, no auto-commit) reads the six output topics;
+One consumer group (`GroupReader`: read_committed, no auto-commit) reads the six output topics;
 each topic feeds one table, and each table has one batch (`TableBatch`) flushed when it holds
 `batch_rows` rows or is `batch_wait_ms` old. A flush inserts the batch through the one
 `Warehouse` of the run, retrying with capped exponential backoff while the insert fails (the
@@ -32,21 +32,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka import errors as kafka_errors
-from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from confluent_kafka import KafkaException
 
 from connectors.clickhouse.base import Warehouse, WarehouseError
+from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import LoaderSettings
 
 log = logging.getLogger(__name__)
-# a commit failing for these (broker or coordinator away) is retried; others (a rebalance) are not
-COMMIT_RETRIED = (kafka_errors.KafkaConnectionError, kafka_errors.KafkaTimeoutError, kafka_errors.NodeNotReadyError,
-                  kafka_errors.CoordinatorNotAvailableError, kafka_errors.NotCoordinatorError)
 
 CRASH_AFTER_INSERT_ENV = "LOADER_CRASH_AFTER_INSERT"
 _ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
@@ -262,13 +256,13 @@ class TableBatch:
 
     target: Target
     rows: list[tuple] = field(default_factory=list)
-    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    offsets: dict[Partition, int] = field(default_factory=dict)
     opened_at: float = 0.0
 
-    def covers(self, tp: TopicPartition, offset: int) -> None:
+    def covers(self, partition: Partition, offset: int) -> None:
         if not self.offsets:
             self.opened_at = time.monotonic()
-        self.offsets[tp] = offset + 1
+        self.offsets[partition] = offset + 1
 
     def clear(self) -> None:
         self.rows = []
@@ -321,20 +315,14 @@ class Loader:
         self.targets = targets
         self.topics = list(targets)
         self.stats_interval_s = stats_interval_s
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=self.settings.group_id, isolation_level="read_committed",
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.settings.batch_rows,
-            client_id="crossings-loader", max_partition_fetch_bytes=16 << 20,
-            # kafka-python checks CRC-32C in pure Python (a third of the loader's time without the
-            # C `crc32c` package); the broker has checked each batch's CRC when it was produced
-            check_crcs=False,
-            # a loader killed without leaving the group holds its partitions this long (default 45 s)
-            session_timeout_ms=6000, heartbeat_interval_ms=1000,
-        )
+        self.reader = GroupReader(bootstrap, self.settings.group_id, "crossings-loader", self.topics,
+                                  on_revoke=self._drop_uncommitted, **{"max.partition.fetch.bytes": 16 << 20})
         self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
-        self.revoked = threading.Event()
-        self._await_metadata()
-        self.consumer.subscribe(self.topics, listener=_RereadAfterRevoke(self))
+        try:
+            self.reader.subscribe()
+        except KafkaException as error:
+            self.reader.close()
+            raise WarehouseError(f"cannot read the job's outputs: {error}") from error
 
     def run(self, once: bool = False) -> LoaderStats:
         """Load until stopped; `once`: until every assigned partition is read to its end."""
@@ -348,21 +336,15 @@ class Loader:
                 if once and not polled and self._caught_up():
                     break
                 if now - last_report >= self.stats_interval_s:
-                    try:
-                        self._update_lag()
-                    except KafkaError as error:  # the broker is away: report the last lag seen
-                        log.warning("cannot read the end offsets: %s", error)
+                    self._update_lag()
                     log.info(self.stats.line())
                     last_report = now
             self.flush_all()
         except Stopped as stopped:
             log.warning("%s; their offsets are not committed", stopped)
         finally:
-            try:
-                self._update_lag()
-            except KafkaError as error:  # the broker is gone: keep the last lag seen
-                log.warning("cannot read the end offsets: %s", error)
-            self.consumer.close(autocommit=False)
+            self._update_lag()
+            self.reader.close()
         return self.stats
 
     def flush_all(self) -> None:
@@ -370,7 +352,7 @@ class Loader:
             self.sink.flush(batch)
 
     def _caught_up(self) -> bool:
-        if not self.consumer.assignment():
+        if not self.reader.at_end():
             return False
         self.flush_all()
         return self._update_lag() == 0
@@ -379,83 +361,54 @@ class Loader:
         """Adds the next records to their batches; returns how many."""
         deadline = self.sink.next_deadline()
         wait_s = self.settings.batch_wait_ms / 1000 if deadline is None else deadline - time.monotonic()
-        polled = self.consumer.poll(timeout_ms=max(0, min(int(wait_s * 1000), 500)))
-        if self.revoked.is_set():
-            self._reread_from_commits()
-            return 0
-        for tp, records in polled.items():
-            target = self.targets[tp.topic]
+        records = self.reader.poll(self.settings.batch_rows, max(0.0, min(wait_s, 0.5)))
+        for record in records:
+            target = self.targets[record.topic]
             batch = self.sink.batch(target)
-            for record in records:
-                batch.covers(tp, record.offset)
-                if record.value is None:
-                    self.stats.tombstones += 1
-                    continue
-                try:
-                    batch.rows.append(target.convert(record.value, tp.partition, record.offset))
-                except RowError as error:
-                    self.stats.rejected += 1
-                    log.error("rejected %s[%d]@%d: %s", tp.topic, tp.partition, record.offset, error)
-        return sum(len(records) for records in polled.values())
+            batch.covers((record.topic, record.partition), record.offset)
+            if record.value is None:
+                self.stats.tombstones += 1
+                continue
+            try:
+                batch.rows.append(target.convert(record.value, record.partition, record.offset))
+            except RowError as error:
+                self.stats.rejected += 1
+                log.error("rejected %s: %s", record.where, error)
+        return len(records)
 
-    def _await_metadata(self, timeout_s: float = 30.0) -> None:
-        """Wait until the broker knows every topic: a group leader that assigns partitions
-        while a topic's metadata is missing leaves it unassigned (kafka-python), and this
-        loader would then sit idle with nothing to read."""
-        deadline = time.monotonic() + timeout_s
-        while missing := [topic for topic in self.topics if not self.consumer.partitions_for_topic(topic)]:
-            if time.monotonic() > deadline:
-                raise WarehouseError(f"topics not found on the broker after {timeout_s:.0f} s: {', '.join(missing)}")
-            time.sleep(0.5)
-
-    def _reread_from_commits(self) -> None:
-        """After a revocation: drop the rows not yet inserted and rewind every partition still
-        held to its committed offset. The partitions that moved are read by their new owner
-        from the same commits, so nothing is lost and nothing committed twice."""
-        self.revoked.clear()
+    def _drop_uncommitted(self, revoked: list[Partition]) -> None:
+        """Partitions were revoked: drop every row not inserted yet. Whoever reads those
+        partitions next (another loader, or this one) starts from their committed offsets,
+        so nothing is lost and nothing committed twice."""
         dropped = sum(len(batch.rows) for batch in self.sink.pending())
         for batch in self.sink.pending():
             batch.clear()
-        for tp in self.consumer.assignment():
-            committed = self.consumer.committed(tp)
-            if committed is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
         log.info("partitions were revoked: %d rows not inserted yet are read again from the committed offsets",
                  dropped)
 
     def _commit(self, batch: TableBatch) -> None:
-        """Commit what `batch` covers; while the broker is away, retried with the insert backoff."""
+        """Commit what `batch` covers; while the broker is away, retried with the insert backoff.
+        A commit the group refuses (it rebalanced) is left: the rows are inserted, and their
+        next reader inserts them again, which the tables' keys collapse."""
         def failed(error: BaseException, delay: float) -> None:
             log.warning("offset commit failed (retrying in %.2f s): %s", delay, error)
 
-        offsets = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in batch.offsets.items()}
-        retry(lambda: self.consumer.commit(offsets), COMMIT_RETRIED, self.sink.backoff, self.stop, failed,
-              lambda: f"stopped before the offsets of {batch.target.table} were committed")
+        try:
+            retry(lambda: self.reader.commit(batch.offsets), CommitRetriable, self.sink.backoff, self.stop, failed,
+                  lambda: f"stopped before the offsets of {batch.target.table} were committed")
+        except CommitRefused as error:
+            log.warning("offsets of %s not committed, the group rebalanced (read again from the last commit): %s",
+                        batch.target.table, error)
+            return
         self.stats.commits += 1
 
     def _update_lag(self) -> int:
-        assigned = list(self.consumer.assignment())
-        if not assigned:
+        """The lag of the assigned partitions; while none are (a rebalance) or the broker is
+        away, the last one seen."""
+        if not self.reader.assignment():
             return self.stats.total_lag
-        lag: Counter = Counter({topic: 0 for topic in self.topics})
-        for tp, end in self.consumer.end_offsets(assigned).items():
-            lag[tp.topic] += max(0, end - self.consumer.position(tp))
-        self.stats.lag = dict(sorted(lag.items()))
+        try:
+            self.stats.lag = dict(sorted(self.reader.lag().items()))
+        except KafkaException as error:
+            log.warning("cannot read the end offsets: %s", error)
         return self.stats.total_lag
-
-
-class _RereadAfterRevoke(ConsumerRebalanceListener):
-    """kafka-python runs these callbacks on its IO loop, where nothing may block (an insert,
-    a commit): a revocation only marks the loader, which rewinds before it reads on."""
-
-    def __init__(self, loader: Loader) -> None:
-        self.loader = loader
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        if revoked:
-            self.loader.revoked.set()
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        pass

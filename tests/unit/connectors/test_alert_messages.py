@@ -6,16 +6,13 @@ from __future__ import annotations
 import itertools
 import threading
 
-from collections import namedtuple
-
 import orjson
 import pytest
-from kafka import TopicPartition
-from kafka.errors import CommitFailedError
 
 from connectors.alerts.dispatcher import (
     AlertError, Dispatcher, DispatcherStats, Webhook, body, idempotency_key, parse_alert, summary,
 )
+from connectors.kafka.consumer import CommitRefused, Record
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import AlertSettings
 
@@ -110,39 +107,37 @@ def test_a_webhook_is_named_by_its_server_only_and_carries_the_token():
     assert "Authorization" not in Webhook("http://127.0.0.1:9/", None, 5.0).headers
 
 
-ConsumerRecord = namedtuple("ConsumerRecord", "offset value")
-
-
-class FakeConsumer:
-    """Commits succeed until `fail_at` (the n-th commit), which raises CommitFailedError."""
+class FakeReader:
+    """Commits succeed until `fail_at` (the n-th commit), which the group refuses."""
 
     def __init__(self, fail_at: int) -> None:
         self.commits: list[dict] = []
-        self.seeks: dict = {}
+        self.rewinds: dict = {}
         self.fail_at = fail_at
 
     def commit(self, offsets: dict) -> None:
         if len(self.commits) + 1 == self.fail_at:
-            raise CommitFailedError("rebalanced")
-        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+            raise CommitRefused("rebalanced")
+        self.commits.append(dict(offsets))
 
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.seeks[tp] = offset
+    def rewind(self, partition: tuple[str, int], offset: int) -> None:
+        self.rewinds[partition] = offset
 
 
-def test_a_failed_commit_rewinds_every_partition_to_its_first_record_not_committed():
-    # kafka-python keeps the position of a partition that stays assigned after a rebalance:
-    # without the rewind, the records after the failed commit would never be delivered
+def test_a_refused_commit_rewinds_every_partition_to_its_first_record_not_committed():
+    # a partition that stays assigned through the rebalance would read on after the rest of
+    # the poll, which was not delivered: without the rewind those records would be skipped
     dispatcher = Dispatcher.__new__(Dispatcher)
     dispatcher.settings, dispatcher.stats, dispatcher.webhooks = AlertSettings(_env_file=None), DispatcherStats(), []
+    dispatcher.stop, dispatcher.backoff = threading.Event(), Backoff(0.01, 0.01)
     dispatcher._uncommitted, dispatcher._committed = {}, {}
-    dispatcher.consumer = FakeConsumer(fail_at=2)
-    a, b = TopicPartition("alerts", 0), TopicPartition("alerts", 1)
+    dispatcher.reader = FakeReader(fail_at=2)
+    a, b = ("alerts", 0), ("alerts", 1)
     alert = orjson.dumps(RAISED)
-    polled = {a: [ConsumerRecord(10, alert), ConsumerRecord(11, None), ConsumerRecord(12, alert)],
-              b: [ConsumerRecord(5, alert), ConsumerRecord(6, alert)]}
+    records = [Record(*a, 10, alert), Record(*a, 11, None), Record(*a, 12, alert),
+               Record(*b, 5, alert), Record(*b, 6, alert)]
 
-    assert dispatcher._dispatch(polled) == 3  # a@10 committed, a@11 skipped, a@12 delivered: its commit fails
+    assert dispatcher._dispatch(records) == 3  # a@10 committed, a@11 skipped, a@12 delivered: its commit fails
 
-    assert dispatcher.consumer.commits == [{a: 11}]
-    assert dispatcher.consumer.seeks == {a: 11, b: 5} and dispatcher.stats.failed_commits == 1
+    assert dispatcher.reader.commits == [{a: 11}]
+    assert dispatcher.reader.rewinds == {a: 11, b: 5} and dispatcher.stats.failed_commits == 1

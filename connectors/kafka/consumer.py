@@ -1,0 +1,199 @@
+"""Reads topics in a consumer group, committing only what its caller says is done.
+
+The consumer is librdkafka's (confluent-kafka), read_committed, without auto-commit. It replaced
+kafka-python's, whose heartbeats and rebalances run in the polling Python thread: starved of
+CPU, such a consumer was dropped from its group and then spun in its coordinator loop for good
+(dpkp/kafka-python #3121). librdkafka heartbeats from threads of its own, and a poll returns
+within its timeout.
+
+Callbacks run inside `poll`, on the caller's thread: a revocation reaches `on_revoke` before
+any record read under the new assignment, and the new assignment reads on from the committed
+offsets, so a caller that drops its uncommitted work in `on_revoke` loses nothing.
+
+Where each partition stands is known from librdkafka's end-of-partition events: offsets taken
+by transaction markers are never returned as records, so "last record + 1" stays short of the
+end of a topic written in transactions (the job's output), and only the end event says a
+partition is read to its end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+log = logging.getLogger(__name__)
+
+Partition = tuple[str, int]
+
+# a commit failing for these (broker or coordinator away) is worth retrying; others (the group
+# rebalanced, this member was removed) are not: the partitions' new owner reads from the commits
+RETRIED_COMMIT_ERRORS = frozenset({
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError._WAIT_COORD,
+    KafkaError.REQUEST_TIMED_OUT, KafkaError.NETWORK_EXCEPTION, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+})
+
+
+class CommitRetriable(Exception):
+    """A commit that failed while the broker or the group coordinator was away."""
+
+
+class CommitRefused(Exception):
+    """A commit the group refused: it rebalanced, or this member is no longer in it."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record: where it is, and its value (None for a tombstone)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+class GroupReader:
+    """One consumer for the whole run of a loader or a dispatcher.
+
+    `on_revoke(partitions)` is called (inside `poll`) before partitions go to another member or
+    are read again from their commits."""
+
+    def __init__(self, bootstrap: str, group_id: str, client_id: str, topics: list[str],
+                 on_revoke: Callable[[list[Partition]], None] = lambda partitions: None,
+                 **config: object) -> None:
+        self.topics = topics
+        self.on_revoke = on_revoke
+        self._at_end: set[Partition] = set()
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": group_id, "client.id": client_id,
+            "isolation.level": "read_committed", "enable.auto.commit": False, "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest", "enable.partition.eof": True,
+            # a member killed without leaving the group holds its partitions this long (default 45 s)
+            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
+            **config,
+        }, logger=log)
+
+    def subscribe(self, wait_for_topics_s: float = 30.0) -> None:
+        """Subscribe once the broker knows every topic (else the first assignment may miss one)."""
+        deadline = time.monotonic() + wait_for_topics_s
+        while missing := self._missing_topics():
+            if time.monotonic() > deadline:
+                raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                                f"topics not found after {wait_for_topics_s:.0f} s: {', '.join(missing)}"))
+            time.sleep(0.5)
+        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked,
+                                on_lost=self._revoked)
+
+    def poll(self, max_records: int, timeout_s: float) -> list[Record]:
+        """Up to `max_records` records, waiting at most `timeout_s` for the first one."""
+        records: list[Record] = []
+        wait = timeout_s
+        while len(records) < max_records:
+            message = self.consumer.poll(wait)
+            if message is None:
+                break
+            wait = 0
+            if self._is_event(message):
+                continue
+            partition = (message.topic(), message.partition())
+            self._at_end.discard(partition)
+            records.append(Record(partition[0], partition[1], message.offset(), message.value()))
+        return records
+
+    def commit(self, offsets: Mapping[Partition, int]) -> None:
+        """Commit the next offsets to read; CommitRetriable or CommitRefused when it fails."""
+        try:
+            results = self.consumer.commit(
+                offsets=[TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()],
+                asynchronous=False)
+        except KafkaException as exception:
+            raise self._commit_error(exception.args[0]) from exception
+        for result in results or []:
+            if result.error is not None:
+                raise self._commit_error(result.error)
+
+    def rewind(self, partition: Partition, offset: int) -> None:
+        """Read `partition` again from `offset`, if it is still assigned here (else its next
+        owner reads it from its commit)."""
+        try:
+            self.consumer.seek(TopicPartition(*partition, offset))
+        except KafkaException as error:
+            log.info("%s[%d] not rewound to %d: %s", *partition, offset, error)
+
+    def assignment(self) -> list[Partition]:
+        return [(tp.topic, tp.partition) for tp in self.consumer.assignment()]
+
+    def at_end(self) -> bool:
+        """Every assigned partition read to its end (its last stable offset)."""
+        assigned = self.assignment()
+        return bool(assigned) and all(partition in self._at_end for partition in assigned)
+
+    def lag(self) -> dict[str, int]:
+        """Records not read yet, per topic, over the assigned partitions (KafkaException while the
+        broker is away). A partition read to its end counts 0, whatever markers end it."""
+        lag = {topic: 0 for topic in self.topics}
+        behind = [TopicPartition(topic, partition) for topic, partition in self.assignment()
+                  if (topic, partition) not in self._at_end]
+        if not behind:
+            return lag
+        positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(behind)}
+        unread = [tp for tp in behind if positions[tp.topic, tp.partition] == OFFSET_INVALID]
+        if unread:
+            for tp in self.consumer.committed(unread, timeout=10):
+                positions[tp.topic, tp.partition] = tp.offset
+        for tp in behind:
+            # the offsets of the last fetch response; asked from the broker before the first
+            low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            if high < 0:
+                low, high = self.consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+            position = positions[tp.topic, tp.partition]
+            lag[tp.topic] += max(0, high - (low if position < 0 else position))
+        return lag
+
+    def close(self) -> None:
+        """Leave the group (committing nothing)."""
+        self.consumer.close()
+
+    def _missing_topics(self) -> list[str]:
+        try:
+            known = self.consumer.list_topics(timeout=5).topics
+        except KafkaException:
+            return list(self.topics)
+        return [topic for topic in self.topics
+                if topic not in known or known[topic].error is not None or not known[topic].partitions]
+
+    def _is_event(self, message: Message) -> bool:
+        """True for the end of a partition and for errors (logged; librdkafka retries them)."""
+        error = message.error()
+        if error is None:
+            return False
+        if error.code() == KafkaError._PARTITION_EOF:
+            self._at_end.add((message.topic(), message.partition()))
+        elif error.fatal():
+            raise KafkaException(error)
+        else:
+            log.warning("consumer: %s", error)
+        return True
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._at_end.difference_update((tp.topic, tp.partition) for tp in partitions)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        revoked = [(tp.topic, tp.partition) for tp in partitions]
+        self._at_end.difference_update(revoked)
+        if revoked:
+            self.on_revoke(revoked)
+
+    @staticmethod
+    def _commit_error(error: KafkaError) -> Exception:
+        kind = CommitRetriable if error.code() in RETRIED_COMMIT_ERRORS or error.retriable() else CommitRefused
+        return kind(error.str())
+
