@@ -13,7 +13,8 @@ can run the same SQL at a fixed instant. `relativeTimeRange` spans the same look
 1. Clearance spike: per port and kind, the p90 of the newest 5-minute window of
    clearance_windows (crossings-weighted over directions) divided by that port's threshold
    for that kind (`clearance_threshold_s` of schemas/ports.toml, joined as a VALUES literal
-   built here); fires above 1.
+   built here); fires above 1. A window of fewer than MIN_WINDOW_CROSSINGS crossings counts
+   as 0, as in the job.
 2. Pipeline stale: seconds from the newest crossing (released_at) to now, above 300, while
    at least one port is open. The gate is built from the registry's opening hours (local
    time, Asia/Shanghai): a port/kind open round the clock makes it always true (so today it
@@ -30,7 +31,7 @@ from typing import Any
 import yaml
 
 from grafana.panels import DATASOURCE_UID, ClickHouseQuery, panel_sql
-from schemas.ports import MIDNIGHT, SHENZHEN_TZ, Port, load_ports
+from schemas.ports import MIDNIGHT, MIN_WINDOW_CROSSINGS, SHENZHEN_TZ, Port, load_ports
 
 FOLDER = "Crossings"  # the dashboards' folder too (provisioning/dashboards/crossings.yaml)
 GROUP = "crossings"
@@ -62,7 +63,8 @@ def clearance_spike_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> 
     port_code, kind and threshold (seconds, as text)."""
     windows = panel_sql(
         "clearance_windows",
-        ["port_code", "kind", "window_start", "sum(p90_s * crossings) / sum(crossings) AS p90_s"],
+        ["port_code", "kind", "window_start",
+         f"if(sum(crossings) >= {MIN_WINDOW_CROSSINGS}, sum(p90_s * crossings) / sum(crossings), 0) AS p90_s"],
         final=True,
         where=["crossings > 0", f"window_end > {now} - INTERVAL {CLEARANCE_LOOKBACK_S} SECOND",
                f"window_end <= {now}"],

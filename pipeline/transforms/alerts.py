@@ -24,12 +24,11 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
-from schemas.ports import load_ports
+from schemas.ports import MIN_WINDOW_CROSSINGS, load_ports
 
 RAISE_AFTER_SLIDES = 3
 RESOLVE_AFTER_SLIDES = 5
 RESOLVE_BELOW_FRACTION = 0.8
-MIN_SLIDE_CROSSINGS = 5
 CRITICAL_FACTOR = 2
 SLIDE = timedelta(minutes=1)
 EPISODE_NAMESPACE = uuid.UUID("6f1c7a52-3c1e-4b8e-9a57-2f0d3e1b9c44")
@@ -64,7 +63,7 @@ class EpisodeTracker:
     def slide(self, window_end: datetime, p90_s: float, crossings: int, port_open: bool) -> list[dict]:
         """The alerts this slide causes, after counting any missing slides before it as below."""
         alerts = self.catch_up(window_end - SLIDE)
-        if crossings < MIN_SLIDE_CROSSINGS:
+        if crossings < MIN_WINDOW_CROSSINGS:
             p90_s = 0.0
         return alerts + self._apply(window_end, p90_s if port_open else None)
 

@@ -79,11 +79,13 @@ def test_figures_on_the_fixture(data):
 ALERT_DAY = datetime(2025, 11, 4, tzinfo=UTC)
 # port, kind, direction, window end (UTC hh:mm), crossings, p90 s
 ALERT_WINDOWS = [
-    ("HUANGGANG", "truck", "entry", "02:05", 3, 4200.0),
-    ("HUANGGANG", "truck", "exit", "02:05", 1, 3000.0),  # weighted: (3 * 4200 + 3000) / 4 = 3900
-    ("LUOHU", "traveller", "exit", "01:58", 2, 5000.0),  # older than the newest LUOHU window
-    ("LUOHU", "traveller", "exit", "02:04", 2, 600.0),
-    ("FUTIAN", "traveller", "exit", "01:50", 2, 9000.0),  # ended before the 10-minute look-back
+    ("HUANGGANG", "truck", "entry", "02:05", 30, 4200.0),
+    ("HUANGGANG", "truck", "exit", "02:05", 10, 3000.0),  # weighted: (30 * 4200 + 10 * 3000) / 40 = 3900
+    ("LUOHU", "traveller", "exit", "01:58", 20, 5000.0),  # older than the newest LUOHU window
+    ("LUOHU", "traveller", "exit", "02:04", 20, 600.0),
+    ("FUTIAN", "traveller", "exit", "01:50", 20, 9000.0),  # ended before the 10-minute look-back
+    ("LIANTANG", "truck", "entry", "02:05", 2, 9000.0),  # two trucks: too few to judge, counts as 0
+    ("LIANTANG", "truck", "exit", "02:05", 2, 9000.0),
 ]
 ALERT_CROSSING = "02:00"
 
@@ -142,7 +144,8 @@ def test_clearance_spike_rule_on_the_fixture(alert_data):
     result = alert_rows(alert_data, clearance_spike_sql(_now("02:05")))
     assert list(result.columns) == ["port_code", "kind", "threshold", "p90_over_threshold"]
     rows = {(r["port_code"], r["kind"]): (r["threshold"], r["p90_over_threshold"]) for r in result.dicts()}
-    assert rows.keys() == {("HUANGGANG", "truck"), ("LUOHU", "traveller")}
+    assert rows.keys() == {("HUANGGANG", "truck"), ("LIANTANG", "truck"), ("LUOHU", "traveller")}
+    assert rows[("LIANTANG", "truck")][1] == 0  # 4 crossings over both directions: below MIN_WINDOW_CROSSINGS
     assert rows[("HUANGGANG", "truck")][0] == "3600"
     assert rows[("HUANGGANG", "truck")][1] == pytest.approx(3900 / 3600)  # fires (> 1)
     assert rows[("LUOHU", "traveller")] == ("1800", pytest.approx(600 / 1800))  # newest window only

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pipeline.transforms.alerts import MIN_SLIDE_CROSSINGS, EpisodeTracker
+from pipeline.transforms.alerts import EpisodeTracker
+from schemas.ports import MIN_WINDOW_CROSSINGS
 
 THRESHOLD = 600
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -73,8 +74,8 @@ def test_catch_up_resolves_without_a_new_slide():
 
 
 def test_slides_of_too_few_crossings_count_as_below():
-    assert feed(tracker(), [5000] * 10, crossings=MIN_SLIDE_CROSSINGS - 1) == []
-    assert [a["state"] for a in feed(tracker(), [5000] * 3, crossings=MIN_SLIDE_CROSSINGS)] == ["raised"]
+    assert feed(tracker(), [5000] * 10, crossings=MIN_WINDOW_CROSSINGS - 1) == []
+    assert [a["state"] for a in feed(tracker(), [5000] * 3, crossings=MIN_WINDOW_CROSSINGS)] == ["raised"]
     t = tracker()
     feed(t, [700, 700, 700])
     alerts = feed(t, [5000] * 5, START + timedelta(minutes=3), crossings=1)
