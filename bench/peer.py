@@ -18,17 +18,16 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-from connectors.kafka.topics import CLEARANCE, THROUGHPUT
+from connectors.kafka.topics import CLEARANCE, RAW_TOPICS, THROUGHPUT
 
 REPO = Path(__file__).resolve().parent.parent
 QUIX_PYTHON = REPO / ".cache" / "venv-quix" / "bin" / "python"
 PEER_SCRIPT = REPO / "bench" / "peers" / "quix_crossings.py"
 REQUIREMENTS = REPO / "bench" / "peers" / "requirements.txt"
 CLEARANCE_FIGURES = ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")
-# a safeguard against a stuck peer only: on a loaded machine its consumption can pause for
-# minutes while it flushes state and repartition topics (the 2-million-event run stopped at 120 s)
-PEER_IDLE_TIMEOUT_S = 600
+PEER_IDLE_TIMEOUT_S = 600  # a safeguard against a stuck peer only
 
 
 def tool() -> str:
@@ -37,12 +36,27 @@ def tool() -> str:
     return f"quixstreams {version[1]}"
 
 
+def keep_raw_records(bootstrap: str) -> None:
+    """Raw topics that keep their records for ever. The peer's repartition topics take their
+    retention from the raw topics (quixstreams) and carry the events' own timestamps, days in
+    the past: under the default 7 days, the broker's retention check (every 5 minutes) deleted
+    them before the peer had read them, and the peer then waited for ever (the first two
+    2-million-event runs)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    forever = [ConfigEntry("retention.ms", "-1", incremental_operation=AlterConfigOpType.SET)]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=forever)
+                 for spec in RAW_TOPICS.values()]
+    for future in admin.incremental_alter_configs(resources).values():
+        future.result(timeout=30)
+
+
 def run_peer(bootstrap: str, events: int, folder: Path, grace_ms: int, skew_tolerance_s: int,
              timeout_s: float) -> dict:
     """The peer's report (counts, timings, final windows) after it consumed `events` raw records."""
     if not QUIX_PYTHON.exists():
         raise RuntimeError(f"no Quix Streams virtualenv at {QUIX_PYTHON.parent.parent}: run `make bench` "
                            "(it creates it from bench/peers/requirements.txt), or pass --no-peer")
+    keep_raw_records(bootstrap)
     out = folder / "peer.json"
     argv = [str(QUIX_PYTHON), str(PEER_SCRIPT), "--bootstrap", bootstrap, "--group", f"bench-peer-{uuid.uuid4()}",
             "--events", str(events), "--out", str(out), "--state-dir", str(folder / "peer-state"),
