@@ -377,6 +377,7 @@ def main() -> None:
         **({} if peer is None else {"peer": peer}),
         "checkpoint_interval_s": pipeline.checkpoint_interval_s,
         "state_backend": pipeline.state_backend,
+        "incremental_checkpoints": pipeline.incremental_checkpoints,
         "checkpoints": checkpointing,
         "peak_rss_mb": rss,
         "targets": targets(end_to_end, ratio, fresh["beyond_window_close_s"]["p99"]),

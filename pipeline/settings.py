@@ -66,6 +66,8 @@ class PipelineSettings(BaseSettings):
     mini_batch_latency_ms: int = Field(1000, ge=0, description="window updates are batched this long")
     state_backend: str = Field("hashmap", pattern="^(hashmap|rocksdb)$",
                                description="hashmap (heap, fastest) or rocksdb (state larger than memory)")
+    incremental_checkpoints: bool = Field(
+        True, description="rocksdb: a checkpoint writes only what changed since the last (hashmap writes all)")
     checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
     transactional_id_prefix: str = Field("crossings-job", description="unique per job deployment")
     consumer_group: str = Field("crossings-job", description="Kafka consumer group of the job's sources")

@@ -35,6 +35,7 @@ def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> 
         "execution.checkpointing.interval": f"{int(settings.checkpoint_interval_s * 1000)}ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "state.backend.type": settings.state_backend,
+        "execution.checkpointing.incremental": str(settings.incremental_checkpoints).lower(),
         "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri(),
         "table.exec.source.idle-timeout": f"{settings.idle_timeout_s}s",
         "table.exec.state.ttl": f"{settings.dedup_window_h}h",

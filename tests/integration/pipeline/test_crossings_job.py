@@ -192,11 +192,14 @@ def test_message_formats(published):
 
 def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
         broker, job_input, flink_cluster, tmp_path):
+    """On the RocksDB backend with incremental checkpoints (the other tests run on hashmap):
+    the crash restores from an incremental checkpoint, the restart from a savepoint."""
     records, _ = job_input
     more = [record_of(event) for event in simulated_day(0.005, seed=11, day=RECOVERY_DAY)]
     after_restart = [record_of(event) for event in simulated_day(0.002, seed=12, day=RESTART_DAY)]
     before = end_offsets(broker.bootstrap, OUTPUTS)
-    env = job_env(tmp_path, "recovery")
+    env = {**job_env(tmp_path, "recovery"), "PIPELINE_STATE_BACKEND": "rocksdb",
+           "PIPELINE_INCREMENTAL_CHECKPOINTS": "true"}
     output = submit(JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S,
                     detached=True, env=env)
     job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
@@ -212,6 +215,8 @@ def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
         wait_for(lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
                  "the job to catch up after the crash", timeout_s=300)
         assert checkpoints(flink_cluster, job_id)["latest"]["restored"] is not None
+        completed = [c for c in checkpoints(flink_cluster, job_id)["history"] if c["status"] == "COMPLETED"]
+        assert any(c["checkpointed_size"] < c["state_size"] for c in completed), completed  # incremental
 
         # an operator's restart: stop with a savepoint, new input meanwhile, resume from it
         savepoint = stop_with_savepoint(flink_cluster.rest_url, job_id, tmp_path / "savepoints", JOB_TIMEOUT_S)
