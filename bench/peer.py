@@ -40,8 +40,8 @@ def keep_raw_records(bootstrap: str) -> None:
     """Raw topics that keep their records for ever. The peer's repartition topics take their
     retention from the raw topics (quixstreams) and carry the events' own timestamps, days in
     the past: under the default 7 days, the broker's retention check (every 5 minutes) deleted
-    them before the peer had read them, and the peer then waited for ever (the first two
-    2-million-event runs)."""
+    them before the peer had read them, and the peer then waited until its idle safeguard
+    (the first two 2-million-event runs)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     forever = [ConfigEntry("retention.ms", "-1", incremental_operation=AlterConfigOpType.SET)]
     resources = [ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=forever)

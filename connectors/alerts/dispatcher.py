@@ -319,8 +319,9 @@ class Dispatcher:
         return self.reader.at_end() and self._update_lag() == 0
 
     def _update_lag(self) -> int:
-        if self.reader.assignment():
-            self.stats.lag = sum(self.reader.lag().values())
+        lag = self.reader.lag()
+        if lag is not None:
+            self.stats.lag = sum(lag.values())
         return self.stats.lag
 
     def _commit_before_revoke(self, revoked: list[Partition]) -> None:

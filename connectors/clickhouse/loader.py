@@ -405,10 +405,11 @@ class Loader:
     def _update_lag(self) -> int:
         """The lag of the assigned partitions; while none are (a rebalance) or the broker is
         away, the last one seen."""
-        if not self.reader.assignment():
-            return self.stats.total_lag
         try:
-            self.stats.lag = dict(sorted(self.reader.lag().items()))
+            lag = self.reader.lag()
         except KafkaException as error:
             log.warning("cannot read the end offsets: %s", error)
+            return self.stats.total_lag
+        if lag is not None:
+            self.stats.lag = dict(sorted(lag.items()))
         return self.stats.total_lag

@@ -136,11 +136,15 @@ class GroupReader:
         assigned = self.assignment()
         return bool(assigned) and all(partition in self._at_end for partition in assigned)
 
-    def lag(self) -> dict[str, int]:
-        """Records not read yet, per topic, over the assigned partitions (KafkaException while the
-        broker is away). A partition read to its end counts 0, whatever markers end it."""
+    def lag(self) -> dict[str, int] | None:
+        """Records not read yet, per topic, over the assigned partitions; None while nothing is
+        assigned (a rebalance), KafkaException while the broker is away. A partition read to its
+        end counts 0, whatever markers end it."""
+        assigned = self.assignment()
+        if not assigned:
+            return None
         lag = {topic: 0 for topic in self.topics}
-        behind = [TopicPartition(topic, partition) for topic, partition in self.assignment()
+        behind = [TopicPartition(topic, partition) for topic, partition in assigned
                   if (topic, partition) not in self._at_end]
         if not behind:
             return lag
