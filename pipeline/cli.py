@@ -6,8 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from pipeline.commands import COMMAND_GROUPS
 from pipeline.commands.common import UserError
+from pipeline.settings import settings_error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ValidationError as error:
+        line = settings_error_line(error)
+        if line is None:
+            raise
+        print(f"crossings {args.command}: {line}", file=sys.stderr)
+        return 2
     except Exception as error:
         if not _is_user_error(error):
             raise

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -167,6 +167,17 @@ class AlertSettings(BaseSettings):
 
 ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings,
                 ClickHouseAnalystSettings, PrivacySettings, LoaderSettings, AlertSettings)
+
+
+def settings_error_line(error: ValidationError) -> str | None:
+    """One line naming each variable that a settings class refused and the rule it breaks,
+    never the value; None when `error` is not about settings."""
+    cls = next((cls for cls in ALL_SETTINGS if cls.__name__ == error.title), None)
+    if cls is None:
+        return None
+    prefix = cls.model_config["env_prefix"]
+    return "; ".join(f"{prefix}{str(item['loc'][0]).upper()}: {item['msg'].removeprefix('Value error, ')}"
+                     for item in error.errors(include_url=False, include_input=False))
 
 
 def settings_table() -> str:

@@ -6,11 +6,9 @@ import argparse
 import json
 import logging
 
-from pydantic import ValidationError
-
 from connectors.alerts.dispatcher import Dispatcher
 from connectors.kafka.topics import ALERTS, TopicSpec, ensure_topics
-from pipeline.commands.common import UserError, kafka_bootstrap, log_to_console, stop_on_signals
+from pipeline.commands.common import kafka_bootstrap, log_to_console, stop_on_signals
 from pipeline.settings import AlertSettings
 
 
@@ -29,10 +27,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_dispatch(args: argparse.Namespace) -> int:
     log_to_console()
-    try:
-        settings = AlertSettings(**({"group_id": args.group} if args.group else {}))
-    except ValidationError as error:
-        raise UserError(f"alert settings: {error}") from error
+    settings = AlertSettings(**({"group_id": args.group} if args.group else {}))
     bootstrap = kafka_bootstrap()
     ensure_topics(bootstrap, [ALERTS if args.topic == ALERTS.name else TopicSpec(args.topic)])
     with stop_on_signals() as stop:

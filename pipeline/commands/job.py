@@ -18,7 +18,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     run_parser.add_argument("--parallelism", type=int, default=1)
     submit_parser = actions.add_parser(
         "submit", help="submit it to the standalone cluster (`crossings services up`) and return")
-    submit_parser.add_argument("--parallelism", type=int, default=FlinkSettings().parallelism)
+    submit_parser.add_argument("--parallelism", type=int, help="default FLINK_PARALLELISM, else "
+                               f"{FlinkSettings.model_fields['parallelism'].default}")
     submit_parser.add_argument("--wait", action="store_true", help="wait for the job to end (with --bounded)")
     submit_parser.add_argument("--from-savepoint", metavar="PATH",
                                help="start from a savepoint (the path `crossings job stop` printed)")
@@ -34,13 +35,13 @@ def register(groups: argparse._SubParsersAction) -> None:
     submit_parser.set_defaults(handler=submit_job)
 
 
-def job_args(args: argparse.Namespace) -> list[str]:
-    return ["--bootstrap", kafka_bootstrap(), "--parallelism", str(args.parallelism),
+def job_args(args: argparse.Namespace, parallelism: int) -> list[str]:
+    return ["--bootstrap", kafka_bootstrap(), "--parallelism", str(parallelism),
             *(["--bounded"] if args.bounded else [])]
 
 
 def run(args: argparse.Namespace) -> int:
-    run_local(JOB_SCRIPT, job_args(args), timeout_s=None, echo=True)
+    run_local(JOB_SCRIPT, job_args(args, args.parallelism), timeout_s=None, echo=True)
     return 0
 
 
@@ -52,7 +53,8 @@ def _cluster_rest() -> str:
 
 
 def submit_job(args: argparse.Namespace) -> int:
-    output = submit(JOB_SCRIPT, job_args(args), _cluster_rest(), args.parallelism, timeout_s=None,
+    parallelism = FlinkSettings().parallelism if args.parallelism is None else args.parallelism
+    output = submit(JOB_SCRIPT, job_args(args, parallelism), _cluster_rest(), parallelism, timeout_s=None,
                     detached=not args.wait, from_savepoint=args.from_savepoint)
     print(output.strip().splitlines()[-1] if output.strip() else "submitted")
     return 0

@@ -16,21 +16,22 @@ from pipeline.settings import ClickHouseSettings, LoaderSettings
 
 def register(groups: argparse._SubParsersAction) -> None:
     load = groups.add_parser("load", help="load the job's output topics into ClickHouse")
-    defaults = LoaderSettings()
+    defaults = {name: field.default for name, field in LoaderSettings.model_fields.items()}
     load.add_argument("--once", action="store_true", help="stop once caught up (consumer lag 0)")
     load.add_argument("--json", action="store_true", help="print the final stats as one JSON document")
-    load.add_argument("--group", default=defaults.group_id, help=f"consumer group (default {defaults.group_id})")
-    load.add_argument("--batch-rows", type=int, default=defaults.batch_rows,
-                      help=f"insert a table's batch at this many rows (default {defaults.batch_rows})")
-    load.add_argument("--max-wait-ms", type=int, default=defaults.batch_wait_ms,
-                      help=f"... or when it is this old (default {defaults.batch_wait_ms})")
+    load.add_argument("--group", help=f"consumer group (default LOADER_GROUP_ID, else {defaults['group_id']})")
+    load.add_argument("--batch-rows", type=int, help="insert a table's batch at this many rows "
+                      f"(default LOADER_BATCH_ROWS, else {defaults['batch_rows']})")
+    load.add_argument("--max-wait-ms", type=int, help="... or when it is this old "
+                      f"(default LOADER_BATCH_WAIT_MS, else {defaults['batch_wait_ms']})")
     load.add_argument("--stats-interval", type=float, default=10.0, help="seconds between stats log lines")
     load.set_defaults(handler=run_load)
 
 
 def run_load(args: argparse.Namespace) -> int:
     log_to_console()
-    settings = LoaderSettings(group_id=args.group, batch_rows=args.batch_rows, batch_wait_ms=args.max_wait_ms)
+    options = {"group_id": args.group, "batch_rows": args.batch_rows, "batch_wait_ms": args.max_wait_ms}
+    settings = LoaderSettings(**{name: value for name, value in options.items() if value is not None})
     bootstrap = kafka_bootstrap()
     ensure_topics(bootstrap, JOB_OUTPUTS)
     clickhouse = ClickHouseSettings()

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.cli import build_parser, main
+
+CROSSINGS = str(Path(sys.executable).parent / "crossings")
 
 
 def test_help_lists_every_subcommand():
@@ -21,7 +26,7 @@ def test_help_lists_every_subcommand():
 
 
 def test_console_script_is_installed():
-    result = subprocess.run([str(Path(sys.executable).parent / "crossings"), "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run([CROSSINGS, "--help"], capture_output=True, text=True, check=True)
     assert "services" in result.stdout
 
 
@@ -58,3 +63,31 @@ def test_corrupt_state_file_is_a_clear_error(monkeypatch, tmp_path, capsys):
     (tmp_path / "var" / "services.json").write_text("{not json")
     assert main(["services", "down"]) == 1
     assert "var/services.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_2_and_help_still_works(tmp_path):
+    env = {**os.environ, "LOADER_BATCH_ROWS": "abc", "FLINK_PARALLELISM": "two"}
+    result = subprocess.run([CROSSINGS, "load", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "crossings load: LOADER_BATCH_ROWS: Input should be a valid integer, unable to parse string as an integer"]
+    for argv in (["--help"], ["load", "--help"], ["job", "submit", "--help"]):
+        helped = subprocess.run([CROSSINGS, *argv], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert helped.returncode == 0 and "usage: crossings" in helped.stdout, (argv, helped.stderr)
+
+
+@pytest.mark.parametrize(("argv", "variable", "value"), [
+    (["services", "status"], "KAFKA_PORT", "x"),
+    (["services", "status"], "FLINK_TASKMANAGERS", "0"),
+    (["migrate"], "CLICKHOUSE_RETENTION_DAYS", "0"),
+    (["load", "--once", "--group", "g"], "LOADER_BACKOFF_MAX_MS", "soon"),
+    (["alerts", "dispatch", "--once"], "ALERTS_TIMEOUT_S", "0"),
+    (["grafana", "push"], "GRAFANA_TIMEOUT_S", "never"),
+    (["grafana", "push", "--url", "http://grafana.test", "--token", "t"], "CLICKHOUSE_ANALYST_PORT", "70000"),
+])
+def test_each_command_reports_a_bad_setting_in_one_line(monkeypatch, tmp_path, capsys, argv, variable, value):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(variable, value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crossings {argv[0]}: {variable}: ") and err.count("\n") == 1, err
