@@ -6,6 +6,7 @@ directory, so commands run from the checkout keep their state under `var/`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -15,7 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _config(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_ignore_empty=True, extra="ignore")
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_ignore_empty=True, extra="ignore",
+                              hide_input_in_errors=True)  # the value may be a secret
 
 
 class KafkaSettings(BaseSettings):
@@ -114,6 +116,11 @@ class ClickHouseAnalystSettings(BaseSettings):
     password: SecretStr = Field(SecretStr(""), description="password of the analyst user")
 
 
+HMAC_KEY_MIN_BYTES = 32
+# CHANGE_ME, the placeholder of deploy/k8s/secret.example.yaml, in any case, spelling or repetition.
+_PLACEHOLDER = re.compile(r"(change[\W_]*me[\W_]*)+", re.IGNORECASE)
+
+
 class PrivacySettings(BaseSettings):
     """Pseudonymisation of document numbers, licences and plates."""
 
@@ -122,6 +129,20 @@ class PrivacySettings(BaseSettings):
     hmac_key: SecretStr = Field(
         SecretStr(""), description="key of the HMAC that turns identifiers into refs"
     )
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _strong_key(cls, key: SecretStr) -> SecretStr:
+        """Empty means unset (the Pseudonymiser refuses it); else 32 bytes, not a placeholder."""
+        secret = key.get_secret_value()
+        if not secret:
+            return key
+        if _PLACEHOLDER.fullmatch(secret):
+            raise ValueError("is a placeholder, not a key: set a random one (`make setup` writes one into .env)")
+        if len(secret.encode()) < HMAC_KEY_MIN_BYTES:
+            raise ValueError(f"must be at least {HMAC_KEY_MIN_BYTES} bytes of random key "
+                             "(`make setup` writes one into .env)")
+        return key
 
 
 class LoaderSettings(BaseSettings):

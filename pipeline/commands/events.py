@@ -18,8 +18,10 @@ from connectors.sources.replay import ReplaySource
 from connectors.sources.scenarios import SCENARIOS
 from connectors.sources.simulator import SimulatorSource
 from pipeline.commands.common import UserError, kafka_bootstrap
+from pipeline.settings import PrivacySettings
 from schemas.events import Crossing
 from schemas.ports import SHENZHEN_TZ
+from schemas.privacy import Pseudonymiser
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -50,6 +52,7 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    privacy = PrivacySettings()  # outside the try: a bad setting is the CLI's to report
     try:
         source = SimulatorSource(
             datetime.combine(args.start, time(0), SHENZHEN_TZ),
@@ -58,6 +61,7 @@ def run_generate(args: argparse.Namespace) -> int:
             scenario=args.scenario,
             scale=args.scale,
             speed=args.speed,
+            pseudonymiser=Pseudonymiser.from_settings(privacy),
         )
     except ValueError as error:
         raise UserError(str(error)) from error
@@ -67,8 +71,10 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     if not args.csv.is_file():
         raise UserError(f"no such file: {args.csv}")
+    privacy = PrivacySettings()
     try:
-        source = ReplaySource(args.csv, args.date_from, args.date_to, args.scale, seed=args.seed)
+        source = ReplaySource(args.csv, args.date_from, args.date_to, args.scale, seed=args.seed,
+                              pseudonymiser=Pseudonymiser.from_settings(privacy))
     except ValueError as error:
         raise UserError(str(error)) from error
     return _produce(source, total=sum(source.expected_counts().values()), as_json=args.json)

@@ -288,7 +288,7 @@ def test_reconciliation_expects_what_the_replay_yields(data, scale):
     rows = run(data, "reconciliation", date_from="2024-01-01", date_to="2024-01-07", scale=float(scale))
     expected = {(r["day"], r["port_code"], r["direction"]): int(r["expected"]) for r in rows}
     replay = ReplaySource(STATISTICS, date(2024, 1, 1), date(2024, 1, 7), scale,
-                          pseudonymiser=Pseudonymiser(SecretStr("test")))
+                          pseudonymiser=Pseudonymiser(SecretStr("0123456789abcdef" * 4)))
     by_key: dict[tuple[str, str, str], int] = {}
     for (day, port, direction, _category), n in replay.expected_counts().items():
         key = (day.isoformat(), port, direction.value)

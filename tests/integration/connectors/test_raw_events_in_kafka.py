@@ -27,7 +27,7 @@ from .kafka_reading import end_offsets, records_since
 HK_CSV = Path(__file__).resolve().parents[3].parent / "shared/data/hk-immd-daily-passenger-traffic-2021-01-01_2025-06-30.csv"
 CROSSINGS = str(Path(sys.executable).parent / "crossings")
 RAW = [spec.name for spec in RAW_TOPICS.values()]
-KEY = SecretStr("integration-test-key")
+KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
 
 
 class RecordingPseudonymiser(Pseudonymiser):

@@ -59,6 +59,7 @@ HEADER = (
     "\ufeffDate,Control Point,Arrival / Departure,"
     "Hong Kong Residents,Mainland Visitors,Other Visitors,Total,"
 )
+KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
 # A clear document number as the replay synthesises them: it must never reach an event.
 CLEAR_DOCUMENT = re.compile(rb"[HCP]\d{8}")
 
@@ -67,7 +68,7 @@ needs_data = pytest.mark.skipif(not DATA.exists(), reason="needs ../shared/data"
 
 @pytest.fixture(scope="module")
 def pseudonymiser() -> Pseudonymiser:
-    return Pseudonymiser(SecretStr("test-key-for-the-replay"))
+    return Pseudonymiser(KEY)
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +313,7 @@ def test_any_counts_and_scale_replay_exactly(counts: list[int], scale: str) -> N
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv(Path(folder), rows)
         source = ReplaySource(
-            path, scale=scale, pseudonymiser=Pseudonymiser(SecretStr("property-test-key"))
+            path, scale=scale, pseudonymiser=Pseudonymiser(KEY)
         )
         produced = Counter(map(local_key, source.events()))
     day = date(2024, 3, 5)

@@ -43,7 +43,7 @@ from schemas.events import (
 from schemas.ports import SHENZHEN_TZ, load_ports
 from schemas.privacy import Pseudonymiser
 
-KEY = SecretStr("unit-test-key-not-a-secret")
+KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
 MIDNIGHT = datetime(2024, 5, 1, tzinfo=SHENZHEN_TZ)
 SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CBP_CSV = SHARED_DATA / "cbp-airport-wait-times-ORD-T5-2019.csv"

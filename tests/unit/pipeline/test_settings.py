@@ -1,13 +1,28 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
-from pydantic import SecretStr
+import pytest
+import yaml
+from pydantic import SecretStr, ValidationError
 
-from pipeline.settings import ALL_SETTINGS, ClickHouseSettings, KafkaSettings, PrivacySettings, settings_table
+from pipeline.cli import main
+from pipeline.settings import (
+    ALL_SETTINGS,
+    ClickHouseSettings,
+    KafkaSettings,
+    PrivacySettings,
+    settings_error_line,
+    settings_table,
+)
 
-ENV_EXAMPLE = Path(__file__).resolve().parents[3] / ".env.example"
+ROOT = Path(__file__).resolve().parents[3]
+ENV_EXAMPLE = ROOT / ".env.example"
+# 32 random bytes in hex, as `make setup` writes them; not a secret of any deployment
+HMAC_KEY = "91df0a224e7c15a2819f29bb413eaf4fe9472c0f855c812669638df9460eb6d1"
 
 
 def _variables(settings_class) -> set[str]:
@@ -38,13 +53,59 @@ def test_empty_values_mean_the_default(monkeypatch, tmp_path):
 
 def test_secrets_never_print(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PRIVACY_HMAC_KEY", "s3cret-key-value")
+    monkeypatch.setenv("PRIVACY_HMAC_KEY", HMAC_KEY)
     monkeypatch.setenv("CLICKHOUSE_PASSWORD", "db-password")
     privacy, clickhouse = PrivacySettings(), ClickHouseSettings()
     assert isinstance(privacy.hmac_key, SecretStr)
-    assert privacy.hmac_key.get_secret_value() == "s3cret-key-value"
-    assert "s3cret-key-value" not in repr(privacy) + str(privacy)
+    assert privacy.hmac_key.get_secret_value() == HMAC_KEY
+    assert HMAC_KEY not in repr(privacy) + str(privacy)
     assert "db-password" not in repr(clickhouse)
+
+
+def _refusal(settings_class: type, **values: object) -> str:
+    """The CLI's line for the error of `settings_class(**values)`, checked not to show a value."""
+    with pytest.raises(ValidationError) as caught:
+        settings_class(**values)
+    shown = str(caught.value) + repr(caught.value)
+    assert all(str(value) not in shown for value in values.values())
+    return settings_error_line(caught.value)
+
+
+def _shipped_hmac_keys() -> set[str]:
+    """PRIVACY_HMAC_KEY as the examples and manifests of the repository give it."""
+    keys = {yaml.safe_load((ROOT / "deploy/k8s/secret.example.yaml").read_text())["stringData"]["PRIVACY_HMAC_KEY"]}
+    for path in (ENV_EXAMPLE, ROOT / "deploy/compose/.env.example", ROOT / "deploy/k8s/settings.env"):
+        keys.update(re.findall(r"^PRIVACY_HMAC_KEY=(.*)$", path.read_text(), flags=re.MULTILINE))
+    return keys
+
+
+def test_an_hmac_key_shorter_than_32_bytes_is_refused_by_name():
+    rule = "PRIVACY_HMAC_KEY: must be at least 32 bytes of random key (`make setup` writes one into .env)"
+    assert _refusal(PrivacySettings, hmac_key=HMAC_KEY[:31]) == rule
+    assert _refusal(PrivacySettings, hmac_key="é" * 15) == rule  # 30 bytes in UTF-8
+    assert PrivacySettings(hmac_key="é" * 16).hmac_key.get_secret_value() == "é" * 16
+
+
+def test_the_placeholders_of_the_examples_are_refused_at_any_length():
+    shipped = _shipped_hmac_keys()
+    assert shipped == {"", "CHANGE_ME"}, "a new placeholder: make PrivacySettings refuse it"
+    for key in ("CHANGE_ME", "CHANGE_ME" * 4, "change-me " * 4, "ChangeMe" * 4):
+        assert _refusal(PrivacySettings, hmac_key=key).startswith("PRIVACY_HMAC_KEY: is a placeholder, not a key")
+    assert PrivacySettings(hmac_key="").hmac_key.get_secret_value() == ""  # unset: the Pseudonymiser refuses it
+
+
+def test_the_key_that_make_setup_writes_is_accepted():
+    command = re.search(r"\$\(\$\(PYTHON\) -c '([^']+)'\)", (ROOT / "Makefile").read_text())
+    key = subprocess.run([sys.executable, "-c", command[1]], capture_output=True, text=True, check=True).stdout.strip()
+    assert PrivacySettings(hmac_key=key).hmac_key.get_secret_value() == key
+
+
+def test_generate_refuses_a_short_key_in_one_line_naming_it(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRIVACY_HMAC_KEY", "CHANGE_ME")
+    assert main(["generate", "--sim-hours", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("crossings generate: PRIVACY_HMAC_KEY: is a placeholder") and err.count("\n") == 1
 
 
 def test_dotenv_file_is_read(monkeypatch, tmp_path):

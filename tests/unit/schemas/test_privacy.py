@@ -13,7 +13,7 @@ from pipeline.settings import PrivacySettings
 from schemas.events import Ref
 from schemas.privacy import NAMESPACES, Pseudonymiser, normalise_identifier
 
-KEY = SecretStr("unit-test-key-not-a-secret")
+KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
 REF = TypeAdapter(Ref)
 
 # Realistic identifiers: documents start with a letter, plates carry a province character or
@@ -38,7 +38,7 @@ def test_ref_is_deterministic_and_a_valid_ref(pseudonymiser: Pseudonymiser) -> N
 
 
 def test_ref_depends_on_the_key() -> None:
-    other = Pseudonymiser(SecretStr("another-key"))
+    other = Pseudonymiser(SecretStr(KEY.get_secret_value()[::-1]))
     assert other.ref("plate", "粤B12345") != Pseudonymiser(KEY).ref("plate", "粤B12345")
 
 
