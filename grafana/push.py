@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import yaml
@@ -105,9 +105,7 @@ def datasource(analyst: ClickHouseAnalystSettings, clickhouse: ClickHouseSetting
 
 def contact_point_and_policy(webhook_url: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The webhook contact point and the notification policy tree of contact_points.yaml."""
-    url = _required(webhook_url, "GRAFANA_ALERT_WEBHOOK_URL")
-    if not re.match(r"https?://[^/\s]+", url):
-        raise PushError(f"GRAFANA_ALERT_WEBHOOK_URL is not an http(s) URL: {url!r}")
+    url = _required(webhook_url, "GRAFANA_ALERT_WEBHOOK_URL")  # an http(s) URL: GrafanaSettings checks it
     document = fill(yaml.safe_load(CONTACT_POINTS_FILE.read_text(encoding="utf-8")),
                     {"GRAFANA_ALERT_WEBHOOK_URL": url})
     (point,) = document["contactPoints"]
@@ -146,7 +144,7 @@ def connect(url: str, token: str, timeout_s: float) -> GrafanaApi:
     as `Authorization: Bearer`."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PushError(f"not an http(s) URL of Grafana: {url!r}")
+        raise PushError("the URL of Grafana (--url or GRAFANA_URL) is not an http(s) URL")
     base = url.rstrip("/") + "/"
     return GrafanaApi.from_url(base, credential=token, timeout=timeout_s)
 
@@ -166,6 +164,12 @@ def _reason(error: Exception) -> str:
     return f"cannot connect: {error}"
 
 
+def _public(url: str) -> str:
+    """`url` without its user, password, query and fragment: what a message may show."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
 def _call(api: GrafanaApi, what: str, request: Callable[[], Any], *, missing_ok: bool = False) -> Any:
     """`request()`'s answer; None for a 404 when `missing_ok`; any other failure as a PushError
     naming Grafana's URL and the object."""
@@ -174,7 +178,7 @@ def _call(api: GrafanaApi, what: str, request: Callable[[], Any], *, missing_ok:
     except (GrafanaException, requests.RequestException) as error:
         if missing_ok and isinstance(error, GrafanaException) and error.status_code == 404:
             return None
-        raise PushError(f"Grafana at {api.url or api.client.url}: {what}: {_reason(error)}") from error
+        raise PushError(f"Grafana at {_public(api.url or api.client.url)}: {what}: {_reason(error)}") from error
 
 
 def holds(actual: Any, wanted: Any) -> bool:

@@ -11,13 +11,39 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _config(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_ignore_empty=True, extra="ignore",
                               hide_input_in_errors=True)  # the value may be a secret
+
+
+def _printable(secret: SecretStr) -> SecretStr:
+    if not secret.get_secret_value().isprintable():
+        raise ValueError("must not contain line breaks or other control characters (copied with a newline?)")
+    return secret
+
+
+# A password, token or key: printable, as a header, a login or an HMAC key needs it.
+Secret = Annotated[SecretStr, AfterValidator(_printable)]
+_HTTP = ("http", "https")
+
+
+def _checked_url(url: str | None, schemes: tuple[str, ...], rule: str) -> str | None:
+    """`url` if it has one of `schemes`, a host and a numeric port if any; else ValueError(rule),
+    never the URL itself, which may carry a password or a token. None stays None."""
+    if url is None:
+        return url
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in schemes and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, a broken IPv6 address
+        valid = False
+    if not valid:
+        raise ValueError(rule)
+    return url
 
 
 class KafkaSettings(BaseSettings):
@@ -84,10 +110,15 @@ class ClickHouseSettings(BaseSettings):
         None, description="clickhouse://host:port/database of a server; unset = embedded chdb"
     )
     user: str = Field("default", description="user of the server (the writer, sql/roles/)")
-    password: SecretStr = Field(SecretStr(""), description="password of that user")
+    password: Secret = Field(SecretStr(""), description="password of that user")
     database: str = Field("crossings", description="database of every table")
     data_path: Path = Field(Path("var/chdb"), description="chdb data folder (one process at a time)")
     retention_days: int = Field(1095, ge=1, description="crossings older than this are dropped (TTL)")
+
+    @field_validator("url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        return _checked_url(url, ("clickhouse",), "must be clickhouse://[user:password@]host[:port]/database")
 
 
 class GrafanaSettings(BaseSettings):
@@ -96,11 +127,16 @@ class GrafanaSettings(BaseSettings):
     model_config = _config("GRAFANA_")
 
     url: str | None = Field(None, description="base URL of Grafana")
-    token: SecretStr = Field(SecretStr(""), description="service-account token")
+    token: Secret = Field(SecretStr(""), description="service-account token")
     alert_webhook_url: str | None = Field(
         None, description="http(s) URL the crossings-webhook contact point posts alerts to"
     )
     timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one Grafana API call")
+
+    @field_validator("url", "alert_webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        return _checked_url(url, _HTTP, "must be an http(s) URL")
 
 
 class ClickHouseAnalystSettings(BaseSettings):
@@ -113,7 +149,7 @@ class ClickHouseAnalystSettings(BaseSettings):
     port: int = Field(9000, ge=1, le=65535, description="native-protocol port (9440 with TLS)")
     secure: bool = Field(False, description="TLS to ClickHouse")
     user: str = Field("crossings_reader", description="sql/roles/005_analyst_user.sql")
-    password: SecretStr = Field(SecretStr(""), description="password of the analyst user")
+    password: Secret = Field(SecretStr(""), description="password of the analyst user")
 
 
 HMAC_KEY_MIN_BYTES = 32
@@ -126,7 +162,7 @@ class PrivacySettings(BaseSettings):
 
     model_config = _config("PRIVACY_")
 
-    hmac_key: SecretStr = Field(
+    hmac_key: Secret = Field(
         SecretStr(""), description="key of the HMAC that turns identifiers into refs"
     )
 
@@ -165,7 +201,7 @@ class AlertSettings(BaseSettings):
     webhook_urls: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated http(s) URLs; none = alerts are logged to the console"
     )
-    webhook_token: SecretStr | None = Field(None, description="sent to every webhook as `Authorization: Bearer`")
+    webhook_token: Secret | None = Field(None, description="sent to every webhook as `Authorization: Bearer`")
     group_id: str = Field("crossings-alerts", description="Kafka consumer group of the dispatcher")
     timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one POST")
     backoff_initial_ms: int = Field(500, ge=1, description="first wait before retrying a failed POST")
@@ -179,10 +215,8 @@ class AlertSettings(BaseSettings):
     @field_validator("webhook_urls")
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"not an http(s) URL: {url!r}")
+        for number, url in enumerate(urls, 1):
+            _checked_url(url, _HTTP, f"URL {number} of {len(urls)} must be an http(s) URL")
         return urls
 
 

@@ -96,7 +96,7 @@ def test_webhook_urls_are_a_comma_separated_list_of_http_urls(monkeypatch):
     assert settings.webhook_token.get_secret_value() == "t0ken" and "t0ken" not in repr(settings)
     monkeypatch.setenv("ALERTS_WEBHOOK_URLS", "")
     assert AlertSettings(_env_file=None).webhook_urls == []
-    with pytest.raises(ValueError, match="not an http"):
+    with pytest.raises(ValueError, match="URL 1 of 1 must be an http"):
         AlertSettings(_env_file=None, webhook_urls="ftp://files.example/x")
 
 

@@ -442,12 +442,12 @@ def test_missing_settings_stop_before_any_request(grafana, capsys, monkeypatch):
     monkeypatch.setenv("CLICKHOUSE_ANALYST_PASSWORD", PASSWORD)
     monkeypatch.setenv("GRAFANA_ALERT_WEBHOOK_URL", "hooks.example.test")
     code, _, err = push(url, capsys)
-    assert code == 1 and "GRAFANA_ALERT_WEBHOOK_URL is not an http(s) URL" in err and fake.requests == []
+    assert code == 2 and "GRAFANA_ALERT_WEBHOOK_URL: must be an http(s) URL" in err and fake.requests == []
     monkeypatch.setenv("GRAFANA_ALERT_WEBHOOK_URL", WEBHOOK)
     assert main(["grafana", "push", "--url", url]) == 1
     assert "pass --token or set GRAFANA_TOKEN" in capsys.readouterr().err
     assert main(["grafana", "push", "--url", "grafana.internal:3000", "--token", TOKEN]) == 1
-    assert "not an http(s) URL of Grafana: 'grafana.internal:3000'" in capsys.readouterr().err
+    assert "the URL of Grafana (--url or GRAFANA_URL) is not an http(s) URL" in capsys.readouterr().err
 
 
 def test_fill_types_whole_placeholders_and_refuses_unknown_ones():

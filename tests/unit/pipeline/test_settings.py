@@ -4,6 +4,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -106,6 +107,44 @@ def test_generate_refuses_a_short_key_in_one_line_naming_it(monkeypatch, tmp_pat
     assert main(["generate", "--sim-hours", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("crossings generate: PRIVACY_HMAC_KEY: is a placeholder") and err.count("\n") == 1
+
+
+SECRET = "Zq8-s3cret-Vx7"
+# A bad value of each setting that is or may carry a secret, with SECRET inside.
+BAD_SECRET_VALUES = {
+    "CLICKHOUSE_URL": f"tcp://crossings_writer:{SECRET}@db:9000/crossings",
+    "CLICKHOUSE_PASSWORD": f"{SECRET}\n",
+    "GRAFANA_URL": f"grafana.internal:3000/?auth_token={SECRET}",
+    "GRAFANA_TOKEN": f"glsa_{SECRET}\r\n",
+    "GRAFANA_ALERT_WEBHOOK_URL": f"https://hooks.example:{SECRET}/alerts",
+    "CLICKHOUSE_ANALYST_PASSWORD": f"{SECRET}\x7f",
+    "PRIVACY_HMAC_KEY": SECRET,
+    "ALERTS_WEBHOOK_URLS": f"https://hooks.example/{SECRET},hooks.example/{SECRET}",
+    "ALERTS_WEBHOOK_TOKEN": f"{SECRET}\t",
+}
+
+
+def _mentions(annotation: object, kind: type) -> bool:
+    return annotation is kind or any(_mentions(arg, kind) for arg in get_args(annotation))
+
+
+def test_a_bad_value_of_a_secret_setting_is_never_shown(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    secret_settings = {
+        f"{cls.model_config['env_prefix']}{name.upper()}": cls
+        for cls in ALL_SETTINGS for name, field in cls.model_fields.items()
+        if _mentions(field.annotation, SecretStr) or "url" in name
+    }
+    assert set(secret_settings) == set(BAD_SECRET_VALUES)
+    for variable, cls in secret_settings.items():
+        with monkeypatch.context() as patch:
+            patch.setenv(variable, BAD_SECRET_VALUES[variable])
+            with pytest.raises(ValidationError) as caught:
+                cls()
+        line = settings_error_line(caught.value)
+        assert line.startswith(f"{variable}: "), line
+        for shown in (line, str(caught.value), repr(caught.value)):
+            assert SECRET not in shown, (variable, shown)
 
 
 def test_dotenv_file_is_read(monkeypatch, tmp_path):
