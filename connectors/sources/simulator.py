@@ -43,7 +43,7 @@ from bisect import bisect
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -461,6 +461,15 @@ class SimulatorSource(Source):
             "by_port": {code: dict(counts) for code, counts in by_port.items()},
             "effects": [stats.as_dict() for stats in self._effect_stats],
         }
+
+
+def simulated_period(hours: float, today: date | None = None) -> tuple[datetime, datetime]:
+    """`hours` ending at or before the last Shenzhen midnight, starting at a local midnight:
+    a period wholly in the past, as the job takes events ahead of its clock for clock skew."""
+    today = today or datetime.now(SHENZHEN_TZ).date()
+    days = max(1, math.ceil(hours / 24))
+    start = datetime.combine(today - timedelta(days=days), time(0), SHENZHEN_TZ)
+    return start, start + timedelta(hours=hours)
 
 
 def _check_effect(effect: LaneClosure | Surge | PortClosure, port: Port) -> None:

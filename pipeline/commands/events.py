@@ -16,7 +16,7 @@ from connectors.kafka.producer import CrossingProducer
 from connectors.sources.base import Source
 from connectors.sources.replay import ReplaySource
 from connectors.sources.scenarios import SCENARIOS
-from connectors.sources.simulator import SimulatorSource
+from connectors.sources.simulator import SimulatorSource, simulated_period
 from pipeline.commands.common import UserError, kafka_bootstrap
 from pipeline.settings import PrivacySettings
 from schemas.events import Crossing
@@ -27,8 +27,9 @@ from schemas.privacy import Pseudonymiser
 def register(groups: argparse._SubParsersAction) -> None:
     generate = groups.add_parser("generate", help="simulate the ports and produce crossings to Kafka")
     generate.add_argument("--sim-hours", type=float, default=24.0, help="simulated hours (default 24)")
-    generate.add_argument("--start", type=date.fromisoformat, default=date.today(),
-                          help="simulated local day to start at, YYYY-MM-DD (default today)")
+    generate.add_argument("--start", type=date.fromisoformat,
+                          help="simulated local day to start at, YYYY-MM-DD (default: the period ends at the "
+                          "last Shenzhen midnight or before, so no event is in the future)")
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--scenario", default="normal", choices=sorted(SCENARIOS))
     generate.add_argument("--speed", type=float, default=None,
@@ -54,8 +55,10 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     privacy = PrivacySettings()  # outside the try: a bad setting is the CLI's to report
     try:
+        start = (datetime.combine(args.start, time(0), SHENZHEN_TZ) if args.start
+                 else simulated_period(args.sim_hours)[0])
         source = SimulatorSource(
-            datetime.combine(args.start, time(0), SHENZHEN_TZ),
+            start,
             args.sim_hours,
             seed=args.seed,
             scenario=args.scenario,

@@ -15,15 +15,13 @@ job sends events ahead of the clock to dead letters).
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,7 @@ from connectors.clickhouse.loader import Loader
 from connectors.clickhouse.migrations import migrate
 from connectors.kafka.producer import CrossingProducer
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
-from connectors.sources.simulator import SimulatorSource
+from connectors.sources.simulator import SimulatorSource, simulated_period
 from deploy.services import KafkaBroker
 from deploy.services.process import stop_group, tail
 from grafana.dashboards.ops_centre.health import RECORD_COUNTS
@@ -68,14 +66,6 @@ class DemoOptions:
     @property
     def report(self) -> Path:
         return self.work_dir / "report.html"
-
-
-def simulated_period(hours: float, today: date | None = None) -> tuple[datetime, datetime]:
-    """`hours` ending at or before the last Shenzhen midnight, starting at a local midnight."""
-    today = today or datetime.now(SHENZHEN_TZ).date()
-    days = max(1, math.ceil(hours / 24))
-    start = datetime.combine(today - timedelta(days=days), clock_time(0), SHENZHEN_TZ)
-    return start, start + timedelta(hours=hours)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from rich.console import Console
 
-from pipeline.demo import simulated_period
+from connectors.sources.simulator import simulated_period
 from pipeline.demo.board import PortLine, Snapshot, render
 from schemas.ports import SHENZHEN_TZ
 
