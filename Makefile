@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 JARS := .cache/jars
 FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
-FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java)
+FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java) pipeline/jvm/META-INF/services/org.apache.flink.table.factories.Factory
 PYTEST := $(VENV)/bin/python -m pytest
 
 .PHONY: help setup test test-unit test-integration demo bench bench-produce bench-job bench-load chaos clean
@@ -29,11 +29,12 @@ $(JARS)/.resolved: deploy/pom.xml
 	mvn --batch-mode --quiet -f deploy/pom.xml package -Djars.dir=$(CURDIR)/$(JARS)
 	touch $@
 
-# Our JVM SQL functions, compiled against the Flink inside PyFlink (no download).
+# Our JVM format and functions, compiled against the Flink inside PyFlink (no download).
 $(FUNCTIONS_JAR): $(FUNCTIONS_SRC) $(VENV)/.installed $(JARS)/.resolved
 	rm -rf .cache/build/functions && mkdir -p .cache/build/functions
 	javac --release 17 -nowarn -d .cache/build/functions \
-	  -cp "$$($(VENV)/bin/python -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')/lib/*" $(FUNCTIONS_SRC)
+	  -cp "$$($(VENV)/bin/python -c 'import pyflink, os; print(os.path.dirname(pyflink.__file__))')/lib/*" $(filter %.java,$(FUNCTIONS_SRC))
+	cp -r pipeline/jvm/META-INF .cache/build/functions/
 	jar cf $@ -C .cache/build/functions .
 
 .env: .env.example

@@ -260,7 +260,7 @@ class TruckCrossing(CrossingBase):
     kind: Literal[Kind.TRUCK] = Kind.TRUCK
     plate_ref: Ref
     cargo_type: CargoType
-    declared_weight_kg: float = Field(gt=0, le=MAX_DECLARED_WEIGHT_KG, allow_inf_nan=False)
+    declared_weight_kg: float = Field(gt=0, le=MAX_DECLARED_WEIGHT_KG, allow_inf_nan=False, strict=True)
     customs_decision: CustomsDecision
 
 

@@ -150,6 +150,8 @@ def dead_letter_class(record: RawRecord, error: Exception) -> str:
     message = first["msg"]
     if first["type"] == "missing":
         return "missing-field"
+    if first["type"] == "extra_forbidden":
+        return "unknown-field"
     if "is not in the port registry" in message:
         return "unknown-port"
     if "does not clear" in message:

@@ -3,8 +3,7 @@
 The peer runs in a virtualenv of its own (`.cache/venv-quix`: quixstreams pins older
 confluent-kafka and pydantic than ours), so this module imports neither pydantic nor our
 packages: the standard library only, and `schemas/ports.toml` read with tomllib. It ports the
-rules of `pipeline/transforms/validation.py` in their order, on the payload's top-level fields
-as text as the job's JSON_FIELDS gives them; `tests/unit/bench/test_peer.py` holds its verdicts
+rules of the job's parser (`schemas/contract.py`, pipeline/jvm) in their order; `tests/unit/bench/test_peer.py` holds its verdicts
 equal to the pipeline's and its window keys and percentiles equal to the job's.
 """
 
@@ -61,7 +60,7 @@ def port_registry(path: Path = PORTS_TOML) -> dict[str, tuple[frozenset[str], st
 
 
 def as_text(value: Any) -> str | None:
-    """A parsed JSON value as the job's JSON_FIELDS gives it: strings unquoted, anything else
+    """A parsed JSON value as text for the value rules: strings unquoted, anything else
     as JSON text; None (JSON null) is an absent field."""
     if value is None or isinstance(value, str):
         return value
@@ -95,9 +94,14 @@ def reason_class(payload: Any, now: datetime, skew_tolerance_s: int) -> str | No
         return "missing-field"
     if kind not in KINDS:
         return "invalid-field"
-    if any(fields.get(name) is None for name in (*COMMON_FIELDS, *KIND_FIELDS[kind])):
+    known = (*COMMON_FIELDS, *KIND_FIELDS[kind])
+    if any(fields.get(name) is None for name in known):
         return "missing-field"
-    if broken_field(fields):
+    if any(not json_type_fits(name, payload[name]) for name in known) or broken_field(fields):
+        return "invalid-field"
+    if set(payload) - {"kind", *known}:
+        return "unknown-field"
+    if fields["channel_type"] not in CHANNELS_BY_KIND[kind]:
         return "invalid-field"
     ports = port_registry()
     port = fields["port_code"]
@@ -119,8 +123,7 @@ def reason_class(payload: Any, now: datetime, skew_tolerance_s: int) -> str | No
 
 
 def broken_field(fields: dict[str, str | None]) -> bool:
-    """Whether a present field has a value out of its domain (the job's invalid-field rules
-    before the port rules, in their order)."""
+    """Whether a present field has a value out of its domain (the job's value rules)."""
     def present(name: str) -> str | None:
         return fields.get(name)
 
@@ -133,9 +136,16 @@ def broken_field(fields: dict[str, str | None]) -> bool:
         *((name, lambda v: parse_time(v) is None) for name in TIMESTAMPS),
         ("declared_weight_kg", lambda v: not NUMBER_RE.fullmatch(v) or not 0 < float(v) <= MAX_DECLARED_WEIGHT_KG),
     ]
-    if any(present(name) is not None and broken(present(name)) for name, broken in checks):
-        return True
-    return fields["channel_type"] not in CHANNELS_BY_KIND[fields["kind"]]
+    return any(present(name) is not None and broken(present(name)) for name, broken in checks)
+
+
+def json_type_fits(name: str, value: Any) -> bool:
+    """The JSON type the models take for a field (strict: no number as text, no bool as number)."""
+    if name == "schema_version":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if name == "declared_weight_kg":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, str)
 
 
 def released_ms(payload: dict) -> int:

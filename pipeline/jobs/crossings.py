@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
+from pyflink.table import StreamTableEnvironment, Table
 from pyflink.table.expressions import col
 
 from connectors.kafka.topics import (
@@ -18,12 +18,12 @@ from connectors.kafka.topics import (
 )
 from pipeline.runtime import stream_environments
 from pipeline.settings import PipelineSettings
-from pipeline.transforms.alerts import ALERT_TYPE, AlertEpisodes
+from pipeline.transforms.alerts import alert_episodes
 from pipeline.transforms.counts import pipeline_counts
-from pipeline.transforms.sql import iso, plus_seconds, register_functions
-from pipeline.transforms.streams import mark_lateness, number_occurrences
-from pipeline.transforms.validation import extract, timestamp_from_text, validate
+from pipeline.transforms.sql import iso, literal, plus_seconds, register_functions
+from pipeline.transforms.streams import first_occurrences, mark_lateness
 from pipeline.transforms.windows import clearance, clearance_slides, throughput
+from schemas.contract import contract_json
 
 JOB_NAME = "crossings"
 
@@ -42,6 +42,8 @@ def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> 
         "table.exec.mini-batch.enabled": "true",
         "table.exec.mini-batch.allow-latency": f"{settings.mini_batch_latency_ms}ms",
         "table.exec.mini-batch.size": "5000",
+        # the sinks' keys are the aggregations' keys, formatted: no upsert materializer needed
+        "table.exec.sink.upsert-materialize": "NONE",
         # uids from the plan, so a savepoint restores while the plan keeps its shape
         "table.exec.uid.generation": "ALWAYS",
     }.items():
@@ -49,34 +51,42 @@ def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> 
 
 
 def kafka_options(bootstrap: str, **options: str) -> str:
-    return ", ".join(f"'{k}' = '{v}'" for k, v in {
+    return ", ".join(f"{literal(k)} = {literal(v)}" for k, v in {
         "properties.bootstrap.servers": bootstrap, **options}.items())
 
 
 def create_source(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str,
                   bounded: bool) -> Table:
-    """The three raw topics as one table of payloads with their coordinates. The watermark
-    follows `released_at` of records that parse and are not ahead of the skew tolerance, so a
-    bad clock or a malformed record cannot move event time."""
-    released = timestamp_from_text("JSON_VALUE(payload, '$.released_at')", 3)
-    now = "CAST(CURRENT_TIMESTAMP AS TIMESTAMP(3))"
-    plausible = f"CASE WHEN {released} <= {plus_seconds(now, settings.skew_tolerance_s)} THEN {released} END"
+    """The three raw topics, each record parsed once by the `crossing-json` format
+    (pipeline/jvm) into its verdict (`reason`, NULL = valid) and the typed columns later
+    stages need, with its coordinates. The watermark follows `event_time`: released_at of
+    records that parse and are not ahead of the skew tolerance, so a bad clock or a malformed
+    record cannot move event time."""
     scan = ({"scan.startup.mode": "earliest-offset", "scan.bounded.mode": "latest-offset"} if bounded
             else {"scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest"})
     options = kafka_options(
-        bootstrap, connector="kafka", format="raw",
+        bootstrap, connector="kafka", format="crossing-json",
         topic=";".join(spec.name for spec in RAW_TOPICS.values()),
-        **{"properties.group.id": settings.consumer_group,
+        **{"crossing-json.contract": contract_json(),
+           "crossing-json.skew-tolerance-s": str(settings.skew_tolerance_s),
+           "properties.group.id": settings.consumer_group,
            "properties.isolation.level": "read_committed", **scan})
     table_env.execute_sql(f"""
         CREATE TEMPORARY TABLE raw_crossings (
+          reason STRING,
+          event_id STRING,
+          kind STRING,
+          port_code STRING,
+          direction STRING,
+          channel_type STRING,
+          event_time TIMESTAMP(3),
+          clearance_ms INT,
+          received_at TIMESTAMP(3),
           payload STRING,
           `topic` STRING METADATA VIRTUAL,
           `partition` INT METADATA VIRTUAL,
           `offset` BIGINT METADATA VIRTUAL,
-          received_at AS CURRENT_TIMESTAMP,
           proctime AS PROCTIME(),
-          event_time AS COALESCE({plausible}, TIMESTAMP '1970-01-01 00:00:00'),
           WATERMARK FOR event_time AS {plus_seconds('event_time', -settings.out_of_orderness_s)}
         ) WITH ({options})""")
     return table_env.from_path("raw_crossings")
@@ -123,33 +133,6 @@ def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, 
            "received_minute, `topic`")
 
 
-def shared(table_env: StreamTableEnvironment, table: Table, rowtime: str = "event_time",
-           proctime: str = "proctime") -> Table:
-    """`table` for several branches at once: the Table API translates the statement set and
-    each DataStream conversion apart, so a branch read through `to_data_stream` would re-run
-    everything upstream from its own source scan. Going through one DataStream (in the JVM)
-    makes the upstream run once. The stream records carry the rowtime as their timestamps,
-    and it comes back from them with their watermarks (as TIMESTAMP_LTZ(3); the session time
-    zone is UTC); the processing-time attribute is declared anew.
-
-    The conversion is planned without mini-batching: its processing-time batch assigner
-    would replace the event-time watermarks in the stream (the upstream has no aggregation
-    to batch anyway); the branches after it are planned with the configured setting."""
-    config = table_env.get_config()
-    mini_batch = config.get("table.exec.mini-batch.enabled", "false")
-    config.set("table.exec.mini-batch.enabled", "false")
-    try:
-        stream = table_env.to_data_stream(table.drop_columns(col(proctime)))
-    finally:
-        config.set("table.exec.mini-batch.enabled", mini_batch)
-    restored = table_env.from_data_stream(stream, Schema.new_builder()
-                                          .column_by_metadata("record_time", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-                                          .column_by_expression(proctime, "PROCTIME()")
-                                          .watermark("record_time", "SOURCE_WATERMARK()")
-                                          .build())
-    return restored.drop_columns(col(rowtime)).rename_columns(col("record_time").alias(rowtime))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
@@ -166,26 +149,19 @@ def main() -> None:
     raw = create_source(table_env, settings, args.bootstrap, args.bounded)
     create_sinks(table_env, settings, args.bootstrap)
 
-    timed = mark_lateness(table_env, extract(table_env, raw), settings.out_of_orderness_s,
-                          settings.allowed_lateness_s)
-    checked = shared(table_env, validate(table_env, timed, settings.skew_tolerance_s))
-    numbered = number_occurrences(table_env, checked.where(col("reason").is_null))
-    clean = numbered.where(col("occurrence") == 1)
+    parsed = mark_lateness(table_env, raw, settings.out_of_orderness_s, settings.allowed_lateness_s)
+    clean = first_occurrences(table_env, parsed.where(col("reason").is_null))
     on_time = clean.where(col("too_late").is_false)
 
     statements = table_env.create_statement_set()
     statements.add_insert("clean_sink", clean.select(col("port_code"), col("payload")))
     statements.add_insert("dead_letter_sink", table_env.sql_query(f"""
         SELECT reason, `topic`, `partition`, `offset`, payload, {iso('received_at')} AS detected_at
-        FROM {checked} WHERE reason IS NOT NULL"""))
+        FROM {parsed} WHERE reason IS NOT NULL"""))
     statements.add_insert("throughput_sink", throughput(table_env, on_time, settings.window_state_ttl_min))
     statements.add_insert("clearance_sink", clearance(table_env, on_time, settings.window_state_ttl_min))
-    statements.add_insert("pipeline_counts_sink", pipeline_counts(table_env, checked, numbered))
-    alerts = (table_env.to_data_stream(clearance_slides(table_env, on_time))
-              .key_by(lambda slide: f"{slide.port_code}/{slide.kind}/{slide.direction}")
-              .process(AlertEpisodes(), ALERT_TYPE)
-              .uid("alert-episodes").name("alert-episodes"))
-    statements.add_insert("alert_sink", table_env.from_data_stream(alerts))
+    statements.add_insert("pipeline_counts_sink", pipeline_counts(table_env, parsed, clean))
+    statements.add_insert("alert_sink", alert_episodes(table_env, clearance_slides(table_env, on_time)))
     if args.explain:
         print(statements.explain())
         return

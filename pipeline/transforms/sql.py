@@ -1,13 +1,13 @@
-"""Small builders of Flink SQL text shared by the transforms."""
+"""Small builders of Flink SQL text shared by the transforms, and our JVM functions."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from pyflink.table import TableEnvironment
 
 ISO_UTC = "yyyy-MM-dd''T''HH:mm:ss''Z''"
-JAVA_FUNCTIONS = {"JSON_FIELDS": "crossings.flink.JsonFields"}  # pipeline/jvm, built by make setup
+# pipeline/jvm, built by make setup; the `crossing-json` format is found by its factory
+JAVA_FUNCTIONS = {"CLEARANCE_STATS": "crossings.flink.ClearanceStats",
+                  "ALERT_EPISODES": "crossings.flink.AlertEpisodes"}
 
 
 def register_functions(env: TableEnvironment) -> None:
@@ -20,18 +20,9 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def one_of(expr: str, values: Iterable[str]) -> str:
-    return f"{expr} IN ({', '.join(literal(v) for v in sorted(values))})"
-
-
 def iso(timestamp: str) -> str:
     """A TIMESTAMP as ISO-8601 UTC text with 'Z' (the session time zone is UTC)."""
     return f"DATE_FORMAT({timestamp}, '{ISO_UTC}')"
-
-
-def epoch_ms(timestamp: str) -> str:
-    """Milliseconds since the epoch of a TIMESTAMP(3), exactly (TIMESTAMPDIFF drops them)."""
-    return f"(EXTRACT(EPOCH FROM {timestamp}) * 1000 + EXTRACT(MILLISECOND FROM {timestamp}))"
 
 
 def plus_seconds(timestamp: str, n: int) -> str:

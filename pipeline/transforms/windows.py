@@ -1,10 +1,11 @@
-"""Window results: throughput per minute and clearance percentiles over 5-minute slides.
+"""Window results: throughput per minute and clearance figures over 5-minute slides.
 
 The published windows are regular aggregations keyed by window start and dimensions, not
 event-time window operators: every on-time or late (within the allowed lateness) event
 updates its windows, and the sinks carry the updates as upserts, so the last value per key is
-right. Updates are mini-batched. The alert path needs each slide once, final, so it uses the
-event-time HOP window, which fires when the watermark passes the window's end.
+right. Updates are mini-batched and aggregated locally before each exchange. The alert path
+needs each slide once, final, so it uses the event-time HOP window, which fires when the
+watermark passes the window's end and merges the window's one-minute slices.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ from pipeline.transforms.sql import iso
 
 SLIDE_MINUTES = 1
 CLEARANCE_WINDOW_MINUTES = 5
-
-# One definition of the clearance figures, used by the published windows and the alert slides.
-CLEARANCE_AGGREGATES = """
-    COUNT(*) AS crossings,
-    AVG(clearance_s) AS mean_s,
-    PERCENTILE(clearance_s, ARRAY[0.5, 0.9, 0.99]) AS percentiles,
-    MAX(clearance_s) AS max_s"""
+CLEARANCE_FIGURES = ("crossings", "mean_s", "p50_s", "p90_s", "p99_s", "max_s")
 
 
 def _ttl_hint(alias: str, ttl_min: int) -> str:
     return f"/*+ STATE_TTL('{alias}' = '{ttl_min}min') */"
+
+
+def _figures(stats: str) -> str:
+    return ", ".join(f"{stats}.{name} AS {name}" for name in CLEARANCE_FIGURES)
 
 
 def throughput(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Table:
@@ -44,7 +43,8 @@ def throughput(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Tab
 
 def clearance(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Table:
     """Clearance count, mean, exact p50/p90/p99 and max over 5-minute windows sliding every
-    minute, per port, kind and direction. Each event is counted in the 5 windows holding it."""
+    minute, per port, kind and direction. Each event goes to the 5 windows holding it; the
+    local aggregation before the exchange folds those copies into one update per window."""
     # the starts are computed from each row, so the planner keeps a per-row UNNEST instead of
     # turning a constant array into a join (which would keep every event in state)
     starts = ", ".join(f"TIMESTAMPADD(MINUTE, -{k}, FLOOR(event_time TO MINUTE))"
@@ -52,13 +52,12 @@ def clearance(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Tabl
     return env.sql_query(f"""
         SELECT {iso('window_start')} AS window_start,
                {iso(f"window_start + INTERVAL '{CLEARANCE_WINDOW_MINUTES}' MINUTE")} AS window_end,
-               port_code, kind, direction, crossings, mean_s,
-               percentiles[1] AS p50_s, percentiles[2] AS p90_s, percentiles[3] AS p99_s, max_s
+               port_code, kind, direction, {_figures('stats')}
         FROM (
           SELECT {_ttl_hint('w', state_ttl_min)}
-                 w.window_start, port_code, kind, direction, {CLEARANCE_AGGREGATES}
+                 w.window_start, port_code, kind, direction, CLEARANCE_STATS(clearance_ms) AS stats
           FROM (
-            SELECT starts.window_start, port_code, kind, direction, clearance_s
+            SELECT starts.window_start, port_code, kind, direction, clearance_ms
             FROM {on_time} CROSS JOIN UNNEST(ARRAY[{starts}]) AS starts(window_start)) AS w
           GROUP BY w.window_start, port_code, kind, direction)""")
 
@@ -67,10 +66,10 @@ def clearance_slides(env: TableEnvironment, on_time: Table) -> Table:
     """Final p90 and crossings per slide (port, kind, direction), emitted once as the
     watermark passes the window end; `window_time` stays the rowtime."""
     return env.sql_query(f"""
-        SELECT window_end, window_time, port_code, kind, direction, percentiles[2] AS p90_s, crossings
+        SELECT window_end, window_time, port_code, kind, direction, stats.p90_s AS p90_s,
+               stats.crossings AS crossings
         FROM (
-          SELECT window_start, window_end, window_time, port_code, kind, direction,
-                 {CLEARANCE_AGGREGATES}
+          SELECT window_end, window_time, port_code, kind, direction, CLEARANCE_STATS(clearance_ms) AS stats
           FROM TABLE(HOP(TABLE {on_time}, DESCRIPTOR(event_time),
                          INTERVAL '{SLIDE_MINUTES}' MINUTE, INTERVAL '{CLEARANCE_WINDOW_MINUTES}' MINUTE))
           GROUP BY window_start, window_end, window_time, port_code, kind, direction)""")

@@ -21,7 +21,7 @@ from schemas.events import Crossing, raw_topic
 from schemas.ports import SHENZHEN_TZ, load_ports
 from schemas.privacy import Pseudonymiser
 
-__all__ = ["ALERT_KIND", "ALERT_PORT", "NOISE_DIRECTION", "SURGE_DIRECTION", "Expected", "RawRecord",
+__all__ = ["ALERT_KIND", "ALERT_PORT", "CLEAR_IDENTIFIER", "NOISE_DIRECTION", "SURGE_DIRECTION", "Expected", "RawRecord",
            "crossings_records", "produce", "recompute", "record_of", "simulated_day"]
 
 SIM_DAY = date(2024, 5, 1)
@@ -54,8 +54,13 @@ def send_order(events: list[Crossing], rng: random.Random) -> tuple[list[Crossin
     return [event for _, event in keyed], late, too_late
 
 
+CLEAR_IDENTIFIER = "P12345678"  # a passport number where only refs may stand
+
+
 def invalid_records(traveller: Crossing, truck: Crossing, now: datetime) -> list[RawRecord]:
-    """One record per class of invalid input (two malformed), each with its own event_id."""
+    """One record per class of invalid input (two malformed, JSON types that the models do not
+    take, a clear identifier in a ref and in a field the models do not have), each with its
+    own event_id."""
     base = orjson.loads(traveller.to_json())
     topic, key = raw_topic(traveller.kind), traveller.port_code.encode()
 
@@ -66,11 +71,16 @@ def invalid_records(traveller: Crossing, truck: Crossing, now: datetime) -> list
     queued = traveller.queued_at
     future = now + timedelta(hours=1)
     not_cleared = {**orjson.loads(truck.to_json()), "event_id": str(uuid.uuid4()), "port_code": "LUOHU"}
+    weight_as_text = {**orjson.loads(truck.to_json()), "event_id": str(uuid.uuid4()), "declared_weight_kg": "900"}
     return [
         RawRecord(topic, key, b'{"event_id": "not closed"'),
         RawRecord(topic, key, b"[1, 2, 3]"),
         variant(subject_ref=None),
         variant(direction="sideways"),
+        variant(schema_version="1"),
+        RawRecord(raw_topic(truck.kind), truck.port_code.encode(), orjson.dumps(weight_as_text)),
+        variant(subject_ref=CLEAR_IDENTIFIER),
+        variant(passport_no=CLEAR_IDENTIFIER),
         variant(port_code="HONG_KONG_ISLAND"),
         RawRecord(raw_topic(truck.kind), b"LUOHU", orjson.dumps(not_cleared)),
         variant(inspection_started_at=_z(queued - timedelta(minutes=5))),

@@ -28,7 +28,7 @@ from pipeline.settings import KafkaSettings
 from schemas.ports import load_ports
 from ..connectors.kafka_reading import end_offsets, records_since
 from .crossings_data import (
-    ALERT_KIND, ALERT_PORT, NOISE_DIRECTION, SURGE_DIRECTION, Expected, RawRecord, crossings_records,
+    ALERT_KIND, ALERT_PORT, CLEAR_IDENTIFIER, NOISE_DIRECTION, SURGE_DIRECTION, Expected, RawRecord, crossings_records,
     produce, recompute, record_of, simulated_day,
 )
 
@@ -156,13 +156,31 @@ def test_every_raw_record_is_accounted_for(published, job_input):
 def test_each_class_of_invalid_record_is_a_dead_letter_with_its_reason(published, job_input):
     records, expected = job_input
     assert Counter(letter["reason"].split(":")[0] for letter in published.dead_letters) == expected.dead_letter_classes
-    sent = Counter(record.value.decode() for record in records)
+    sent_fields = {frozenset(fields) for record in records if isinstance(fields := json_object(record.value), dict)}
     for letter in published.dead_letters:
         assert set(letter) == DEAD_LETTER_FIELDS
         assert letter["topic"] in {spec.name for spec in RAW_TOPICS.values()} and letter["offset"] >= 0
-        assert letter["payload"] in sent
+        if letter["reason"].startswith("malformed-json"):
+            assert letter["payload"] is None  # no JSON object: nothing of it is kept
+        else:
+            payload = json.loads(letter["payload"])
+            assert frozenset(payload) in sent_fields
+            assert all(payload[name] == "<redacted>" for name in payload if name.endswith("_ref"))
+        assert CLEAR_IDENTIFIER not in json.dumps(letter)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", letter["detected_at"])
         assert ": " in letter["reason"]  # the class, then what is wrong
+
+
+def json_object(value: bytes) -> object:
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return None
+
+
+def test_no_output_carries_a_clear_identifier(published):
+    """The input has a passport number in a ref and in a field of its own."""
+    assert CLEAR_IDENTIFIER not in json.dumps([published.clean, published.dead_letters, published.alerts])
 
 
 def test_a_surge_opens_and_closes_one_episode_and_noise_opens_none(published):
