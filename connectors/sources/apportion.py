@@ -14,6 +14,7 @@ from fractions import Fraction
 
 
 Scale = Decimal | float | str | int | Fraction
+MAX_SCALE_EXPONENT = 30
 
 
 def exact_scale(scale: Scale) -> Fraction:
@@ -32,6 +33,9 @@ def exact_scale(scale: Scale) -> Fraction:
             raise ValueError(f"scale is not a number: {scale!r}") from None
     if isinstance(scale, Decimal) and not scale.is_finite():
         raise ValueError(f"scale must be finite, got {scale}")
+    if isinstance(scale, Decimal) and scale and abs(scale.adjusted()) > MAX_SCALE_EXPONENT:
+        # the exact fraction of 1e999999999 alone would not fit in memory
+        raise ValueError(f"scale must lie within 1e-{MAX_SCALE_EXPONENT} and 1e{MAX_SCALE_EXPONENT}")
     exact = Fraction(scale)
     if exact < 0:
         raise ValueError(f"scale must not be negative, got {scale}")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from connectors.sources.apportion import Scale, apportion, exact_scale, scaled_count
 from connectors.sources.base import Source
@@ -92,6 +92,12 @@ DOCUMENTS: dict[TravellerCategory, tuple[DocumentType, str]] = {
 }
 DOCUMENT_NUMBERS = 100_000_000
 MAX_UTILISATION = 0.9
+# Bounds of the input: the busiest row of 2021-2025 is Lo Wu's 168,435 departures of
+# 29-03-2024, the longest line 75 characters; 131,072 is the csv module's field limit.
+MAX_DAILY_COUNT = 10_000_000
+MAX_SCALE = 10
+MAX_LINE_CHARS = 131_072
+_SHOWN_CHARS = 40
 
 _DATE = re.compile(r"([0-9]{2})-([0-9]{2})-([0-9]{4})")
 _HOUR_S = 3600
@@ -101,7 +107,8 @@ _US = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A line of the statistics that was not replayed, and why."""
+    """A line of the statistics that was not replayed, and why (`raw`: the line, only its
+    start when it is over MAX_LINE_CHARS)."""
 
     line: int
     reason: str
@@ -127,7 +134,8 @@ def read_hk_statistics(
     path: Path | str, date_from: date | None = None, date_to: date | None = None
 ) -> tuple[list[DailyTraffic], list[Rejection]]:
     """The valid rows of the daily passenger traffic CSV dated in [date_from, date_to], and
-    the rejected lines (1-based, the header is line 1), read one line at a time.
+    the rejected lines (1-based, the header is line 1; lines end with LF or CRLF), read one
+    line at a time and at most MAX_LINE_CHARS of it.
 
     A row whose date parses and lies outside the range is skipped unchecked. Raises
     ValueError if the header is not that of the statistics.
@@ -137,24 +145,23 @@ def read_hk_statistics(
     rows: list[DailyTraffic] = []
     rejections: list[Rejection] = []
     seen: dict[tuple[date, str, str], int] = {}
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
-        header = _fields(file.readline())
-        if tuple(header) != COLUMNS:
+    with open(path, encoding="utf-8-sig", errors="replace", newline="\n") as file:
+        lines = enumerate(_rows(file), start=1)
+        _, (_, header, _) = next(lines, (1, ("", None, None)))
+        if header is None or tuple(header) != COLUMNS:
             raise ValueError(
                 f"{path}: not the HK Immigration Department daily passenger traffic CSV; "
-                f"header {header} should be {list(COLUMNS)}"
+                f"its header should be {','.join(COLUMNS)}"
             )
-        for line, text in enumerate(file, start=2):
-            raw = text.rstrip("\r\n")
-            if not raw.strip():
+        for line, (raw, fields, reason) in lines:
+            if fields is not None and not raw.strip():
                 continue
-            fields = _fields(raw)
             day = _parse_date(fields[0]) if fields else None
             if day is not None and (
                 (date_from and day < date_from) or (date_to and day > date_to)
             ):
                 continue
-            reason = _check(fields, day)
+            reason = reason or _check(fields, day)
             if reason is None:
                 key = (day, fields[1], fields[2])
                 first = seen.setdefault(key, line)
@@ -173,7 +180,7 @@ def read_hk_statistics(
                     control_point=fields[1],
                     direction=HK_DIRECTIONS[fields[2]],
                     counts={
-                        category: int(value)
+                        category: _count(value)
                         for category, value in zip(CATEGORY_COLUMNS.values(), fields[3:6])
                     },
                 )
@@ -181,12 +188,38 @@ def read_hk_statistics(
     return rows, rejections
 
 
-def _fields(text: str) -> list[str]:
-    """The fields of one CSV line, stripped, without the empty one after a trailing comma."""
-    fields = [field.strip() for field in next(csv.reader([text.rstrip("\r\n")]), [])]
-    if len(fields) > 1 and not fields[-1]:
-        fields.pop()
-    return fields
+def _rows(file: TextIO) -> Iterator[tuple[str, list[str] | None, str | None]]:
+    """Each line of `file` without its LF or CRLF, with its fields, or None and why it cannot
+    be read. A line is read up to MAX_LINE_CHARS: the rest of a longer one is skipped."""
+    while text := file.readline(MAX_LINE_CHARS + 1):
+        if len(text) > MAX_LINE_CHARS and not text.endswith("\n"):
+            rest = text
+            while rest and not rest.endswith("\n"):
+                rest = file.readline(MAX_LINE_CHARS)
+            yield text[:_SHOWN_CHARS], None, f"line over the CSV field limit of {MAX_LINE_CHARS:,} characters"
+            continue
+        raw = text.removesuffix("\n").removesuffix("\r")
+        if "\r" in raw:
+            yield raw, None, "lone carriage return (CR) in the line: lines end with LF or CRLF"
+            continue
+        try:
+            fields = [field.strip() for field in next(csv.reader([raw]), [])]
+        except csv.Error as error:
+            yield raw, None, f"malformed row: {error}"
+            continue
+        if len(fields) > 1 and not fields[-1]:
+            fields.pop()  # the empty field after a trailing comma
+        yield raw, fields, None
+
+
+def _shown(text: str) -> str:
+    """`text` for a reason: only its start when long."""
+    return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS]}..."
+
+
+def _count(digits: str) -> int:
+    """A count of ASCII digits; leading zeros do not count towards int()'s limit of 4,300."""
+    return int(digits.lstrip("0") or "0")
 
 
 def _parse_date(text: str) -> date | None:
@@ -204,19 +237,22 @@ def _check(fields: list[str], day: date | None) -> str | None:
     if len(fields) != len(COLUMNS):
         return f"malformed row: expected {len(COLUMNS)} fields, got {len(fields)}"
     if day is None:
-        return f"malformed row: bad date {fields[0]!r}, expected DD-MM-YYYY"
+        return f"malformed row: bad date {_shown(fields[0])!r}, expected DD-MM-YYYY"
     if fields[1] not in KNOWN_HK_CONTROL_POINTS:
-        return f"unknown control point {fields[1]!r}"
+        return f"unknown control point {_shown(fields[1])!r}"
     if fields[2] not in HK_DIRECTIONS:
-        return f"unknown direction {fields[2]!r}, expected Arrival or Departure"
+        return f"unknown direction {_shown(fields[2])!r}, expected Arrival or Departure"
     counts = []
     for column, text in zip(COLUMNS[3:], fields[3:], strict=True):
         digits = text.removeprefix("-")
         if not (digits.isascii() and digits.isdigit()):
-            return f"malformed row: {column} is not an integer: {text!r}"
+            return f"malformed row: {column} is not an integer: {_shown(text)!r}"
         if text.startswith("-"):
-            return f"negative count: {column} is {text}"
-        counts.append(int(text))
+            return f"negative count: {column} is {_shown(text)}"
+        # the length first: int() of thousands of digits is slow, and refused past 4,300
+        if len(digits.lstrip("0")) > len(str(MAX_DAILY_COUNT)) or _count(digits) > MAX_DAILY_COUNT:
+            return f"implausible count: {column} is over {MAX_DAILY_COUNT:,} a day at one control point"
+        counts.append(_count(digits))
     *categories, total = counts
     if sum(categories) != total:
         return f"total mismatch: Total is {total} but the categories add up to {sum(categories)}"
@@ -304,8 +340,8 @@ class ReplaySource(Source):
         self.path = Path(path)
         self.date_from, self.date_to = date_from, date_to
         self.scale: Fraction = exact_scale(scale)
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0, got {scale}")
+        if not 0 < self.scale <= MAX_SCALE:
+            raise ValueError(f"scale must be > 0 and at most {MAX_SCALE}, got {float(self.scale):g}")
         self.seed = seed
         self._ports = ports if ports is not None else load_ports()
         for port in self._ports:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, time
 from pathlib import Path
@@ -68,7 +69,8 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise UserError(str(error)) from error
-    return _produce(source, total=None, as_json=args.json)
+    _produce(source, total=None, as_json=args.json)
+    return 0
 
 
 def run_replay(args: argparse.Namespace) -> int:
@@ -80,10 +82,15 @@ def run_replay(args: argparse.Namespace) -> int:
                               pseudonymiser=Pseudonymiser.from_settings(privacy))
     except ValueError as error:
         raise UserError(str(error)) from error
-    return _produce(source, total=sum(source.expected_counts().values()), as_json=args.json)
+    _produce(source, total=sum(source.expected_counts().values()), as_json=args.json)
+    if source.rejections:
+        print(f"crossings replay: rejected rows: {len(source.rejections)} (listed in the summary); "
+              f"the other rows of {args.csv} were replayed", file=sys.stderr)
+        return 1
+    return 0
 
 
-def _produce(source: Source, total: int | None, as_json: bool) -> int:
+def _produce(source: Source, total: int | None, as_json: bool) -> None:
     """Send every event of `source`, with a progress bar on stderr; print the summary."""
     with CrossingProducer(kafka_bootstrap()) as producer:
         producer.send_all(_with_progress(source.events(), total))
@@ -92,7 +99,6 @@ def _produce(source: Source, total: int | None, as_json: bool) -> int:
         print(json.dumps(summary))
     else:
         _print_summary(summary)
-    return 0
 
 
 def _with_progress(events: Iterator[Crossing], total: int | None) -> Iterator[Crossing]:
@@ -118,5 +124,6 @@ def _print_summary(summary: dict) -> None:
     rejected = summary.get("rejected", [])
     if rejected:
         console.print(f"[yellow]{len(rejected)} rows rejected[/yellow]")
-        for rejection in rejected:
-            console.print(f"  line {rejection['line']}: {rejection['reason']}")
+        for rejection in rejected:  # one line each, as file:line: reason; it quotes the file: no markup
+            console.print(f"  {summary['path']}:{rejection['line']}: {rejection['reason']}",
+                          markup=False, highlight=False, soft_wrap=True)

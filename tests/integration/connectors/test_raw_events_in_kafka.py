@@ -87,7 +87,7 @@ def test_bad_rows_are_reported_and_the_rest_replays(kafka_broker, tmp_path):
     before = end_offsets(kafka_broker.bootstrap, RAW)
     result = _crossings(kafka_broker.bootstrap, "replay", str(bad_csv), "--from", "2024-01-01",
                         "--to", "2024-01-01", "--json")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1 and "rejected rows: 3 (listed in the summary)" in result.stderr, result.stderr
     summary = json.loads(result.stdout)
     assert [r["line"] for r in summary["rejected"]] == [3, 4, 5]
     reasons = " | ".join(r["reason"] for r in summary["rejected"])

@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import tempfile
+import tracemalloc
 from collections import Counter
 from datetime import date, datetime
 from fractions import Fraction
@@ -239,6 +240,59 @@ def test_each_kind_of_bad_row_is_reported_with_its_line_and_the_rest_replays(
         "HUANGGANG": {"entry": {"events": 6, "hk-macao-resident": 4, "foreign": 2}},
         "LUOHU": {"exit": {"events": 4, "mainland-resident": 2, "foreign": 2}},
     }
+
+
+def test_poison_lines_are_rejected_by_line_number_and_the_rest_replays(
+    tmp_path: Path, pseudonymiser: Pseudonymiser
+) -> None:
+    path = write_csv(
+        tmp_path,
+        [
+            "01-01-2024,Lo Wu,Arrival,5,15,25,45,",  # 2: good
+            "01-01-2024,Lo Wu," + "x" * 200_000 + ",1,2,3,6,",  # 3: a field over the CSV limit
+            "01-01-2024,Shenzhen Bay,Arrival,1,2," + "9" * 5000 + "," + "9" * 5000 + ",",  # 4
+            "01-01-2024,Shenzhen Bay,Departure,10000001,0,0,10000001,",  # 5
+            "01-01-2024,Lok Ma Chau,Arrival,1,2\r,3,6,",  # 6: a lone CR
+            "01-01-2024,Man Kam To,Arrival,1,-" + "2" * 5000 + ",3,6,",  # 7
+            "01-01-2024,Lok Ma Chau,Departure,35,0,15,50,",  # 8: good
+            "01-01-2024,Lok Ma Chau Spur Line,Arrival," + "0" * 5000 + "7,0,0,7,",  # 9: good, 7
+        ],
+    )
+    source = ReplaySource(path, scale=1, pseudonymiser=pseudonymiser)
+    over = "is over 10,000,000 a day at one control point"
+    assert [(r.line, r.reason) for r in source.rejections] == [
+        (3, "line over the CSV field limit of 131,072 characters"),
+        (4, f"implausible count: Other Visitors {over}"),
+        (5, f"implausible count: Hong Kong Residents {over}"),
+        (6, "lone carriage return (CR) in the line: lines end with LF or CRLF"),
+        (7, "negative count: Mainland Visitors is -" + "2" * 39 + "..."),
+    ]
+    assert source.rejections[0].raw == "01-01-2024,Lo Wu," + "x" * 23
+    assert Counter((e.port_code, e.direction) for e in source.events()) == {
+        ("LUOHU", Direction.EXIT): 45, ("HUANGGANG", Direction.ENTRY): 50, ("FUTIAN", Direction.EXIT): 7}
+
+
+def test_an_endless_line_is_skipped_without_holding_it(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, ["01-01-2024,Lo Wu,Arrival,5,15,25,45,"])
+    with path.open("a") as file:
+        file.write("02-01-2024,Lo Wu,Arrival," + "1" * 30_000_000)  # no line end
+    tracemalloc.start()
+    try:
+        rows, rejections = read_hk_statistics(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [row.line for row in rows] == [2]
+    assert [(r.line, r.reason) for r in rejections] == [(3, "line over the CSV field limit of 131,072 characters")]
+    assert peak < 5_000_000
+
+
+@pytest.mark.parametrize("scale", ["10.5", "1e999999999", "1e-999999999"])
+def test_a_scale_above_10_is_refused_at_once(tmp_path: Path, pseudonymiser: Pseudonymiser, scale: str) -> None:
+    path = write_csv(tmp_path, ["01-01-2024,Lo Wu,Arrival,5,15,25,45,"])
+    with pytest.raises(ValueError, match="scale must"):
+        ReplaySource(path, scale=scale, pseudonymiser=pseudonymiser)
+    assert ReplaySource(path, scale=10, pseudonymiser=pseudonymiser).expected_counts()
 
 
 def test_a_file_without_the_header_of_the_statistics_is_refused(tmp_path: Path) -> None:
