@@ -10,7 +10,7 @@ FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
 FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java) pipeline/jvm/META-INF/services/org.apache.flink.table.factories.Factory
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help setup test test-unit test-integration demo bench bench-produce bench-job bench-load chaos clean
+.PHONY: help setup test test-unit test-integration demo bench bench-produce bench-job bench-ablation bench-load chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ bench-load: setup ## Rows/s of clean events into chdb (insert path and from Kafk
 
 bench-job: setup ## Events/s, checkpoint duration and produce-to-window latency of the job on a 2-TaskManager cluster, as JSON
 	$(VENV)/bin/python -m bench.job
+
+bench-ablation: setup ## Events/s of the job's stages added one at a time on one backlog (BENCH_ARGS="--events 600000"), as JSON
+	$(VENV)/bin/python -m bench.ablation $(BENCH_ARGS)
 
 chaos: setup ## Fault scenarios (TaskManager kill, broker restart, loader kill, ClickHouse outage, dirty input), final state against a recomputation, as a table
 	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)

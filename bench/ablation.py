@@ -14,6 +14,7 @@ import argparse
 import json
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -34,13 +35,15 @@ from pipeline.transforms.alerts import alert_episodes
 from pipeline.transforms.counts import pipeline_counts
 from pipeline.transforms.sql import register_functions
 from pipeline.transforms.streams import first_occurrences, mark_lateness
-from pipeline.transforms.windows import clearance, clearance_slides, throughput
+from pipeline.transforms.windows import clearance, clearance_windows, throughput
 
 STAGES = ["source + parse", "+ lateness", "+ dedup", "+ throughput", "+ clearance", "+ counts", "+ alerts"]
 
 
-def run_stages(bootstrap: str, settings: PipelineSettings, parallelism: int, stages: int) -> float:
-    """Seconds to run the first `stages` stages over the whole backlog into blackhole sinks."""
+def run_stages(bootstrap: str, settings: PipelineSettings, parallelism: int, stages: int,
+               jfr: Path | None = None) -> float:
+    """Seconds to run the first `stages` stages over the whole backlog into blackhole sinks;
+    with `jfr`, a Java Flight Recording of the run (the mini-cluster is this process's JVM)."""
     _, table_env = stream_environments(parallelism)
     configure(table_env, settings)
     register_functions(table_env)
@@ -65,20 +68,36 @@ def run_stages(bootstrap: str, settings: PipelineSettings, parallelism: int, sta
     if stages >= 4:
         blackhole(throughput(table_env, on_time, settings.window_state_ttl_min))
     if stages >= 5:
-        blackhole(clearance(table_env, on_time, settings.window_state_ttl_min))
+        windows = clearance_windows(table_env, on_time, settings.window_state_ttl_min)
+        blackhole(clearance(table_env, windows))
     if stages >= 6:
         blackhole(pipeline_counts(table_env, parsed, clean))
     if stages >= 7:
-        blackhole(alert_episodes(table_env, clearance_slides(table_env, on_time)))
+        blackhole(alert_episodes(table_env, windows))
     started = time.perf_counter()
-    statements.execute().wait()
+    result = statements.execute()
+    if jfr is not None:
+        jcmd("JFR.start", "name=ablation", "settings=profile", f"filename={jfr}")
+    result.wait()
+    if jfr is not None:
+        jcmd("JFR.stop", "name=ablation")
     return time.perf_counter() - started
+
+
+def jcmd(*command: str) -> None:
+    """A diagnostic command to the JVM that runs the mini-cluster (this process's gateway)."""
+    from pyflink.java_gateway import get_gateway
+
+    pid = get_gateway().jvm.java.lang.ProcessHandle.current().pid()
+    subprocess.run(["jcmd", str(pid), *command], check=True, capture_output=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=600_000, help="backlog size")
     parser.add_argument("--parallelism", type=int, default=1)
+    parser.add_argument("--jfr", type=Path, help="record the run of all stages with JFR into this file")
+    parser.add_argument("--job-only", action="store_true", help="only the whole job")
     args = parser.parse_args()
     settings = PipelineSettings()
 
@@ -93,8 +112,12 @@ def main() -> None:
         del producer
 
         runs = {}
-        for stages, name in enumerate(STAGES, 1):
-            seconds = run_stages(bootstrap, settings, args.parallelism, stages)
+        if not args.job_only:
+            run_stages(bootstrap, settings, args.parallelism, 1)  # warm-up: the JIT, the page cache
+        for stages, name in enumerate([] if args.job_only else STAGES, 1):
+            jfr = args.jfr.resolve() if args.jfr and stages == len(STAGES) else None
+            seconds = run_stages(bootstrap, settings, args.parallelism, stages, jfr)
+            print(f"{name}: {seconds:.1f} s", file=sys.stderr)
             runs[name] = {"seconds": round(seconds, 1), "events_per_s": round(args.events / seconds)}
         started = time.perf_counter()
         run_local(JOB_SCRIPT, ["--bootstrap", bootstrap, "--bounded", "--parallelism", str(args.parallelism)],

@@ -92,10 +92,15 @@ class PipelineSettings(BaseSettings):
     window_state_ttl_min: int = Field(60, ge=1, description="idle time after which window state is dropped")
     checkpoint_interval_s: float = Field(5.0, gt=0, description="also how often results become visible")
     mini_batch_latency_ms: int = Field(1000, ge=0, description="window updates are batched this long")
-    state_backend: str = Field("hashmap", pattern="^(hashmap|rocksdb)$",
-                               description="hashmap (heap, fastest) or rocksdb (state larger than memory)")
+    state_backend: str = Field("rocksdb", pattern="^(hashmap|rocksdb)$",
+                               description="rocksdb (off-heap, incremental checkpoints) or hashmap (heap, whole state "
+                                           "in every checkpoint)")
     incremental_checkpoints: bool = Field(
         True, description="rocksdb: a checkpoint writes only what changed since the last (hashmap writes all)")
+    delivery_guarantee: str = Field(
+        "exactly-once", pattern="^(exactly-once|at-least-once)$",
+        description="exactly-once: outputs visible at each checkpoint (Kafka transactions); at-least-once: "
+                    "at once, a record may come twice after a failure (every output is keyed: readers drop copies)")
     checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
     transactional_id_prefix: str = Field("crossings-job", description="unique per job deployment")
     consumer_group: str = Field("crossings-job", description="Kafka consumer group of the job's sources")

@@ -8,8 +8,9 @@ trucks is no spike. Each episode gives exactly one `raised` and one `resolved` m
 severity is `critical` once the p90 has exceeded twice the threshold, else `warning`.
 
 The state machine is the JVM process table function ALERT_EPISODES
-(pipeline/jvm/crossings/flink/AlertEpisodes.java), keyed by port, kind and direction, with an
-event-time timer for slides that do not come; this module gives it the port registry.
+(pipeline/jvm/crossings/flink/AlertEpisodes.java), keyed by port, kind and direction. It reads
+the published clearance windows and takes each as final when the watermark passes its end,
+with a timer for slides that do not come; this module gives it the port registry.
 """
 
 from __future__ import annotations
@@ -39,13 +40,12 @@ def alert_registry(ports: PortRegistry | None = None) -> str:
     }, separators=(",", ":"))
 
 
-def alert_episodes(env: TableEnvironment, slides: Table, ports: PortRegistry | None = None) -> Table:
-    """The raised and resolved messages of the episodes in `slides` (window_end, window_time
-    as rowtime, port_code, kind, direction, p90_s, crossings)."""
+def alert_episodes(env: TableEnvironment, windows: Table, ports: PortRegistry | None = None) -> Table:
+    """The raised and resolved messages of the episodes in the clearance `windows` (an
+    updating table of window_start, port_code, kind, direction, p90_s and crossings)."""
     return env.sql_query(f"""
         SELECT {', '.join(ALERT_FIELDS)}
         FROM ALERT_EPISODES(
-          input => TABLE {slides} PARTITION BY (port_code, kind, direction),
-          on_time => DESCRIPTOR(window_time),
+          input => TABLE {windows} PARTITION BY (port_code, kind, direction),
           ports => {literal(alert_registry(ports))},
           uid => 'alert-episodes')""")

@@ -3,9 +3,8 @@
 The published windows are regular aggregations keyed by window start and dimensions, not
 event-time window operators: every on-time or late (within the allowed lateness) event
 updates its windows, and the sinks carry the updates as upserts, so the last value per key is
-right. Updates are mini-batched and aggregated locally before each exchange. The alert path
-needs each slide once, final, so it uses the event-time HOP window, which fires when the
-watermark passes the window's end and merges the window's one-minute slices.
+right. Updates are mini-batched (on processing time) and aggregated locally before each
+exchange. The alerts read the clearance windows too, each once final (`transforms.alerts`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from pyflink.table import Table, TableEnvironment
 
 from pipeline.transforms.sql import iso
 
-SLIDE_MINUTES = 1
 CLEARANCE_WINDOW_MINUTES = 5
 CLEARANCE_FIGURES = ("crossings", "mean_s", "p50_s", "p90_s", "p99_s", "max_s")
 
@@ -41,35 +39,29 @@ def throughput(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Tab
           GROUP BY FLOOR(e.event_time TO MINUTE), port_code, kind, direction, channel_type)""")
 
 
-def clearance(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Table:
+def clearance_windows(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Table:
     """Clearance count, mean, exact p50/p90/p99 and max over 5-minute windows sliding every
-    minute, per port, kind and direction. Each event goes to the 5 windows holding it; the
-    local aggregation before the exchange folds those copies into one update per window."""
-    # the starts are computed from each row, so the planner keeps a per-row UNNEST instead of
-    # turning a constant array into a join (which would keep every event in state)
-    starts = ", ".join(f"TIMESTAMPADD(MINUTE, -{k}, FLOOR(event_time TO MINUTE))"
-                       for k in range(CLEARANCE_WINDOW_MINUTES))
+    minute, per port, kind and direction (`window_start` a TIMESTAMP). Each event goes to the 5
+    windows holding it; the local aggregation before the exchange folds those copies into one
+    update per window."""
+    copies = "\n          UNION ALL\n".join(
+        f"SELECT TIMESTAMPADD(MINUTE, -{k}, FLOOR(event_time TO MINUTE)) AS window_start, "
+        f"port_code, kind, direction, clearance_ms FROM {on_time}"
+        for k in range(CLEARANCE_WINDOW_MINUTES))
     return env.sql_query(f"""
-        SELECT {iso('window_start')} AS window_start,
-               {iso(f"window_start + INTERVAL '{CLEARANCE_WINDOW_MINUTES}' MINUTE")} AS window_end,
-               port_code, kind, direction, {_figures('stats')}
+        SELECT window_start, port_code, kind, direction, {_figures('stats')}
         FROM (
           SELECT {_ttl_hint('w', state_ttl_min)}
                  w.window_start, port_code, kind, direction, CLEARANCE_STATS(clearance_ms) AS stats
           FROM (
-            SELECT starts.window_start, port_code, kind, direction, clearance_ms
-            FROM {on_time} CROSS JOIN UNNEST(ARRAY[{starts}]) AS starts(window_start)) AS w
+          {copies}) AS w
           GROUP BY w.window_start, port_code, kind, direction)""")
 
 
-def clearance_slides(env: TableEnvironment, on_time: Table) -> Table:
-    """Final p90 and crossings per slide (port, kind, direction), emitted once as the
-    watermark passes the window end; `window_time` stays the rowtime."""
+def clearance(env: TableEnvironment, windows: Table) -> Table:
+    """The clearance windows as published: bounds as ISO-8601 UTC text."""
     return env.sql_query(f"""
-        SELECT window_end, window_time, port_code, kind, direction, stats.p90_s AS p90_s,
-               stats.crossings AS crossings
-        FROM (
-          SELECT window_end, window_time, port_code, kind, direction, CLEARANCE_STATS(clearance_ms) AS stats
-          FROM TABLE(HOP(TABLE {on_time}, DESCRIPTOR(event_time),
-                         INTERVAL '{SLIDE_MINUTES}' MINUTE, INTERVAL '{CLEARANCE_WINDOW_MINUTES}' MINUTE))
-          GROUP BY window_start, window_end, window_time, port_code, kind, direction)""")
+        SELECT {iso('window_start')} AS window_start,
+               {iso(f"window_start + INTERVAL '{CLEARANCE_WINDOW_MINUTES}' MINUTE")} AS window_end,
+               port_code, kind, direction, {', '.join(CLEARANCE_FIGURES)}
+        FROM {windows}""")

@@ -22,20 +22,29 @@ import org.apache.flink.table.annotation.ArgumentTrait;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
 import org.apache.flink.table.annotation.StateHint;
+import org.apache.flink.table.api.dataview.MapView;
 import org.apache.flink.table.functions.ProcessTableFunction;
 import org.apache.flink.types.Row;
+import org.apache.flink.types.RowKind;
 
 /**
- * ALERT_EPISODES(input => TABLE slides PARTITION BY port_code, kind, direction,
- * on_time => DESCRIPTOR(window_time), ports => '<json>'): clearance spike episodes with
- * hysteresis over the final 5-minute slides (one per key and minute, in window order).
+ * ALERT_EPISODES(input => TABLE windows PARTITION BY (port_code, kind, direction),
+ * ports => '<json>'): clearance spike episodes with hysteresis over the 5-minute clearance
+ * windows sliding by a minute.
  *
- * <p>An episode opens when the slide's p90 is above the port's threshold for 3 consecutive
- * slides (never while the port is closed for the kind), and closes after 5 consecutive slides
- * below 80 % of the threshold. A missing slide (no crossings in 5 minutes) counts as below, and
- * so does a slide of fewer than {@code min_crossings}. Each episode gives one {@code raised} and
- * one {@code resolved} row; severity is {@code critical} once the p90 has exceeded twice the
- * threshold. A timer at the next slide catches up missing slides as the watermark passes them.
+ * <p>The input is the updating table of the windows (window_start, p90_s, crossings per port,
+ * kind and direction) that the job publishes; a window is final once the watermark passes its
+ * end, as an event-time window would fire then, and an update after that is ignored (as an
+ * event-time window drops a late event). Reading the published windows instead of an event-time
+ * window operator keeps the job's mini-batches on processing time.
+ *
+ * <p>An episode opens when a final window's p90 is above the port's threshold for 3
+ * consecutive slides (never while the port is closed for the kind), and closes after 5
+ * consecutive slides below 80 % of the threshold. A missing slide (no crossings in 5 minutes)
+ * counts as below, and so does a slide of fewer than {@code min_crossings}. Each episode gives
+ * one {@code raised} and one {@code resolved} row; severity is {@code critical} once the p90 has
+ * exceeded twice the threshold. A timer at the next slide catches up missing slides as the
+ * watermark passes them.
  *
  * <p>{@code ports}: {"min_crossings": 5, "ports": {"CODE": {"kind": {"threshold_s": 1800,
  * "hours": ["06:30", "00:00"] or null}}}}, local time Asia/Shanghai, a close of 00:00 = 24:00.
@@ -54,9 +63,14 @@ public class AlertEpisodes extends ProcessTableFunction<Row> {
     static final ZoneId SHENZHEN = ZoneId.of("Asia/Shanghai");
     static final DateTimeFormatter ISO = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss'Z'");
 
+    static final long WINDOW_MS = 5 * SLIDE_MS;
+    static final String NEXT_SLIDE = "next-slide";
+
     /** Hysteresis state of one port, kind and direction; times in epoch ms, NONE = unset. */
     public static class Tracker {
-        public String key;
+        public String port;
+        public String kind;
+        public String direction;
         public int threshold;
         public long lastEnd = NONE;
         public long aboveSince = NONE;
@@ -77,48 +91,81 @@ public class AlertEpisodes extends ProcessTableFunction<Row> {
     public void eval(
             Context ctx,
             @StateHint Tracker tracker,
-            @ArgumentHint(value = {ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.REQUIRE_ON_TIME}, name = "input")
-                    Row slide,
-            @ArgumentHint(name = "ports") String ports) {
-        configure(ports);
-        String port = slide.getFieldAs("port_code");
-        String kind = slide.getFieldAs("kind");
-        if (tracker.key == null) {
-            tracker.key = port + "/" + kind + "/" + slide.getFieldAs("direction");
-            tracker.threshold = thresholds.get(port + "/" + kind);
+            @StateHint MapView<Long, Double> pending,
+            @ArgumentHint(value = {ArgumentTrait.SET_SEMANTIC_TABLE, ArgumentTrait.SUPPORT_UPDATES}, name = "input")
+                    Row window,
+            @ArgumentHint(name = "ports") String ports) throws Exception {
+        RowKind change = window.getKind();
+        if (change == RowKind.UPDATE_BEFORE || change == RowKind.DELETE) {
+            return;
         }
-        long windowEnd = slide.<LocalDateTime>getFieldAs("window_end").toInstant(ZoneOffset.UTC).toEpochMilli();
-        double p90 = slide.<Long>getFieldAs("crossings") < minCrossings ? 0.0 : slide.<Double>getFieldAs("p90_s");
-        catchUp(tracker, windowEnd - SLIDE_MS);
-        apply(tracker, windowEnd, isOpen(port, kind, windowEnd) ? p90 : null);
+        configure(ports);
+        if (tracker.port == null) {
+            tracker.port = window.getFieldAs("port_code");
+            tracker.kind = window.getFieldAs("kind");
+            tracker.direction = window.getFieldAs("direction");
+            tracker.threshold = thresholds.get(tracker.port + "/" + tracker.kind);
+        }
+        long windowEnd = window.<LocalDateTime>getFieldAs("window_start").toInstant(ZoneOffset.UTC).toEpochMilli()
+                + WINDOW_MS;
+        TimeContext<Long> time = ctx.timeContext(Long.class);
+        Long watermark = time.currentWatermark();
+        boolean isFinal = (tracker.lastEnd != NONE && windowEnd <= tracker.lastEnd)
+                || (watermark != null && windowEnd - 1 <= watermark);
+        if (isFinal) {
+            return;
+        }
+        long crossings = window.<Long>getFieldAs("crossings");
+        pending.put(windowEnd, crossings < minCrossings ? 0.0 : window.<Double>getFieldAs("p90_s"));
+        time.registerOnTime(windowEnd - 1);
+    }
+
+    public void onTimer(OnTimerContext ctx, Tracker tracker, MapView<Long, Double> pending) throws Exception {
+        TimeContext<Long> time = ctx.timeContext(Long.class);
+        if (!NEXT_SLIDE.equals(ctx.currentTimer())) {
+            // the watermark passed the end of a window (timers fire in time order): it is final
+            long end = time.time() + 1;
+            Double p90 = pending.get(end);
+            if (p90 != null) {
+                pending.remove(end);
+                catchUp(tracker, end - SLIDE_MS, pending);
+                apply(tracker, end, isOpen(tracker.port, tracker.kind, end) ? p90 : null);
+            }
+        }
+        long watermark = time.currentWatermark();
+        if (watching(tracker) && watermark >= tracker.lastEnd + SLIDE_MS) {
+            // slides up to the watermark are known to be missing; at most enough to resolve
+            catchUp(tracker, Math.min(watermark, tracker.lastEnd + RESOLVE_AFTER_SLIDES * SLIDE_MS), pending);
+        }
         scheduleNext(ctx, tracker);
     }
 
-    public void onTimer(OnTimerContext ctx, Tracker tracker) {
-        TimeContext<Long> time = ctx.timeContext(Long.class);
-        // slides up to the watermark are known to be missing; at most enough to resolve
-        long horizon = time.time() + (RESOLVE_AFTER_SLIDES - 1) * SLIDE_MS;
-        catchUp(tracker, Math.min(time.currentWatermark(), horizon));
-        scheduleNext(ctx, tracker);
+    private static boolean watching(Tracker tracker) {
+        return (tracker.episodeId != null || tracker.aboveRun > 0) && tracker.lastEnd != NONE;
     }
 
     private void scheduleNext(Context ctx, Tracker tracker) {
-        boolean watching = tracker.episodeId != null || tracker.aboveRun > 0;
-        if (watching && tracker.lastEnd != NONE) {
-            ctx.timeContext(Long.class).registerOnTime("next-slide", tracker.lastEnd + SLIDE_MS);
+        if (watching(tracker)) {
+            ctx.timeContext(Long.class).registerOnTime(NEXT_SLIDE, tracker.lastEnd + SLIDE_MS);
         } else {
-            ctx.timeContext(Long.class).clearTimer("next-slide");
+            ctx.timeContext(Long.class).clearTimer(NEXT_SLIDE);
         }
     }
 
-    /** Counts the slides missing up to `until` (inclusive) as below the threshold. */
-    private void catchUp(Tracker tracker, long until) {
+    /**
+     * Counts the slides missing up to `until` (inclusive) as below the threshold, stopping
+     * before a window that has crossings and waits for its own timer.
+     */
+    private void catchUp(Tracker tracker, long until, MapView<Long, Double> pending) throws Exception {
         if (tracker.lastEnd == NONE) {
             return;
         }
         long last = tracker.lastEnd;
         long missing = (until - last) / SLIDE_MS;
         for (long step = 1; step <= Math.min(missing, RESOLVE_AFTER_SLIDES); step++) {
+            if (pending.contains(last + step * SLIDE_MS)) {
+                return;
+            }
             apply(tracker, last + step * SLIDE_MS, 0.0);
         }
         if (missing > RESOLVE_AFTER_SLIDES) {
@@ -145,7 +192,8 @@ public class AlertEpisodes extends ProcessTableFunction<Row> {
             if (tracker.aboveRun < RAISE_AFTER_SLIDES) {
                 return;
             }
-            tracker.episodeId = uuid5(EPISODE_NAMESPACE, tracker.key + "/" + iso(tracker.aboveSince)).toString();
+            tracker.episodeId = uuid5(EPISODE_NAMESPACE,
+                    tracker.port + "/" + tracker.kind + "/" + tracker.direction + "/" + iso(tracker.aboveSince)).toString();
             tracker.episodeStarted = tracker.aboveSince;
             tracker.episodePeak = tracker.runPeak;
             tracker.aboveRun = 0;

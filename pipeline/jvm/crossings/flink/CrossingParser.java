@@ -6,10 +6,9 @@ import java.io.StringWriter;
 import java.time.DateTimeException;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -33,9 +32,6 @@ public final class CrossingParser implements Serializable {
 
     private static final long serialVersionUID = 1L;
     private static final JsonFactory JSON = new JsonFactory();
-    private static final Pattern UUID =
-            Pattern.compile("[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}");
-    private static final Pattern REF = Pattern.compile("[0-9a-f]{32}");
     private static final String REDACTED = "<redacted>";
 
     /** A JSON value's type as the contract names it. */
@@ -57,7 +53,10 @@ public final class CrossingParser implements Serializable {
 
     private final int schemaVersion;
     private final Set<String> kinds;
-    private final Map<String, List<String>> fieldsByKind = new HashMap<>();
+    /** Per kind: its fields' indexes in model order, membership by index, its value checks in order. */
+    private final Map<String, int[]> fieldsOfKind = new HashMap<>();
+    private final Map<String, boolean[]> isFieldOfKind = new HashMap<>();
+    private final Map<String, int[]> checksOfKind = new HashMap<>();
     private final Map<String, Integer> index = new HashMap<>();
     private final String[] names;
     private final JsonType[] types;
@@ -83,11 +82,6 @@ public final class CrossingParser implements Serializable {
         schemaVersion = contract.get("schema_version").asInt();
         kinds = new HashSet<>();
         contract.get("kinds").forEach(k -> kinds.add(k.asText()));
-        contract.get("fields").fields().forEachRemaining(e -> {
-            List<String> fields = new ArrayList<>();
-            e.getValue().forEach(f -> fields.add(f.asText()));
-            fieldsByKind.put(e.getKey(), fields);
-        });
         JsonNode typeNode = contract.get("types");
         names = new String[typeNode.size()];
         types = new JsonType[typeNode.size()];
@@ -106,6 +100,17 @@ public final class CrossingParser implements Serializable {
             checkOrder[c] = field;
             checks[field] = checkNode.get(c).get(1).asText();
         }
+        contract.get("fields").fields().forEachRemaining(e -> {
+            int[] fields = new int[e.getValue().size()];
+            boolean[] member = new boolean[names.length];
+            for (int f = 0; f < fields.length; f++) {
+                fields[f] = index.get(e.getValue().get(f).asText());
+                member[fields[f]] = true;
+            }
+            fieldsOfKind.put(e.getKey(), fields);
+            isFieldOfKind.put(e.getKey(), member);
+            checksOfKind.put(e.getKey(), Arrays.stream(checkOrder).filter(c -> member[c]).toArray());
+        });
         contract.get("enums").fields().forEachRemaining(e -> enums.put(e.getKey(), textSet(e.getValue())));
         contract.get("identifiers").forEach(f -> identifiers.add(f.asText()));
         contract.get("channels").fields().forEachRemaining(e -> channels.put(e.getKey(), textSet(e.getValue())));
@@ -225,30 +230,26 @@ public final class CrossingParser implements Serializable {
         if (!kinds.contains(kind)) {
             return "invalid-field: kind " + kind + " is not a known value";
         }
-        List<String> fields = fieldsByKind.get(kind);
-        for (String name : fields) {
-            JsonType type = f.type[index.get(name)];
-            if (type == null || type == JsonType.NULL) {
-                return "missing-field: " + name;
+        int[] fields = fieldsOfKind.get(kind);
+        for (int i : fields) {
+            if (f.type[i] == null || f.type[i] == JsonType.NULL) {
+                return "missing-field: " + names[i];
             }
         }
-        for (String name : fields) {
-            int i = index.get(name);
+        for (int i : fields) {
             if (!typeFits(f.type[i], types[i])) {
-                return wrongType(name, f.type[i], types[i]);
+                return wrongType(names[i], f.type[i], types[i]);
             }
         }
-        Set<String> ofKind = new HashSet<>(fields);
-        for (int i : checkOrder) {
-            if (ofKind.contains(names[i])) {
-                String broken = broken(i, f);
-                if (broken != null) {
-                    return "invalid-field: " + names[i] + " " + broken;
-                }
+        for (int i : checksOfKind.get(kind)) {
+            String broken = broken(i, f);
+            if (broken != null) {
+                return "invalid-field: " + names[i] + " " + broken;
             }
         }
+        boolean[] ofKind = isFieldOfKind.get(kind);
         for (int i = 0; i < names.length; i++) {
-            if (f.type[i] != null && !ofKind.contains(names[i])) {
+            if (f.type[i] != null && !ofKind[i]) {
                 return "unknown-field: " + names[i];
             }
         }
@@ -308,7 +309,7 @@ public final class CrossingParser implements Serializable {
         String text = f.text[i];
         switch (checks[i]) {
             case "uuid":
-                return UUID.matcher(text).matches() ? null : "is not a UUID";
+                return isUuid(text) ? null : "is not a UUID";
             case "version":
                 return f.number[i] == schemaVersion ? null
                         : "is not a supported schema_version (" + schemaVersion + ")";
@@ -317,7 +318,7 @@ public final class CrossingParser implements Serializable {
             case "enum":
                 return enums.get(names[i]).contains(text) ? null : "is not a known value";
             case "ref":
-                return REF.matcher(text).matches() ? null : "is not a ref (32 hex)";
+                return isRef(text) ? null : "is not a ref (32 hex)";
             case "timestamp":
                 return micros(text) != Long.MIN_VALUE ? null : "is not an ISO-8601 UTC time ending in Z";
             case "weight":
@@ -327,6 +328,39 @@ public final class CrossingParser implements Serializable {
             default:
                 throw new IllegalStateException("no rule " + checks[i]);
         }
+    }
+
+    /** 8-4-4-4-12 hex digits, either case. */
+    static boolean isUuid(String text) {
+        if (text.length() != 36) {
+            return false;
+        }
+        for (int k = 0; k < 36; k++) {
+            char c = text.charAt(k);
+            boolean dash = k == 8 || k == 13 || k == 18 || k == 23;
+            if (dash ? c != '-' : !(isHex(c) || (c >= 'A' && c <= 'F'))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** 32 lowercase hex digits, as schemas.privacy.Pseudonymiser writes a ref. */
+    static boolean isRef(String text) {
+        if (text.length() != 32) {
+            return false;
+        }
+        for (int k = 0; k < 32; k++) {
+            char c = text.charAt(k);
+            if (!isHex(c)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean isHex(char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
     }
 
     /**

@@ -1,5 +1,5 @@
-"""The spike-alert state machine (ALERT_EPISODES, in the JVM) on hand-made slides: hysteresis,
-severity, missing slides, slides of few crossings, closed ports."""
+"""The spike-alert state machine (ALERT_EPISODES, in the JVM) on hand-made clearance windows:
+hysteresis, severity, missing slides, slides of few crossings, closed ports, late updates."""
 
 from __future__ import annotations
 
@@ -15,22 +15,22 @@ PORT, KIND = "LUOHU", "traveller"
 THRESHOLD = load_ports().get(PORT).clearance_threshold_s[KIND]
 START = datetime(2024, 5, 1, 8, 0)  # UTC, 16:00 at the port: open
 CLOSED = datetime(2024, 5, 1, 17, 0)  # 01:00 at the port: closed
-SLIDE_COLUMNS = ("window_end TIMESTAMP(3), window_time TIMESTAMP(3), port_code STRING, kind STRING, "
-                 "direction STRING, p90_s DOUBLE, crossings BIGINT, WATERMARK FOR window_time AS window_time")
+WINDOW_COLUMNS = ("window_start TIMESTAMP(3), port_code STRING, kind STRING, direction STRING, p90_s DOUBLE, "
+                  "crossings BIGINT, WATERMARK FOR window_start AS window_start")
+
+
+def window(end: datetime, fraction: float, crossings: int = 40) -> dict:
+    return {"window_start": f"{end - timedelta(minutes=5):%Y-%m-%d %H:%M:%S}", "port_code": PORT, "kind": KIND,
+            "direction": "entry", "p90_s": fraction * THRESHOLD, "crossings": crossings}
 
 
 def episodes(table_env, tmp_path, fractions: list[float | None], start: datetime = START,
-             crossings: int = 40, direction: str = "entry") -> list[dict]:
-    """The alerts of one slide a minute from `start`, p90 = fraction x threshold (None: no slide)."""
-    rows = []
-    for minute, fraction in enumerate(fractions):
-        end = start + timedelta(minutes=minute)
-        if fraction is not None:
-            rows.append({"window_end": f"{end:%Y-%m-%d %H:%M:%S}",
-                         "window_time": f"{end - timedelta(milliseconds=1):%Y-%m-%d %H:%M:%S.%f}"[:-3],
-                         "port_code": PORT, "kind": KIND, "direction": direction,
-                         "p90_s": fraction * THRESHOLD, "crossings": crossings})
-    return collect(alert_episodes(table_env, json_table(table_env, tmp_path, SLIDE_COLUMNS, rows)))
+             crossings: int = 40) -> list[dict]:
+    """The alerts of one window ending each minute from `start`, p90 = fraction x threshold
+    (None: no window)."""
+    rows = [window(start + timedelta(minutes=minute), fraction, crossings)
+            for minute, fraction in enumerate(fractions) if fraction is not None]
+    return collect(alert_episodes(table_env, json_table(table_env, tmp_path, WINDOW_COLUMNS, rows)))
 
 
 def test_a_surge_raises_once_after_three_slides_and_resolves_once_after_five_below(table_env, tmp_path):
@@ -79,3 +79,11 @@ def test_slides_of_too_few_crossings_count_as_below(table_env, tmp_path):
 
 def test_a_closed_port_raises_nothing(table_env, tmp_path):
     assert episodes(table_env, tmp_path, [8.0] * 5, start=CLOSED) == []
+
+
+def test_the_latest_update_of_a_window_counts(table_env, tmp_path):
+    """Late events update a window before the watermark passes its end: its last value counts."""
+    ends = [START + timedelta(minutes=k) for k in range(12)]
+    rows = [row for end in ends[:3] for row in (window(end, 1.2), window(end, 0.5))]
+    rows += [window(end, 0.5) for end in ends[3:]]
+    assert collect(alert_episodes(table_env, json_table(table_env, tmp_path, WINDOW_COLUMNS, rows))) == []
