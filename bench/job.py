@@ -2,10 +2,11 @@
 
 1. Backlog: `--events` crossings of full-scale simulated days are in the raw topics before
    the job starts; sustained events/s is measured on the job's reconciliation counts (what it
-   has committed to Kafka), from the first committed count to the last.
+   has committed to Kafka), from the first committed count to the last, and per quarter of
+   the backlog (a rate that falls as state grows shows in the last quarter against the first).
 2. Live: `--live-rate` events/s with `released_at` = now for `--live-s` seconds; latency is
    from each event's produce call to the first committed throughput window that counts it.
-3. Checkpoints: duration and size, from the REST API.
+3. Checkpoints: duration and size, from the REST API; peak RSS of each TaskManager (/proc).
 
 Starts its own broker and cluster in a temporary folder (all stopped at the end). Prints one
 JSON document.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import tempfile
 import time
 import uuid
@@ -27,6 +29,7 @@ from confluent_kafka import Consumer, Producer
 
 from bench import percentile
 from bench.follow import KafkaFollower
+from bench.procfs import peak_rss
 from bench.produce import simulated
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import KafkaBroker
@@ -50,10 +53,17 @@ class CommittedUpserts(KafkaFollower):
         self.consumer.subscribe(topics)
         self.latest: dict[str, dict[bytes, dict]] = {topic: {} for topic in topics}
         self.seen_at: dict[bytes, list[tuple[int, float]]] = {}
+        self.progress: list[tuple[float, int]] = []  # (when, records received) after each read
         super().__init__(self.consumer)
 
     def step(self) -> None:
-        for message in self.consumer.consume(10_000, timeout=0.2):
+        messages = self.consumer.consume(10_000, timeout=0.2)
+        self.read(messages)
+        if messages:
+            self.progress.append((time.monotonic(), self.received()))
+
+    def read(self, messages) -> None:
+        for message in messages:
             if message.error():
                 continue
             now = time.monotonic()
@@ -68,6 +78,15 @@ class CommittedUpserts(KafkaFollower):
 
     def received(self) -> int:
         return sum(row["received"] for row in list(self.latest[PIPELINE_COUNTS.name].values()))
+
+
+def quarter_rates(progress: list[tuple[float, int]], total: int) -> list[int]:
+    """Events/s over each quarter of a backlog of `total`, from (when, received so far) samples."""
+    def reached(count: int) -> float:
+        return next(when for when, received in progress if received >= count)
+
+    bounds = [reached(max(1, total * q // 4)) for q in range(5)]
+    return [round(total / 4 / max(end - start, 1e-9)) for start, end in zip(bounds, bounds[1:])]
 
 
 def window_key(row: dict) -> bytes:
@@ -102,7 +121,7 @@ def wait_until(condition, timeout_s: float, what: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=100_000, help="backlog size")
+    parser.add_argument("--events", type=int, default=2_000_000, help="backlog size")
     parser.add_argument("--live-rate", type=int, default=200, help="events/s in the latency phase")
     parser.add_argument("--live-s", type=int, default=30, help="length of the latency phase")
     parser.add_argument("--timeout-s", type=int, default=1800)
@@ -132,6 +151,7 @@ def main() -> None:
         first_count = upserts.received()
         done = wait_until(lambda: upserts.received() >= args.events, args.timeout_s, "the backlog")
         sustained = (args.events - first_count) / max(done - first, 1e-9)
+        quarters = quarter_rates(upserts.progress, args.events)
 
         sent_at: list[tuple[bytes, int, float]] = []
         live_counts: Counter = Counter()
@@ -157,15 +177,25 @@ def main() -> None:
             if seen is not None:
                 latencies.append(seen - at)
         checkpoints = cluster.request(f"/jobs/{job_id}/checkpoints")
+        taskmanager_rss = [max(p["peak_rss_mb"] for p in peak_rss(pid)) for pid in cluster.pids[1:]]
 
     summary = checkpoints["summary"]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     print(json.dumps({
         "benchmark": "job",
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit,
         "parallelism": PARALLELISM,
         "backlog_events": args.events,
         "startup_s": round(first - submitted, 1),
         "sustained_events_per_s": round(sustained),
+        "quarter_events_per_s": quarters,
+        "last_to_first_quarter": round(quarters[-1] / quarters[0], 2),
         "target_events_per_s": TARGET_EVENTS_PER_S,
+        "state_backend": settings.state_backend,
+        "delivery_guarantee": settings.delivery_guarantee,
+        "taskmanager_memory": FlinkSettings().taskmanager_memory,
+        "taskmanager_peak_rss_mb": taskmanager_rss,
         "checkpoint_interval_s": settings.checkpoint_interval_s,
         "checkpoints": {
             "completed": checkpoints["counts"]["completed"],

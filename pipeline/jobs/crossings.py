@@ -26,6 +26,10 @@ from pipeline.transforms.windows import clearance, clearance_windows, throughput
 from schemas.contract import contract_json
 
 JOB_NAME = "crossings"
+# what the `crossing-json` format gives the job of each raw record (pipeline/jvm)
+PARSED_COLUMNS = ("reason STRING, event_id STRING, kind STRING, port_code STRING, direction STRING, "
+                  "channel_type STRING, event_time TIMESTAMP(3), clearance_ms INT, received_at TIMESTAMP(3), "
+                  "payload STRING")
 
 
 def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> None:
@@ -76,16 +80,7 @@ def create_source(table_env: StreamTableEnvironment, settings: PipelineSettings,
            "properties.isolation.level": "read_committed", **scan})
     table_env.execute_sql(f"""
         CREATE TEMPORARY TABLE raw_crossings (
-          reason STRING,
-          event_id STRING,
-          kind STRING,
-          port_code STRING,
-          direction STRING,
-          channel_type STRING,
-          event_time TIMESTAMP(3),
-          clearance_ms INT,
-          received_at TIMESTAMP(3),
-          payload STRING,
+          {PARSED_COLUMNS},
           `topic` STRING METADATA VIRTUAL,
           `partition` INT METADATA VIRTUAL,
           `offset` BIGINT METADATA VIRTUAL,
