@@ -257,17 +257,10 @@ def checkpoints(cluster: FlinkCluster, job_id: str) -> dict:
 
 
 def memory(broker: KafkaBroker, cluster: FlinkCluster, loader_pid: int) -> dict:
-    """Peak RSS of each process of each service, the TaskManagers' Python workers apart."""
+    """Peak RSS of each process of each service."""
     roles = {"broker": broker.pid, "jobmanager": cluster.pids[0], "loader": loader_pid,
              **{f"taskmanager-{i}": pid for i, pid in enumerate(cluster.pids[1:], 1)}}
-    report: dict[str, list] = {role: [] for role in [*roles, "python_workers"]}
-    for role, pid in roles.items():
-        for process in peak_rss(pid):
-            if role.startswith("taskmanager") and process["command"].startswith("python"):
-                report["python_workers"].append({**process, "taskmanager": role})
-            else:
-                report[role].append(process)
-    return report
+    return {role: peak_rss(pid) for role, pid in roles.items()}
 
 
 def targets(end_to_end: float, ratio: float, beyond_close_p99: float | None) -> dict:
@@ -289,9 +282,8 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=int, default=4 * 3600, help="for the backlog to be processed")
     parser.add_argument("--results", type=Path, default=RESULTS, help="history to append the result to")
     parser.add_argument("--no-peer", action="store_true", help="skip the Quix Streams peer")
-    parser.add_argument("--taskmanager-memory", default="4g",
-                        help="of each TaskManager: a backlog processed within the dedup window keeps every "
-                             "event id in state")
+    parser.add_argument("--taskmanager-memory", default=FlinkSettings().taskmanager_memory,
+                        help="of each TaskManager (the dedup state of a backlog is in RocksDB, off-heap)")
     args = parser.parse_args()
     if args.live_s < 120:
         parser.error("--live-s must be at least 120: a 1-minute window must open and close during the trickle")
