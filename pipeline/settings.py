@@ -90,7 +90,7 @@ class PipelineSettings(BaseSettings):
     skew_tolerance_s: int = Field(300, ge=0, description="released_at may be this far ahead of processing time")
     dedup_window_h: int = Field(24, ge=1, description="an event_id seen again within this is a duplicate")
     window_state_ttl_min: int = Field(60, ge=1, description="idle time after which window state is dropped")
-    checkpoint_interval_s: float = Field(5.0, gt=0, description="also how often results become visible")
+    checkpoint_interval_s: float = Field(5.0, gt=0, description="with exactly-once delivery, also how often results become visible")
     mini_batch_latency_ms: int = Field(1000, ge=0, description="window updates are batched this long")
     state_backend: str = Field("rocksdb", pattern="^(hashmap|rocksdb)$",
                                description="rocksdb (off-heap, incremental checkpoints) or hashmap (heap, whole state "
@@ -98,7 +98,7 @@ class PipelineSettings(BaseSettings):
     incremental_checkpoints: bool = Field(
         True, description="rocksdb: a checkpoint writes only what changed since the last (hashmap writes all)")
     delivery_guarantee: str = Field(
-        "exactly-once", pattern="^(exactly-once|at-least-once)$",
+        "at-least-once", pattern="^(exactly-once|at-least-once)$",
         description="exactly-once: outputs visible at each checkpoint (Kafka transactions); at-least-once: "
                     "at once, a record may come twice after a failure (every output is keyed: readers drop copies)")
     checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
