@@ -24,8 +24,7 @@ import org.apache.flink.table.types.logical.RowType;
  * Format {@code crossing-json}: a raw crossing payload parsed once, at the source, into typed
  * columns (see {@link CrossingParser}). The table declares any of these physical columns, by
  * name: {@code reason STRING} (NULL = valid), {@code event_id}, {@code kind}, {@code port_code},
- * {@code direction}, {@code channel_type}, {@code inspection_mode} (STRING, NULL for a dead
- * letter but {@code port_code}), {@code event_time TIMESTAMP(3)} (released_at if it parses and
+ * {@code direction}, {@code channel_type} (STRING, NULL for a dead letter but {@code port_code}), {@code event_time TIMESTAMP(3)} (released_at if it parses and
  * is not beyond the skew tolerance, valid or not, else the epoch: the watermark's column),
  * {@code clearance_ms INT}, {@code received_at TIMESTAMP(3)} (processing time of the parse) and
  * {@code payload STRING} (the record as received; a dead letter's without identifiers).
@@ -75,8 +74,8 @@ public class CrossingJsonFormatFactory implements DeserializationFormatFactory {
     }
 
     /** The columns a table may declare. */
-    enum Column { REASON, EVENT_ID, KIND, PORT_CODE, DIRECTION, CHANNEL_TYPE, INSPECTION_MODE, EVENT_TIME,
-        CLEARANCE_MS, RECEIVED_AT, PAYLOAD }
+    enum Column { REASON, EVENT_ID, KIND, PORT_CODE, DIRECTION, CHANNEL_TYPE, EVENT_TIME, CLEARANCE_MS,
+        RECEIVED_AT, PAYLOAD }
 
     static final class Decoder implements DeserializationSchema<RowData> {
         private static final long serialVersionUID = 1L;
@@ -125,7 +124,6 @@ public class CrossingJsonFormatFactory implements DeserializationFormatFactory {
                 case PORT_CODE: return string(parsed.portCode);
                 case DIRECTION: return string(parsed.direction);
                 case CHANNEL_TYPE: return string(parsed.channelType);
-                case INSPECTION_MODE: return string(parsed.inspectionMode);
                 case EVENT_TIME:
                     return TimestampData.fromEpochMillis(parsed.eventTimeMs == Long.MIN_VALUE ? 0 : parsed.eventTimeMs);
                 case CLEARANCE_MS: return parsed.reason == null ? parsed.clearanceMs : null;

@@ -32,6 +32,7 @@ public final class CrossingParser implements Serializable {
 
     private static final long serialVersionUID = 1L;
     private static final JsonFactory JSON = new JsonFactory();
+    private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final String REDACTED = "<redacted>";
 
     /** A JSON value's type as the contract names it. */
@@ -45,7 +46,6 @@ public final class CrossingParser implements Serializable {
         public String portCode;
         public String direction;
         public String channelType;
-        public String inspectionMode;
         /** released_at in epoch ms if it parses and is not beyond the skew tolerance, valid or not. */
         public long eventTimeMs;
         public int clearanceMs;
@@ -75,7 +75,7 @@ public final class CrossingParser implements Serializable {
     public CrossingParser(String contractJson, long skewToleranceS) {
         JsonNode contract;
         try {
-            contract = new ObjectMapper().readTree(contractJson);
+            contract = MAPPER.readTree(contractJson);
         } catch (IOException e) {
             throw new IllegalArgumentException("crossing-json.contract is not JSON: " + e.getMessage(), e);
         }
@@ -161,7 +161,6 @@ public final class CrossingParser implements Serializable {
             out.kind = f.kindText;
             out.direction = f.text[index.get("direction")];
             out.channelType = f.text[index.get("channel_type")];
-            out.inspectionMode = f.text[index.get("inspection_mode")];
             long queued = Math.floorDiv(micros(f.text[index.get("queued_at")]), 1000);
             out.clearanceMs = (int) (out.eventTimeMs - queued);
         }
@@ -448,8 +447,6 @@ public final class CrossingParser implements Serializable {
             return null;
         }
     }
-
-    private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private boolean identifying(String name) {
         String lower = name.toLowerCase();
