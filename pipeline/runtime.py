@@ -87,7 +87,7 @@ def submit(
         argv = [
             str(flink_home() / "bin" / "flink"), "run",
             f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
-            # the TaskManagers' Python workers need this interpreter (with pyflink), not `python`
+            # a job with Python functions runs them with this interpreter (with pyflink), not `python`
             f"-Dpython.executable={sys.executable}",
             "--parallelism", str(parallelism), *(["--detached"] if detached else []),
             *(["--fromSavepoint", from_savepoint] if from_savepoint else []),

@@ -26,7 +26,6 @@ from schemas.events import (
     MAX_CLEARANCE,
     MAX_DECLARED_WEIGHT_KG,
     SCHEMA_VERSION,
-    CrossingBase,
     DriverCrossing,
     TravellerCrossing,
     TruckCrossing,
@@ -78,19 +77,16 @@ def crossing_contract(ports: PortRegistry | None = None) -> dict:
     fields: dict[str, FieldInfo] = {}
     for model in MODELS.values():
         fields.update({name: info for name, info in model.model_fields.items() if name != "kind"})
-    common = [name for name in CrossingBase.model_fields if name != "kind"]
+    checked = {name: field_check(name, info) for name, info in fields.items()}
     return {
         "schema_version": SCHEMA_VERSION,
         "kinds": [kind.value for kind in Kind],
         "fields": {kind.value: [name for name in model.model_fields if name != "kind"]
                    for kind, model in MODELS.items()},
-        "common_fields": common,
-        "types": {name: field_check(name, info)[0] for name, info in fields.items()},
-        "checks": [[name, field_check(name, info)[1]] for name, info in fields.items()
-                   if field_check(name, info)[1] != "text"],
+        "types": {name: json_type for name, (json_type, _) in checked.items()},
+        "checks": [[name, check] for name, (_, check) in checked.items() if check != "text"],
         "enums": {name: values for name, info in fields.items()
                   if isinstance(values := enum_values(info), list)},
-        "identifiers": [*REF_FIELDS],
         "channels": {kind.value: sorted(channels) for kind, channels in CHANNELS_BY_KIND.items()},
         "ports": {port.code: {"kinds": sorted(port.kinds), "inspection_mode": port.inspection_mode.value}
                   for port in ports},

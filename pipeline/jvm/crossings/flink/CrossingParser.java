@@ -63,7 +63,6 @@ public final class CrossingParser implements Serializable {
     private final String[] checks;
     private final int[] checkOrder;
     private final Map<String, Set<String>> enums = new HashMap<>();
-    private final Set<String> identifiers = new HashSet<>();
     private final Map<String, Set<String>> channels = new HashMap<>();
     private final Map<String, Set<String>> portKinds = new HashMap<>();
     private final Map<String, String> portModes = new HashMap<>();
@@ -112,7 +111,6 @@ public final class CrossingParser implements Serializable {
             checksOfKind.put(e.getKey(), Arrays.stream(checkOrder).filter(c -> member[c]).toArray());
         });
         contract.get("enums").fields().forEachRemaining(e -> enums.put(e.getKey(), textSet(e.getValue())));
-        contract.get("identifiers").forEach(f -> identifiers.add(f.asText()));
         contract.get("channels").fields().forEachRemaining(e -> channels.put(e.getKey(), textSet(e.getValue())));
         contract.get("ports").fields().forEachRemaining(e -> {
             portKinds.put(e.getKey(), textSet(e.getValue().get("kinds")));
@@ -450,7 +448,7 @@ public final class CrossingParser implements Serializable {
 
     private boolean identifying(String name) {
         String lower = name.toLowerCase();
-        return identifiers.contains(name) || lower.endsWith("_ref") || lower.startsWith("document")
+        return lower.endsWith("_ref") || lower.startsWith("document")
                 || lower.startsWith("passport") || lower.startsWith("plate") || lower.startsWith("licence")
                 || lower.startsWith("license") || (!index.containsKey(name) && !"kind".equals(name));
     }
