@@ -1,6 +1,6 @@
 """The crossings job on the real broker and real Flink: the same input through the local
-mini-cluster at parallelism 1 and the standalone cluster at parallelism 2 must give the
-results recomputed in plain Python (`crossings_data`); a TaskManager crash must not change
+mini-cluster at parallelism 1, the standalone cluster at parallelism 2 (both bounded) and the
+local mini-cluster at parallelism 2 live (unbounded) must give the results recomputed in plain Python (`crossings_data`); a TaskManager crash must not change
 them. The broker is the module's own, so the job reads only this module's input."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from connectors.kafka.topics import (
     ensure_topics,
 )
 from deploy.services import FlinkCluster, KafkaBroker
-from pipeline.runtime import JOB_SCRIPT, run_local, stop_with_savepoint, submit
+from deploy.services.process import stop_group
+from pipeline.runtime import JOB_SCRIPT, run_local, start_local, stop_with_savepoint, submit
 from pipeline.settings import KafkaSettings
 from schemas.ports import load_ports
 from ..connectors.kafka_reading import end_offsets, records_since
@@ -118,7 +119,29 @@ def cluster_p2(broker, job_input, flink_cluster: FlinkCluster, tmp_path_factory)
     return Published.read(broker.bootstrap, before)
 
 
-@pytest.fixture(params=["local_p1", "cluster_p2"])
+@pytest.fixture(scope="module")
+def local_p2_live(broker, job_input, tmp_path_factory) -> Published:
+    """Unbounded, as in production: the alerts read the published clearance windows back from
+    their topic. Stopped once every record is counted and the surge's episode has resolved."""
+    records, _ = job_input
+    before = end_offsets(broker.bootstrap, OUTPUTS)
+    folder = tmp_path_factory.mktemp("live")
+    job = start_local(JOB_SCRIPT, ["--bootstrap", broker.bootstrap, "--parallelism", "2"], folder / "job.log",
+                      env=job_env(folder, "local-p2-live"))
+
+    def done() -> bool:
+        published = Published.read(broker.bootstrap, before)
+        return (published.totals()["received"] == len(records)
+                and any(alert["state"] == "resolved" for alert in published.alerts))
+
+    try:
+        wait_for(done, "the live job to count every record and resolve the surge", timeout_s=JOB_TIMEOUT_S)
+    finally:
+        stop_group(job.pid)
+    return Published.read(broker.bootstrap, before)
+
+
+@pytest.fixture(params=["local_p1", "cluster_p2", "local_p2_live"])
 def published(request) -> Published:
     return request.getfixturevalue(request.param)
 
