@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pipeline.settings import FlinkSettings
+from pipeline.settings import FlinkSettings, PrivacySettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_PACKAGES = ("pipeline", "schemas", "connectors")
@@ -34,12 +34,24 @@ def connector_jars(settings: FlinkSettings | None = None) -> list[Path]:
     return jars
 
 
+def taskmanager_environment() -> dict[str, str]:
+    """What a TaskManager needs in its process environment, and nowhere in the job's plan or
+    configuration: PRIVACY_HMAC_KEY (environment or `.env`), which the `crossing-json` format
+    reads in open() to write dead letters' identifiers as refs. Empty when the key is unset (the
+    format then fails at open(), naming the variable)."""
+    key = PrivacySettings().hmac_key.get_secret_value()
+    return {"PRIVACY_HMAC_KEY": key} if key else {}
+
+
 def stream_environments(parallelism: int | None = None):
     """A StreamExecutionEnvironment and its StreamTableEnvironment (UTC session time zone),
-    with the Kafka connector on the classpath."""
+    with the Kafka connector on the classpath. A local environment's mini-cluster is a JVM
+    this process starts, with this process's environment: the TaskManager variables go there
+    first (on a cluster they are set where its TaskManagers start)."""
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
+    os.environ.update(taskmanager_environment())
     env = StreamExecutionEnvironment.get_execution_environment()
     env.add_jars(*(jar.as_uri() for jar in connector_jars()))
     if parallelism is not None:

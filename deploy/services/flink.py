@@ -14,6 +14,7 @@ import pyflink
 
 from deploy.services.errors import ServiceError
 from deploy.services.process import free_port, kill_group, pid_alive, spawn, stop_group, wait_until
+from pipeline.runtime import taskmanager_environment
 from pipeline.settings import FlinkSettings
 
 CONF_TEMPLATE = Path(__file__).resolve().parent.parent / "flink" / "config.yaml"
@@ -79,7 +80,9 @@ class FlinkCluster:
 
     def _spawn(self, role: str, index: int) -> None:
         script = flink_home() / "bin" / f"{role}.sh"
-        process = spawn(["bash", str(script), "start-foreground"], self.log_dir / f"{role}-{index}.out", self.env())
+        # the TaskManagers' secrets go in their environment only, never in config.yaml or the job
+        env = {**self.env(), **(taskmanager_environment() if role == "taskmanager" else {})}
+        process = spawn(["bash", str(script), "start-foreground"], self.log_dir / f"{role}-{index}.out", env)
         self.pids.append(process.pid)
 
     def kill_taskmanager(self, index: int = 0) -> None:

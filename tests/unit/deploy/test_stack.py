@@ -25,3 +25,24 @@ def test_down_leaves_a_process_that_is_not_ours(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_only_the_taskmanagers_get_the_hmac_key_and_only_in_their_environment(tmp_path, monkeypatch):
+    """The crossing-json format reads PRIVACY_HMAC_KEY from the TaskManager's environment: the
+    standalone cluster's TaskManagers start with it, and it is in no config file or argument."""
+    from deploy.services import flink
+
+    key = "k3y-" + "x" * 40
+    monkeypatch.setenv("PRIVACY_HMAC_KEY", key)
+    started = []
+    monkeypatch.setattr(flink, "spawn", lambda argv, log, env: started.append((argv, env)) or
+                        type("Process", (), {"pid": 0})())
+    cluster = flink.FlinkCluster(FlinkSettings(data_dir=tmp_path, rest_port=1, rpc_port=2))
+    cluster._write_config()
+    cluster._spawn("jobmanager", 0)
+    cluster._spawn("taskmanager", 0)
+    (jobmanager_argv, jobmanager_env), (taskmanager_argv, taskmanager_env) = started
+    assert taskmanager_env["PRIVACY_HMAC_KEY"] == key
+    assert "PRIVACY_HMAC_KEY" not in jobmanager_env and "PRIVACY_HMAC_KEY" not in cluster.env()
+    assert key not in " ".join(jobmanager_argv + taskmanager_argv)
+    assert all(key not in path.read_text() for path in tmp_path.rglob("*") if path.is_file())

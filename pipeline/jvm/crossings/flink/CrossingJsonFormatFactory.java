@@ -27,7 +27,8 @@ import org.apache.flink.table.types.logical.RowType;
  * {@code direction}, {@code channel_type} (STRING, NULL for a dead letter but {@code port_code}), {@code event_time TIMESTAMP(3)} (released_at if it parses and
  * is not beyond the skew tolerance, valid or not, else the epoch: the watermark's column),
  * {@code clearance_ms INT}, {@code received_at TIMESTAMP(3)} (processing time of the parse) and
- * {@code payload STRING} (the record as received; a dead letter's without identifiers).
+ * {@code payload STRING} (the record as received; a dead letter's with its identifiers as HMAC refs,
+ * keyed by {@code PRIVACY_HMAC_KEY} of the TaskManager's environment: see {@link Refs}).
  */
 public class CrossingJsonFormatFactory implements DeserializationFormatFactory {
 
@@ -85,6 +86,7 @@ public class CrossingJsonFormatFactory implements DeserializationFormatFactory {
         private final Column[] columns;
         private final TypeInformation<RowData> producedType;
         private transient CrossingParser parser;
+        private transient Refs refs;
 
         Decoder(String contract, long skewToleranceS, List<String> names, TypeInformation<RowData> producedType) {
             this.contract = contract;
@@ -103,6 +105,7 @@ public class CrossingJsonFormatFactory implements DeserializationFormatFactory {
         @Override
         public void open(InitializationContext context) {
             parser = new CrossingParser(contract, skewToleranceS);
+            refs = Refs.fromEnvironment(); // the key from the TaskManager's environment, not from the plan
         }
 
         @Override
@@ -132,7 +135,7 @@ public class CrossingJsonFormatFactory implements DeserializationFormatFactory {
                     if (message == null) {
                         return null;
                     }
-                    return parsed.reason == null ? StringData.fromBytes(message) : string(parser.redact(message));
+                    return parsed.reason == null ? StringData.fromBytes(message) : string(parser.redact(message, refs));
                 default: throw new IllegalStateException(column.name());
             }
         }

@@ -9,6 +9,7 @@ import java.time.ZoneOffset;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
@@ -33,7 +34,6 @@ public final class CrossingParser implements Serializable {
     private static final long serialVersionUID = 1L;
     private static final JsonFactory JSON = new JsonFactory();
     private static final ObjectMapper MAPPER = new ObjectMapper();
-    private static final String REDACTED = "<redacted>";
 
     /** A JSON value's type as the contract names it. */
     enum JsonType { STRING, INTEGER, NUMBER, BOOLEAN, NULL, OBJECT, ARRAY }
@@ -413,11 +413,17 @@ public final class CrossingParser implements Serializable {
     }
 
     /**
-     * A dead letter's payload without identifiers: a JSON object keeps its fields, but the value
-     * of every identifier field, every field named like one and every field the models do not
-     * have is replaced by "<redacted>"; anything else that is not a JSON object is dropped (null).
+     * A dead letter's payload without clear identifiers: a JSON object keeps its fields, but the
+     * value of every field named like an identifier ({@code *_ref}, {@code document*},
+     * {@code passport*}, {@code plate*}, {@code vehicle*}, {@code licence*}) and of every field the
+     * models do not have becomes its ref ({@link Refs}): a string's own, any other value's compact
+     * JSON text's; a null stays null, and a value that normalises to nothing is dropped. A ref
+     * field that already holds a ref keeps it. The namespace follows the name: plate and vehicle
+     * fields are plates, licence fields licences, a driver's or truck's subject_ref a licence,
+     * anything else a document, so a clear document number under any name gets the ref its
+     * producer should have written. Anything else that is not a JSON object is dropped (null).
      */
-    public String redact(byte[] payload) {
+    public String redact(byte[] payload, Refs refs) {
         if (payload == null) {
             return null;
         }
@@ -426,16 +432,25 @@ public final class CrossingParser implements Serializable {
             if (root == null || !root.isObject()) {
                 return null;
             }
+            JsonNode kind = root.get("kind");
+            boolean drives = kind != null && ("driver".equals(kind.asText()) || "truck".equals(kind.asText()));
             StringWriter out = new StringWriter(payload.length);
             try (JsonGenerator g = JSON.createGenerator(out)) {
                 g.writeStartObject();
                 for (var it = root.fields(); it.hasNext(); ) {
                     var e = it.next();
-                    g.writeFieldName(e.getKey());
-                    if (identifying(e.getKey())) {
-                        g.writeString(REDACTED);
-                    } else {
-                        MAPPER.writeTree(g, e.getValue());
+                    String name = e.getKey();
+                    JsonNode value = e.getValue();
+                    if (!identifying(name) || value.isNull() || (name.endsWith("_ref") && value.isTextual()
+                            && isRef(value.textValue()))) {
+                        g.writeFieldName(name);
+                        MAPPER.writeTree(g, value);
+                        continue;
+                    }
+                    String text = value.isTextual() ? value.textValue() : MAPPER.writeValueAsString(value);
+                    String ref = refs.ref(namespace(name, drives), text);
+                    if (ref != null) {
+                        g.writeStringField(name, ref);
                     }
                 }
                 g.writeEndObject();
@@ -447,9 +462,22 @@ public final class CrossingParser implements Serializable {
     }
 
     private boolean identifying(String name) {
-        String lower = name.toLowerCase();
-        return lower.endsWith("_ref") || lower.startsWith("document")
-                || lower.startsWith("passport") || lower.startsWith("plate") || lower.startsWith("licence")
+        String lower = name.toLowerCase(Locale.ROOT);
+        return lower.endsWith("_ref") || lower.startsWith("document") || lower.startsWith("passport")
+                || lower.startsWith("plate") || lower.startsWith("vehicle") || lower.startsWith("licence")
                 || lower.startsWith("license") || (!index.containsKey(name) && !"kind".equals(name));
+    }
+
+    /** The ref namespace of an identifier field (schemas/privacy.py NAMESPACES), by its name. */
+    static String namespace(String name, boolean subjectIsDriver) {
+        String lower = name.toLowerCase(Locale.ROOT);
+        if (lower.startsWith("plate") || lower.startsWith("vehicle")) {
+            return "plate";
+        }
+        if (lower.startsWith("licence") || lower.startsWith("license")
+                || (subjectIsDriver && lower.equals("subject_ref"))) {
+            return "licence";
+        }
+        return "document";
     }
 }

@@ -5,6 +5,8 @@ dead letters that keep no identifier."""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -16,6 +18,7 @@ from pipeline.settings import PipelineSettings
 from pipeline.transforms.sql import literal
 from schemas.contract import contract_json
 from schemas.events import parse_crossing
+from schemas.privacy import Pseudonymiser
 from tests.integration.pipeline.crossings_data import CLEAR_IDENTIFIER, invalid_records, simulated_day
 from .conftest import collect, lines_table
 
@@ -68,7 +71,8 @@ def test_invalid_records_get_the_models_class_and_keep_no_identifier(table_env, 
     for row in rows:
         assert CLEAR_IDENTIFIER not in json.dumps(row, default=str)
         assert row["payload"] is None or all(
-            value == "<redacted>" for name, value in json.loads(row["payload"]).items() if name.endswith("_ref"))
+            re.fullmatch("[0-9a-f]{32}", value) for name, value in json.loads(row["payload"]).items()
+            if name.endswith("_ref"))
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -91,3 +95,75 @@ def test_reasons_name_the_field_and_the_rule(table_env, tmp_path, day, change, r
 def test_a_record_that_is_not_a_json_object_keeps_no_payload(table_env, tmp_path):
     rows = parsed(table_env, tmp_path, [b'{"subject_ref": "P12345678"', b"[1, 2]", b"null"])
     assert [(row["reason"], row["payload"]) for row in rows] == [("malformed-json: not a JSON object", None)] * 3
+
+
+# Identifiers as they come: full-width forms, Unicode spaces (every character Python's \\s takes,
+# U+001C-U+001F included), hyphens, dots, brackets, cases that upper-case to more letters.
+IDENTIFIERS = [
+    "P12345678", "p1234 5678", "ｐ１２３４５６７８", "Ｅ１２３－４５６．７８（９）", "e 123-456.78 (9)",
+    "粤Z12345港", "粤Ｚ１２３４５港", "AB\u300012\u00a034", "x\u2003y\u202fz\u205fw\u1680v", "a\x1cb\x1dc\x1ed\x1ff",
+    "tab\tnew\nline\rv\x0bf\x0cnel\x85", "straße", "ﬁle", "Ⅻ", "㍿", "İstanbul", "ǆ", "ÅÄÖ",
+    "\u2028l\u2029p", "0", "ｱｲｳ",
+]
+
+
+def test_java_refs_equal_the_python_refs():
+    """crossings.flink.Refs in the JVM of the session (py4j) against schemas.privacy."""
+    from pyflink.java_gateway import get_gateway
+
+    java = get_gateway().jvm.crossings.flink.Refs.fromEnvironment()
+    python = Pseudonymiser.from_settings()
+    for namespace in ("document", "licence", "plate"):
+        assert [java.ref(namespace, identifier) for identifier in IDENTIFIERS] == [
+            python.ref(namespace, identifier) for identifier in IDENTIFIERS]
+
+
+@pytest.mark.parametrize("environment, rule", [
+    ({}, "is not set"), ({"PRIVACY_HMAC_KEY": "  "}, "is not set"),
+    ({"PRIVACY_HMAC_KEY": "Change-Me" * 4}, "placeholder"), ({"PRIVACY_HMAC_KEY": "s3cr3t-but-short"}, "32 bytes"),
+])
+def test_a_missing_or_weak_key_is_refused_by_name_and_never_shown(environment, rule):
+    from py4j.protocol import Py4JJavaError
+    from pyflink.java_gateway import get_gateway
+
+    gateway = get_gateway()
+    env = gateway.jvm.java.util.HashMap()
+    for name, value in environment.items():
+        env.put(name, value)
+    with pytest.raises(Py4JJavaError) as refused:
+        gateway.jvm.crossings.flink.Refs.fromEnvironment(env)
+    message = str(refused.value.java_exception.getMessage())
+    assert message.startswith("PRIVACY_HMAC_KEY ") and rule in message
+    assert all(value.strip() not in message for value in environment.values() if value.strip())
+
+
+def test_dead_letters_carry_the_refs_of_their_identifiers(table_env, tmp_path, day):
+    python = Pseudonymiser.from_settings()
+    traveller = orjson.loads(next(e for e in day if e.kind.value == "traveller").to_json())
+    driver = orjson.loads(next(e for e in day if e.kind.value == "driver").to_json())
+    clear = {f"passport_{i}": identifier for i, identifier in enumerate(IDENTIFIERS)}
+    records = [
+        {**traveller, **clear, "subject_ref": "ｐ１２３４５６７８", "plate_no": "粤Z12345港",
+         "licence_no": "D 1234", "note": "free text", "numeric": 12345678, "nested": {"passport": "P1"},
+         "nothing": None, "only_formatting": " - ", "document_type": ""},
+        {**driver, "subject_ref": "0012-3456-7890", "vehicle_ref": "粤Z12345港"},
+        {**driver, "event_id": str(uuid.uuid4()), "passport_no": "P1"},
+    ]
+    rows = parsed(table_env, tmp_path, [orjson.dumps(record) for record in records])
+    payloads = {json.loads(row["payload"])["event_id"]: json.loads(row["payload"]) for row in rows}
+    traveller_letter, driver_letter, valid_refs = (payloads[record["event_id"]] for record in records)
+    document, licence, plate = (lambda identifier, ns=ns: python.ref(ns, identifier)
+                                for ns in ("document", "licence", "plate"))
+    assert traveller_letter == {
+        **{name: value for name, value in traveller.items() if name not in ("subject_ref", "document_type")},
+        **{name: document(identifier) for name, identifier in clear.items()},
+        "subject_ref": document("P12345678"), "plate_no": plate("粤Z12345港"), "licence_no": licence("D1234"),
+        "note": document("free text"), "numeric": document("12345678"), "nested": document('{"passport":"P1"}'),
+        "nothing": None,  # a null says nothing; a value that normalises to nothing is dropped
+    }
+    # a driver's subject is a licence, a vehicle a plate: the refs its producer should have written
+    assert (driver_letter["subject_ref"], driver_letter["vehicle_ref"]) == (licence("001234567890"), plate("粤Z12345港"))
+    # refs stay as they are, and fields that are no identifiers keep their values
+    assert {name: value for name, value in valid_refs.items() if name not in ("passport_no", "event_id")} == {
+        name: value for name, value in driver.items() if name != "event_id"}
+    assert valid_refs["passport_no"] == document("P1")
