@@ -9,8 +9,10 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from pyflink.common import RowKind
 from pyflink.table import StreamTableEnvironment, Table
 
+from pipeline.jobs.crossings import PARSED_COLUMNS
 from pipeline.runtime import stream_environments
 from pipeline.transforms.sql import register_functions
 
@@ -42,7 +44,32 @@ def json_table(env: StreamTableEnvironment, folder: Path, columns: str, rows: It
     return lines_table(env, folder, columns, (json.dumps(row) for row in rows))
 
 
+# the raw records as the source gives them to the transforms: parsed, with their coordinates
+RAW_COLUMNS = (f"{PARSED_COLUMNS}, `topic` STRING, `partition` INT, `offset` BIGINT, proctime AS PROCTIME(), "
+               "WATERMARK FOR event_time AS event_time")
+
+
+def raw_table(env: StreamTableEnvironment, folder: Path, records: Iterable[dict]) -> Table:
+    """Parsed raw records in file order (one split: one reader, so a stable order at any
+    parallelism); every column not given is NULL."""
+    return json_table(env, folder, RAW_COLUMNS, records)
+
+
 def collect(table: Table) -> list[dict]:
     names = table.get_schema().get_field_names()
     with table.execute().collect() as results:
         return [dict(zip(names, row)) for row in results]
+
+
+def final_rows(table: Table, *key: str) -> dict[tuple, dict]:
+    """The last value per `key` of an updating table (its changelog applied)."""
+    names = table.get_schema().get_field_names()
+    latest: dict[tuple, dict] = {}
+    with table.execute().collect() as results:
+        for row in results:
+            values = dict(zip(names, row))
+            if row.get_row_kind() in (RowKind.INSERT, RowKind.UPDATE_AFTER):
+                latest[tuple(values[name] for name in key)] = values
+            else:
+                latest.pop(tuple(values[name] for name in key), None)
+    return latest
