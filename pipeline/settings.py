@@ -211,6 +211,10 @@ class AlertSettings(BaseSettings):
     timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one POST")
     backoff_initial_ms: int = Field(500, ge=1, description="first wait before retrying a failed POST")
     backoff_max_ms: int = Field(60_000, ge=1, description="retry waits double up to this")
+    delivery_max_seconds: float = Field(
+        1800.0, gt=0, description="a webhook's failed POSTs of an alert (5xx, 408, 429, connection errors, timeouts) "
+        "are retried this long after the alert was read, then recorded as a failed delivery; other 4xx are not retried"
+    )
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

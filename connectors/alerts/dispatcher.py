@@ -1,44 +1,66 @@
 """The alert dispatcher: each raised and resolved episode of `crossings.alerts` to every webhook.
 
-One consumer group (`GroupReader`: read_committed, no auto-commit) reads the alerts topic, one
-message at a time in partition order (the job keys alerts by episode_id, so an episode's
-`raised` comes before its `resolved`). A message is POSTed as JSON (its fields, plus a short
-human `summary` and its `idempotency_key`) to every configured webhook; a webhook that does
-not answer 2xx (connection refused or reset, timeout, 5xx, 429, or any other status: a 4xx is
-as likely a wrong URL or token as a bad message, and a dropped alert is worse than a late one)
-is retried with capped exponential backoff until it does, so no message is ever skipped while
-a webhook is down; the webhooks that already accepted the message are not posted to again.
-Only when every webhook has accepted it is its offset committed, right away, one message at a
-time. Without webhooks the alerts are logged to the console instead.
+One consumer group (`GroupReader`: read_committed, no auto-commit) reads the alerts topic in
+partition order (the job keys alerts by episode_id, so an episode's `raised` comes before its
+`resolved`). A message is POSTed as JSON (its fields, plus a short human `summary` and its
+`idempotency_key`) to every configured webhook. Without webhooks the alerts are logged to the
+console instead.
 
-Delivery is at least once. A crash, a stop, or a lost group membership (a webhook down longer
-than max.poll.interval.ms, 15 min) between the first accepted POST of a message and the commit
-of its offset sends that message again, to every webhook, so each POST carries the header
+Each webhook has a delivery state of its own (`WebhookWorker`: a queue, a thread, one HTTP
+connection), so a slow or dead receiver never delays another: the consumer hands each message
+to every worker and reads on, and each worker POSTs its queue in order. Per webhook:
+
+- a 2xx answer delivers the message;
+- a 4xx other than 408 and 429 (a wrong URL or token, a refused message: the same answer
+  again) is a failed delivery at once: logged with the episode and the webhook, counted in the
+  stats (`failed_deliveries`, `failed_per_webhook`), not retried;
+- anything else (5xx, 408, 429, another status, a refused or reset connection, a timeout) is
+  retried with exponential backoff (`ALERTS_BACKOFF_*`, waits of half to all of each step, at
+  least a 429/503's Retry-After) until `ALERTS_DELIVERY_MAX_SECONDS` after the message was read,
+  then recorded as failed the same way. A message that waited that long behind others in a
+  webhook's queue still gets one attempt.
+
+Offsets: a message's offset is committed once every webhook has finished with it, delivered or
+recorded as failed, and only with every message before it in its partition (the consumer
+commits the longest finished prefix of each partition). So a restart never loses a message for
+any webhook: a healthy one may get it again (same `Idempotency-Key`) when another was still
+retrying it, and a webhook that gave up has its failure recorded before the commit passes it.
+The commit of a partition waits at most about `ALERTS_DELIVERY_MAX_SECONDS` (plus a POST
+timeout) behind the read position; at most `MAX_IN_FLIGHT` messages wait to be finished (the
+partitions are paused beyond), and the consumer polls all the while, so it keeps its group.
+
+Delivery is at least once. A crash, a stop, or a rebalance before a message's offset is
+committed sends it again, to every webhook, so each POST carries the header
 `Idempotency-Key: <episode_id>:<state>`, the same for every copy of a message: exactly-once
-delivery over HTTP needs the receiver to drop a key it has already seen; the dispatcher alone
-can only make such a copy rare (one message per partition, per crash). A POST whose answer is
+delivery over HTTP needs the receiver to drop a key it has already seen. A POST whose answer is
 lost (a timeout after the receiver took it) is retried, and so also arrives twice.
+
+Webhook URLs often hold a token in their path or query: logs and stats name a webhook by its
+place in `ALERTS_WEBHOOK_URLS` (`webhook 1`, `webhook 2`, ...), never by its URL or server.
 
 A record that is not a valid alert (bad JSON, a missing field, an unknown state) is logged
 with its coordinates, counted as `rejected`, and its offset committed; tombstones are counted
-and skipped. SIGINT/SIGTERM (the `stop` event) end a retry at once: that message is not
-committed, and a restart delivers it.
+and skipped. SIGINT/SIGTERM (the `stop` event) end the retries at once: what is not finished
+for every webhook is not committed, and a restart delivers it.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import queue
+import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicPartition
 
 from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition, Record
 from connectors.kafka.topics import ALERTS
@@ -52,6 +74,10 @@ USER_AGENT = "crossings-alerts/1"
 STATES = ("raised", "resolved")
 _REQUIRED = {"episode_id": str, "state": str, "severity": str, "port_code": str, "kind": str, "direction": str,
              "started_at": str, "peak_p90_s": (int, float), "threshold_s": (int, float)}
+# 4xx answers that say "later", not "never"
+RETRIED_4XX = frozenset({408, 429})
+# messages read and not finished for every webhook, at the most; the partitions pause beyond
+MAX_IN_FLIGHT = 1000
 
 
 class AlertError(ValueError):
@@ -110,25 +136,39 @@ def body(alert: dict[str, Any]) -> bytes:
     return orjson.dumps({**alert, "summary": summary(alert), "idempotency_key": idempotency_key(alert)})
 
 
+def retried(status: int) -> bool:
+    """Whether a POST answered `status` (not 2xx) is worth another try: every status but a
+    4xx other than 408 and 429."""
+    return not 400 <= status < 500 or status in RETRIED_4XX
+
+
 class DeliveryError(Exception):
-    """A POST that the webhook did not accept (retried)."""
+    """A POST that the webhook did not accept; `retried` says whether another try may succeed,
+    `retry_after_s` is the answer's Retry-After (seconds), if any."""
+
+    def __init__(self, message: str, retried: bool = True, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retried, self.retry_after_s = retried, retry_after_s
 
 
 class Webhook:
     """One receiver: its URL and one HTTP connection for the whole run (kept alive when the
-    server allows it, opened again after an error). The token is sent, never logged."""
+    server allows it, opened again after an error). `name` is what logs call it: never the URL,
+    whose path or query often holds a secret. The token is sent, never logged."""
 
-    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
+    def __init__(self, url: str, token: str | None, timeout_s: float, name: str = "webhook") -> None:
         parts = urlsplit(url)
         self.https = parts.scheme == "https"
         self.host, self.port = parts.hostname or "", parts.port
         self.path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        # paths and queries of webhook URLs often hold a secret: logs name the server only
-        self.name = f"{parts.scheme}://{self.host}{f':{self.port}' if self.port else ''}"
+        self.name = name
         self.headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout_s = timeout_s
+        # what an error text must not show (a TLS error names the host, for one)
+        self._hidden = sorted({part for part in (url, parts.netloc, self.host, parts.path, parts.query, token)
+                               if part and len(part) > 1}, key=len, reverse=True)
         self._connection: http.client.HTTPConnection | None = None
 
     def post(self, payload: bytes, headers: dict[str, str]) -> int:
@@ -142,10 +182,17 @@ class Webhook:
             response.read()
         except (OSError, http.client.HTTPException) as error:
             self.close()
-            raise DeliveryError(f"{self.name}: {type(error).__name__}: {error}") from error
+            raise DeliveryError(self._redacted(f"{type(error).__name__}: {error}")) from error
         if not 200 <= response.status < 300:
-            raise DeliveryError(f"{self.name}: HTTP {response.status} {response.reason}")
+            retry_after = response.getheader("Retry-After", "").strip()
+            raise DeliveryError(self._redacted(f"HTTP {response.status} {response.reason}"), retried(response.status),
+                                float(retry_after) if retry_after.isdigit() else None)
         return response.status
+
+    def _redacted(self, text: str) -> str:
+        for part in self._hidden:
+            text = text.replace(part, "…")
+        return text
 
     def close(self) -> None:
         if self._connection is not None:
@@ -153,149 +200,278 @@ class Webhook:
             self._connection = None
 
 
+@dataclass(eq=False)
+class InFlight:
+    """One record read and not yet finished for every webhook (`waiting`: their indexes)."""
+
+    partition: Partition
+    offset: int
+    alert: dict[str, Any] | None = None
+    payload: bytes = b""
+    key: str = ""
+    deadline: float = 0.0  # retries end then (the clock of the workers)
+    waiting: set[int] = field(default_factory=set)
+    cancelled: bool = False  # its partition was revoked or rewound: it is read again
+
+
 @dataclass
 class DispatcherStats:
-    """What the dispatcher has done so far; `as_dict()` is the `--json` output."""
+    """What the dispatcher has done so far; `as_dict()` is the `--json` output. Workers update
+    it under `lock`."""
 
     started_at: float = field(default_factory=time.monotonic)
-    alerts: int = 0
+    alerts: int = 0  # finished for every webhook (delivered or recorded as failed)
     alerts_per_state: Counter = field(default_factory=Counter)
-    posts: int = 0
-    failed_posts: int = 0
+    posts: int = 0  # accepted
+    failed_posts: int = 0  # attempts not accepted, retried or not
+    failed_deliveries: int = 0  # a webhook that gave up on a message, or had a 4xx answer
+    failed_per_webhook: Counter = field(default_factory=Counter)
     logged: int = 0
     tombstones: int = 0
     rejected: int = 0
     commits: int = 0
     failed_commits: int = 0
+    in_flight: int = 0  # read, not finished for every webhook
     lag: int = 0
     last_alert_at: str | None = None
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         del data["started_at"]
         data["alerts_per_state"] = dict(sorted(self.alerts_per_state.items()))
+        data["failed_per_webhook"] = dict(sorted(self.failed_per_webhook.items()))
         data["elapsed_s"] = round(time.monotonic() - self.started_at, 3)
         return data
 
     def line(self) -> str:
         states = " ".join(f"{state}={count}" for state, count in sorted(self.alerts_per_state.items()))
         return (f"dispatched {self.alerts} alerts {states}; posts {self.posts}; failed posts {self.failed_posts}; "
-                f"lag {self.lag}; tombstones {self.tombstones}; rejected {self.rejected}; "
-                f"last alert {self.last_alert_at or 'never'}")
+                f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.lag}; "
+                f"tombstones {self.tombstones}; rejected {self.rejected}; last alert {self.last_alert_at or 'never'}")
+
+
+class WebhookWorker:
+    """The delivery state of one webhook: a queue of messages, a thread that POSTs them in order,
+    and the retry schedule of each (module docstring). `clock`, `wait` (returns True when the
+    wait was cut short by a stop) and `jitter` (0..1) are injectable for tests."""
+
+    def __init__(self, index: int, webhook: Webhook, settings: AlertSettings, stats: DispatcherStats,
+                 on_done: Callable[[InFlight, int], None] = lambda entry, index: None,
+                 clock: Callable[[], float] = time.monotonic, wait: Callable[[float], bool] | None = None,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.index, self.webhook, self.stats, self.on_done = index, webhook, stats, on_done
+        self.backoff = Backoff.from_ms(settings.backoff_initial_ms, settings.backoff_max_ms)
+        self.halt = threading.Event()
+        self.clock, self.wait, self.jitter = clock, wait or self.halt.wait, jitter
+        self.queue: queue.SimpleQueue[InFlight | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._work, name=f"alerts-{webhook.name}", daemon=True)
+
+    def deliver(self, entry: InFlight) -> bool | None:
+        """POSTs one message until it is accepted (True), fails for good (False, recorded), or is
+        cancelled (None); Stopped when a stop cuts a wait short."""
+        delays = self.backoff.delays()
+        attempts, first = 0, self.clock()
+        while True:
+            attempts += 1
+            try:
+                self.webhook.post(entry.payload, {"Idempotency-Key": entry.key})
+            except DeliveryError as error:
+                with self.stats.lock:
+                    self.stats.failed_posts += 1
+                now = self.clock()
+                if not error.retried:
+                    return self._failed(entry, f"{error}, not retried")
+                if now >= entry.deadline:
+                    return self._failed(entry, f"{error}; gave up after {attempts} attempts in {now - first:.1f} s")
+                step = next(delays)
+                delay = min(max(step * (0.5 + self.jitter() / 2), error.retry_after_s or 0), entry.deadline - now)
+                log.warning("alert %s to %s not accepted (retrying in %.2f s): %s", entry.key, self.webhook.name,
+                            delay, error)
+                if self.wait(delay):
+                    raise Stopped(f"stopped before {self.webhook.name} accepted alert {entry.key}") from error
+                if entry.cancelled:
+                    return None
+            else:
+                with self.stats.lock:
+                    self.stats.posts += 1
+                return True
+
+    def _failed(self, entry: InFlight, why: str) -> bool:
+        log.error("delivery failed: episode %s %s to %s: %s", entry.alert["episode_id"], entry.alert["state"],
+                  self.webhook.name, why)
+        with self.stats.lock:
+            self.stats.failed_deliveries += 1
+            self.stats.failed_per_webhook[self.webhook.name] += 1
+        return False
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def submit(self, entry: InFlight) -> None:
+        self.queue.put(entry)
+
+    def stop(self) -> None:
+        """Ends the thread after its current attempt, with what is queued not finished."""
+        self.halt.set()
+        self.queue.put(None)
+
+    def _work(self) -> None:
+        try:
+            while (entry := self.queue.get()) is not None and not self.halt.is_set():
+                if not entry.cancelled and self.deliver(entry) is not None:
+                    self.on_done(entry, self.index)
+        except Stopped as stopped:
+            log.info("%s", stopped)
+        finally:
+            self.webhook.close()
 
 
 class Dispatcher:
-    """Dispatches alerts until `stop` is set (or, with `once`, until it has caught up).
-    One consumer and one connection per webhook for the whole run."""
+    """Dispatches alerts until `stop` is set (or, with `once`, until it has caught up and every
+    message read is finished). One consumer, and one worker and connection per webhook, for the
+    whole run; `reader` and `clock` are injectable for tests."""
 
     def __init__(self, bootstrap: str, settings: AlertSettings | None = None, topic: str = ALERTS.name,
-                 stop: threading.Event | None = None, stats_interval_s: float = 10.0) -> None:
+                 stop: threading.Event | None = None, stats_interval_s: float = 10.0,
+                 reader: GroupReader | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings or AlertSettings()
         self.topic = topic
         self.stop = stop or threading.Event()
         self.stats = DispatcherStats()
         self.stats_interval_s = stats_interval_s
+        self.clock = clock
         self.backoff = Backoff.from_ms(self.settings.backoff_initial_ms, self.settings.backoff_max_ms)
         token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
-        self.webhooks = [Webhook(url, token, self.settings.timeout_s) for url in self.settings.webhook_urls]
-        self._uncommitted: dict[Partition, int] = {}  # skipped records not committed yet
-        self._committed: dict[Partition, int] = {}
-        self.reader = GroupReader(
-            bootstrap, self.settings.group_id, "crossings-alerts", [topic], on_revoke=self._commit_before_revoke,
-            # a retry blocks the poll loop: the group keeps this consumer (and its partitions) while
-            # a webhook is down this long, then rebalances (default 5 min)
-            **{"max.poll.interval.ms": 900_000})
-        self.reader.subscribe()
+        self.webhooks = [Webhook(url, token, self.settings.timeout_s, f"webhook {number}")
+                         for number, url in enumerate(self.settings.webhook_urls, 1)]
+        self.workers = [WebhookWorker(index, webhook, self.settings, self.stats, self._done, clock)
+                        for index, webhook in enumerate(self.webhooks)]
+        self._pending: dict[Partition, deque[InFlight]] = {}  # per partition, in offset order
+        self._lock = threading.Lock()
+        self._paused = False
+        # the poll loop never waits on a webhook, so librdkafka's default max.poll.interval.ms holds
+        self.reader = reader or GroupReader(bootstrap, self.settings.group_id, "crossings-alerts", [topic],
+                                            on_revoke=self._commit_before_revoke)
+        if reader is None:
+            self.reader.subscribe()
 
     def run(self, once: bool = False) -> DispatcherStats:
-        """Dispatch until stopped; `once`: until every assigned partition is read to its end."""
+        """Dispatch until stopped; `once`: until every assigned partition is read to its end and
+        every message read is finished."""
         if self.webhooks:
-            log.info("alerts of %s to %s", self.topic, ", ".join(webhook.name for webhook in self.webhooks))
+            log.info("alerts of %s to %d webhooks (%s)", self.topic, len(self.webhooks),
+                     ", ".join(webhook.name for webhook in self.webhooks))
         else:
             log.info("no webhook configured (ALERTS_WEBHOOK_URLS): the alerts of %s are logged here", self.topic)
+        for worker in self.workers:
+            worker.start()
         last_report = time.monotonic()
         try:
             while not self.stop.is_set():
-                # alerts are few: a small poll keeps the records read ahead of delivery few too
-                polled = self._dispatch(self.reader.poll(20, 0.5))
-                if once and not polled and self._caught_up():
+                self._hold_back()
+                # alerts are few: a small poll; a short one while messages wait for their commit
+                records = self.reader.poll(20, 0.1 if self.in_flight() else 0.5)
+                for record in records:
+                    self._submit(record)
+                self._commit_finished()
+                if once and not records and not self.in_flight() and self._caught_up():
                     break
                 if time.monotonic() - last_report >= self.stats_interval_s:
                     self._update_lag()
+                    self.stats.in_flight = self.in_flight()
                     log.info(self.stats.line())
                     last_report = time.monotonic()
         except Stopped as stopped:
-            log.warning("%s; its offset is not committed: a restart delivers it", stopped)
+            log.warning("%s", stopped)
         finally:
+            self._stop_workers()
             try:
-                self._commit_skipped()
+                self._commit_finished()
                 self._update_lag()
             except (KafkaException, CommitRefused, Stopped) as error:  # the broker or the group is gone
                 log.warning("cannot commit or read the end offsets: %s", error)
+            self.stats.in_flight = self.in_flight()
+            if self.stats.in_flight:
+                log.warning("%d alerts not finished for every webhook: their offsets are not committed, a restart "
+                            "delivers them again", self.stats.in_flight)
             self.reader.close()
-            for webhook in self.webhooks:
-                webhook.close()
         return self.stats
 
-    def _dispatch(self, records: list[Record]) -> int:
-        """Delivers the polled records in order, committing each; returns how many."""
-        count = 0
-        try:
-            for record in records:
-                count += 1
-                partition = (record.topic, record.partition)
-                if self._handle(record):
-                    self._commit({partition: record.offset + 1})
-                else:
-                    self._uncommitted[partition] = record.offset + 1
-            self._commit_skipped()
-        except CommitRefused as error:
-            # the group rebalanced (a retry outlasted max.poll.interval.ms). Rewind every
-            # partition of this poll to its first record not committed: one this consumer keeps
-            # would otherwise read on after the rest of this poll, which is not delivered
-            self.stats.failed_commits += 1
-            self._uncommitted.clear()
-            log.warning("offset commit failed, the group rebalanced; uncommitted alerts are read again: %s", error)
-            first: dict[Partition, int] = {}
-            for record in records:
-                first.setdefault((record.topic, record.partition), record.offset)
-            for partition, offset in first.items():
-                self.reader.rewind(partition, max(offset, self._committed.get(partition, 0)))
-        return count
+    def in_flight(self) -> int:
+        with self._lock:
+            return sum(len(entries) for entries in self._pending.values())
 
-    def _handle(self, record: Record) -> bool:
-        """Delivers one record; False when there was nothing to deliver (tombstone, rejected)."""
+    def _submit(self, record: Record) -> None:
+        """Hands one record to every worker (finished at once when there is nothing to POST)."""
+        entry = InFlight((record.topic, record.partition), record.offset)
         if record.value is None:
             self.stats.tombstones += 1
-            return False
-        try:
-            alert = parse_alert(record.value)
-        except AlertError as error:
-            self.stats.rejected += 1
-            log.error("rejected %s: %s", record.where, error)
-            return False
-        self.deliver(alert)
-        self.stats.alerts += 1
-        self.stats.alerts_per_state[alert["state"]] += 1
-        self.stats.last_alert_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        return True
-
-    def deliver(self, alert: dict[str, Any]) -> None:
-        """To every webhook (each retried until it accepts), or to the console without any."""
-        if not self.webhooks:
-            log.log(logging.WARNING if alert["state"] == "raised" else logging.INFO, "ALERT %s", summary(alert))
+        else:
+            try:
+                entry.alert = parse_alert(record.value)
+            except AlertError as error:
+                with self.stats.lock:
+                    self.stats.rejected += 1
+                log.error("rejected %s: %s", record.where, error)
+        if entry.alert is not None and self.workers:
+            entry.payload, entry.key = body(entry.alert), idempotency_key(entry.alert)
+            entry.deadline = self.clock() + self.settings.delivery_max_seconds
+            entry.waiting = set(range(len(self.workers)))
+        with self._lock:
+            self._pending.setdefault(entry.partition, deque()).append(entry)
+        if entry.alert is not None and not self.workers:
+            log.log(logging.WARNING if entry.alert["state"] == "raised" else logging.INFO, "ALERT %s",
+                    summary(entry.alert))
             self.stats.logged += 1
-            return
-        payload, key = body(alert), idempotency_key(alert)
-        for webhook in self.webhooks:
-            def failed(error: BaseException, delay: float, webhook: Webhook = webhook) -> None:
-                self.stats.failed_posts += 1
-                log.warning("alert %s to %s not accepted (retrying in %.2f s): %s", key, webhook.name, delay, error)
+            self._finished(entry)
+        for worker in self.workers if entry.waiting else ():
+            worker.submit(entry)
 
-            retry(lambda webhook=webhook: webhook.post(payload, {"Idempotency-Key": key}), DeliveryError,
-                  self.backoff, self.stop, failed,
-                  lambda webhook=webhook: f"stopped before {webhook.name} accepted alert {key}")
-            self.stats.posts += 1
+    def _done(self, entry: InFlight, index: int) -> None:
+        """A worker finished `entry` (delivered or recorded as failed)."""
+        with self._lock:
+            entry.waiting.discard(index)
+            if entry.waiting or entry.cancelled:
+                return
+        self._finished(entry)
+
+    def _finished(self, entry: InFlight) -> None:
+        with self.stats.lock:
+            self.stats.alerts += 1
+            self.stats.alerts_per_state[entry.alert["state"]] += 1
+            self.stats.last_alert_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def _commit_finished(self) -> None:
+        """Commits, per partition, past the longest run of finished records at its head."""
+        offsets: dict[Partition, int] = {}
+        with self._lock:
+            first = {partition: entries[0].offset for partition, entries in self._pending.items() if entries}
+            for partition, entries in self._pending.items():
+                while entries and not entries[0].waiting:
+                    offsets[partition] = entries.popleft().offset + 1
+        if not offsets:
+            return
+        try:
+            self._commit(offsets)
+        except CommitRefused as error:
+            # the group rebalanced under this consumer: every partition still assigned is read
+            # again from its first record not committed, and what is queued for it is dropped
+            self.stats.failed_commits += 1
+            log.warning("offset commit failed, the group rebalanced; uncommitted alerts are read again: %s", error)
+            self._cancel(list(first))
+            for partition, offset in first.items():
+                self.reader.rewind(partition, offset)
+
+    def _cancel(self, partitions: list[Partition]) -> None:
+        """Drops what is pending for `partitions` (their records are read again, here or by
+        another dispatcher): the workers skip it."""
+        with self._lock:
+            for partition in partitions:
+                for entry in self._pending.pop(partition, ()):
+                    entry.cancelled = True
 
     def _commit(self, offsets: dict[Partition, int]) -> None:
         """While the broker is away, retried with the webhook backoff."""
@@ -306,14 +482,22 @@ class Dispatcher:
         retry(lambda: self.reader.commit(offsets), CommitRetriable, self.backoff, self.stop, failed,
               lambda: "stopped before the offset of a delivered alert was committed")
         self.stats.commits += 1
-        self._committed.update(offsets)
-        for partition in offsets:
-            self._uncommitted.pop(partition, None)
 
-    def _commit_skipped(self) -> None:
-        """The offsets of trailing tombstones and rejected records (nothing to deliver)."""
-        if self._uncommitted:
-            self._commit(dict(self._uncommitted))
+    def _hold_back(self) -> None:
+        """Pauses the assigned partitions while MAX_IN_FLIGHT messages wait to be finished (the
+        consumer still polls, so it stays in its group), resumes them below."""
+        full = self.in_flight() >= MAX_IN_FLIGHT
+        if full or self._paused:
+            partitions = [TopicPartition(topic, partition) for topic, partition in self.reader.assignment()]
+            (self.reader.consumer.pause if full else self.reader.consumer.resume)(partitions)
+            self._paused = full
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        deadline = time.monotonic() + self.settings.timeout_s + 1  # an attempt under way ends by then
+        for worker in self.workers:
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
 
     def _caught_up(self) -> bool:
         return self.reader.at_end() and self._update_lag() == 0
@@ -325,9 +509,10 @@ class Dispatcher:
         return self.stats.lag
 
     def _commit_before_revoke(self, revoked: list[Partition]) -> None:
-        """Before partitions move to another dispatcher, commit the skipped records read from
-        them (every delivered alert is committed already)."""
+        """Before partitions move to another dispatcher (or are read again), commit what is
+        finished, and drop what is not: their next reader delivers it."""
         try:
-            self._commit_skipped()
+            self._commit_finished()
         except (KafkaException, CommitRefused, Stopped) as error:
             log.warning("cannot commit before the rebalance: %s", error)
+        self._cancel(revoked)

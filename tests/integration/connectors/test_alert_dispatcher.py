@@ -3,7 +3,10 @@
 resolved alerts arrive with their JSON and headers at every webhook; 503s and a refused
 connection are retried until the alert is delivered, once and in order; a restart of the same
 group sends nothing again; SIGTERM ends a retry at once without committing, and the console
-mode (no webhook) then logs that alert.
+mode (no webhook) then logs that alert. Each webhook on its own: one answering 404 is recorded
+failed at once (logged by its place, never its URL) while a healthy one gets every alert within
+30 s of it being raised; a dead one is retried for ALERTS_DELIVERY_MAX_SECONDS, then recorded
+failed and committed past.
 
 Each test has topics and consumer groups of its own; every server, thread and process it
 starts is stopped in `finally` (or the receiver's `with`)."""
@@ -11,15 +14,14 @@ starts is stopped in `finally` (or the receiver's `with`)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
@@ -28,75 +30,11 @@ from confluent_kafka import Producer
 from connectors.alerts.dispatcher import Dispatcher, DispatcherStats
 from connectors.kafka.topics import TopicSpec, ensure_topics
 from pipeline.settings import AlertSettings
+from tests.integration.connectors.webhooks import Receiver, Request, free_port
 
 CROSSINGS_BIN = Path(sys.executable).parent / "crossings"
 REPO = Path(__file__).resolve().parents[3]
 FAST = dict(backoff_initial_ms=50, backoff_max_ms=300, timeout_s=2.0)
-
-
-@dataclass
-class Request:
-    path: str
-    headers: dict[str, str]
-    body: dict
-    client_port: int
-
-
-class Receiver:
-    """An HTTP/1.1 server (keep-alive) that answers `status` to the first `failures` POSTs,
-    then 200; `requests` holds the POSTs it accepted, in order."""
-
-    def __init__(self, port: int = 0, failures: int = 0, status: int = 503) -> None:
-        self.requests: list[Request] = []
-        self.attempts = 0
-        self.failures, self.status = failures, status
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                data = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.attempts += 1
-                    failing = receiver.failures > 0
-                    if failing:
-                        receiver.failures -= 1
-                    else:
-                        receiver.requests.append(Request(self.path, dict(self.headers), orjson.loads(data),
-                                                         self.client_address[1]))
-                answer = b"busy" if failing else b"ok"
-                self.send_response(receiver.status if failing else 200)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def alert_pair(port_code: str = "HUANGGANG") -> list[dict]:
@@ -254,3 +192,96 @@ def test_sigterm_stops_a_retry_without_commit_and_the_console_mode_then_logs_the
     assert (stats["alerts"], stats["logged"], stats["posts"], stats["lag"]) == (2, 2, 0, 0)
     assert "ALERT CRITICAL raised: traveller entry clearance at Luohu Port is slow" in console.stderr
     assert "ALERT CRITICAL resolved: traveller entry clearance at Luohu Port is back under" in console.stderr
+
+
+def wait_for(condition, timeout_s: float, step_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step_s)
+    return True
+
+
+def test_a_webhook_answering_404_is_recorded_failed_at_once_and_never_delays_a_healthy_one(kafka_broker, caplog):
+    bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
+    topic, group = f"alerts-404-{tag}", f"alerts-404-{tag}"
+    ensure_topics(bootstrap, [TopicSpec(topic, partitions=2)])
+    caplog.set_level(logging.INFO, logger="connectors.alerts.dispatcher")
+    with Receiver(then=404) as gone, Receiver() as healthy:
+        # the 404 webhook comes first, and its URL carries a secret that no log line may show
+        urls = [gone.url("/hooks/s3cret-path?token=abc123"), healthy.url()]
+        settings = AlertSettings(_env_file=None, webhook_urls=urls, group_id=group, **FAST)
+        stop = threading.Event()
+        dispatcher = Dispatcher(bootstrap, settings, topic=topic, stop=stop)
+        worker = threading.Thread(target=dispatcher.run, daemon=True)
+        worker.start()
+        raised_at: dict[str, float] = {}
+        try:
+            for port_code in ("LUOHU", "SHENZHEN_BAY", "HUANGGANG"):  # raised one pair after another
+                pair = alert_pair(port_code)
+                produce_alerts(bootstrap, topic, pair, partitions=2)
+                raised_at.update({f"{alert['episode_id']}:{alert['state']}": time.monotonic() for alert in pair})
+                assert wait_for(lambda: set(healthy.keys()) >= set(raised_at), 30), (
+                    f"the healthy webhook has {len(healthy.keys())} of {len(raised_at)} alerts after 30 s")
+            assert wait_for(lambda: dispatcher.stats.alerts == len(raised_at) and not dispatcher.in_flight(), 30)
+        finally:
+            stop.set()
+            worker.join(15)
+        assert not worker.is_alive()
+        stats = dispatcher.stats
+
+        assert sorted(healthy.keys()) == sorted(raised_at)  # each once
+        for request in healthy.requests:
+            assert request.received_at - raised_at[request.headers["Idempotency-Key"]] <= 30
+        assert gone.attempts == len(raised_at) and gone.statuses == [404] * len(raised_at)  # never retried
+        assert (stats.alerts, stats.posts, stats.failed_posts, stats.failed_deliveries) == (6, 6, 6, 6)
+        assert stats.failed_per_webhook == {"webhook 1": 6} and stats.as_dict()["failed_per_webhook"] == {
+            "webhook 1": 6}
+        failures = [record.getMessage() for record in caplog.records if "delivery failed" in record.getMessage()]
+        for key in raised_at:  # each failure logged with its episode and the webhook's place
+            episode, state = key.split(":")
+            assert any(f"episode {episode} {state} to webhook 1: HTTP 404" in line for line in failures), failures
+        logged = caplog.text
+        assert "s3cret" not in logged and "abc123" not in logged and str(gone.port) not in logged
+
+        again = dispatch(bootstrap, topic, group, urls)  # a restart: the failures were committed past
+
+        assert (again.alerts, again.posts, again.failed_posts, again.lag) == (0, 0, 0, 0)
+        assert gone.attempts == healthy.attempts == len(raised_at)
+
+
+def test_a_dead_webhook_is_retried_for_the_bounded_time_while_a_healthy_one_gets_every_alert(kafka_broker):
+    bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
+    topic, group = f"alerts-dead-{tag}", f"alerts-dead-{tag}"
+    alerts = [*alert_pair(), *alert_pair()]
+    produce_alerts(bootstrap, topic, alerts)
+    dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there: connection refused
+    with Receiver() as healthy:
+        settings = AlertSettings(_env_file=None, webhook_urls=[dead, healthy.url()], group_id=group,
+                                 **{**FAST, "delivery_max_seconds": 8})
+        dispatcher = Dispatcher(bootstrap, settings, topic=topic)
+        result: list[DispatcherStats] = []
+        started = time.monotonic()
+        worker = threading.Thread(target=lambda: result.append(dispatcher.run(once=True)), daemon=True)
+        worker.start()
+        try:
+            assert wait_for(lambda: len(healthy.requests) == len(alerts), 30)
+            # the healthy webhook had everything while the dead one was still being retried
+            assert dispatcher.stats.failed_deliveries == 0 and dispatcher.stats.failed_posts >= 1
+            worker.join(60)
+            assert not worker.is_alive()
+        finally:
+            dispatcher.stop.set()
+            worker.join(10)
+        took = time.monotonic() - started
+        stats = result[0]
+
+        assert healthy.keys() == [f"{alert['episode_id']}:{alert['state']}" for alert in alerts]
+        assert 8 <= took < 30
+        assert (stats.alerts, stats.posts, stats.failed_deliveries, stats.in_flight, stats.lag) == (4, 4, 4, 0, 0)
+        assert stats.failed_per_webhook == {"webhook 1": 4} and stats.failed_posts > 4  # the first was retried
+
+        again = dispatch(bootstrap, topic, group, [dead, healthy.url()])
+
+        assert (again.alerts, again.posts, again.failed_posts) == (0, 0, 0)

@@ -1,5 +1,6 @@
 """What the alert dispatcher sends: the parsed message, its JSON body, summary and idempotency
-key; the retry schedule (shared with the loader); the webhook settings."""
+key; the retry schedule (shared with the loader); the webhook settings and names. The delivery
+to each webhook: test_alert_delivery.py."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ import threading
 import orjson
 import pytest
 
-from connectors.alerts.dispatcher import (
-    AlertError, Dispatcher, DispatcherStats, Webhook, body, idempotency_key, parse_alert, summary,
-)
-from connectors.kafka.consumer import CommitRefused, Record
+from connectors.alerts.dispatcher import AlertError, Dispatcher, Webhook, body, idempotency_key, parse_alert, summary
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import AlertSettings
 
@@ -100,44 +98,19 @@ def test_webhook_urls_are_a_comma_separated_list_of_http_urls(monkeypatch):
         AlertSettings(_env_file=None, webhook_urls="ftp://files.example/x")
 
 
-def test_a_webhook_is_named_by_its_server_only_and_carries_the_token():
-    webhook = Webhook("https://ops.example/alerts/s3cret?k=1", "t0ken", 5.0)
-    assert webhook.name == "https://ops.example" and webhook.path == "/alerts/s3cret?k=1"
+def test_a_webhook_is_named_by_its_place_never_its_url_and_carries_the_token():
+    webhook = Webhook("https://ops.example:8443/alerts/s3cret?k=1", "t0ken", 5.0, "webhook 3")
+    assert webhook.name == "webhook 3" and webhook.path == "/alerts/s3cret?k=1" and webhook.port == 8443
     assert webhook.headers["Authorization"] == "Bearer t0ken"
     assert "Authorization" not in Webhook("http://127.0.0.1:9/", None, 5.0).headers
+    # an error text that names the server or the path (a TLS error does) shows neither
+    shown = webhook._redacted("SSLCertVerificationError: certificate is not valid for 'ops.example' "
+                              "(https://ops.example:8443/alerts/s3cret?k=1, t0ken)")
+    assert "ops.example" not in shown and "s3cret" not in shown and "t0ken" not in shown
 
 
-class FakeReader:
-    """Commits succeed until `fail_at` (the n-th commit), which the group refuses."""
-
-    def __init__(self, fail_at: int) -> None:
-        self.commits: list[dict] = []
-        self.rewinds: dict = {}
-        self.fail_at = fail_at
-
-    def commit(self, offsets: dict) -> None:
-        if len(self.commits) + 1 == self.fail_at:
-            raise CommitRefused("rebalanced")
-        self.commits.append(dict(offsets))
-
-    def rewind(self, partition: tuple[str, int], offset: int) -> None:
-        self.rewinds[partition] = offset
-
-
-def test_a_refused_commit_rewinds_every_partition_to_its_first_record_not_committed():
-    # a partition that stays assigned through the rebalance would read on after the rest of
-    # the poll, which was not delivered: without the rewind those records would be skipped
-    dispatcher = Dispatcher.__new__(Dispatcher)
-    dispatcher.settings, dispatcher.stats, dispatcher.webhooks = AlertSettings(_env_file=None), DispatcherStats(), []
-    dispatcher.stop, dispatcher.backoff = threading.Event(), Backoff(0.01, 0.01)
-    dispatcher._uncommitted, dispatcher._committed = {}, {}
-    dispatcher.reader = FakeReader(fail_at=2)
-    a, b = ("alerts", 0), ("alerts", 1)
-    alert = orjson.dumps(RAISED)
-    records = [Record(*a, 10, alert), Record(*a, 11, None), Record(*a, 12, alert),
-               Record(*b, 5, alert), Record(*b, 6, alert)]
-
-    assert dispatcher._dispatch(records) == 3  # a@10 committed, a@11 skipped, a@12 delivered: its commit fails
-
-    assert dispatcher.reader.commits == [{a: 11}]
-    assert dispatcher.reader.rewinds == {a: 11, b: 5} and dispatcher.stats.failed_commits == 1
+def test_the_dispatcher_names_its_webhooks_by_their_place_in_the_setting():
+    settings = AlertSettings(_env_file=None, webhook_urls="https://a.example/x?k=1,http://b.example/y")
+    dispatcher = Dispatcher("unused:9092", settings, reader=object())
+    assert [webhook.name for webhook in dispatcher.webhooks] == ["webhook 1", "webhook 2"]
+    assert settings.delivery_max_seconds == 1800
