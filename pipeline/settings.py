@@ -60,6 +60,10 @@ class KafkaSettings(BaseSettings):
     heap: str = Field("1g", description="JVM heap of the local broker")
     jars_dir: Path = Field(Path(".cache/jars/kafka"), description="broker classpath (make setup)")
     start_timeout_s: float = Field(60.0, description="how long to wait for the broker to answer")
+    transaction_max_timeout_s: int = Field(
+        86400, ge=60, description="longest transaction the local broker allows; the job's exactly-once sinks use "
+        "it, so a job restored within it loses nothing"
+    )
 
 
 class FlinkSettings(BaseSettings):

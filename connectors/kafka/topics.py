@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -20,6 +21,17 @@ class TopicSpec:
 
 
 RAW_TOPICS = {kind: TopicSpec(raw_topic(kind)) for kind in Kind}
+
+
+def broker_config(bootstrap: str, name: str, timeout_s: float = 30.0) -> str:
+    """The value of broker setting `name` on a broker of the cluster at `bootstrap`."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    broker_id = next(iter(admin.list_topics(timeout=timeout_s).brokers))
+    resource = ConfigResource(ResourceType.BROKER, str(broker_id))
+    entries = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
+    if name not in entries:
+        raise LookupError(f"the broker at {bootstrap} does not report {name}")
+    return entries[name].value
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:

@@ -115,6 +115,7 @@ class KafkaBroker:
             port=self.port,
             controller_port=self.controller_port,
             log_dirs=self.data_dir / "kraft",
+            transaction_max_timeout_ms=self.settings.transaction_max_timeout_s * 1000,
         )
         config = self.data_dir / "server.properties"
         config.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from pyflink.table.expressions import col
 
 from connectors.kafka.topics import (
     ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT,
-    ensure_topics,
+    broker_config, ensure_topics,
 )
 from pipeline.runtime import stream_environments
 from pipeline.settings import PipelineSettings
@@ -116,7 +116,12 @@ def create_published_windows(table_env: StreamTableEnvironment, settings: Pipeli
         "FROM published_clearance")
 
 
-def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str) -> None:
+def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str,
+                 transaction_timeout_ms: int | None) -> None:
+    """The six output topics. Exactly once, each sink's transactions last `transaction_timeout_ms`
+    (the broker's longest): a job restored within it from its last checkpoint commits what that
+    checkpoint pre-committed; a later restore finds them aborted by the broker, and that output
+    is lost."""
     def delivery(name: str) -> dict[str, str]:
         # JSON compresses about fivefold: less for the broker, which shares the cores, to write
         batching = {"properties.compression.type": "lz4", "properties.linger.ms": "20",
@@ -125,7 +130,8 @@ def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, 
             return {"sink.delivery-guarantee": "at-least-once", **batching}
         return {"sink.delivery-guarantee": "exactly-once", **batching,
                 "sink.transactional-id-prefix": f"{settings.transactional_id_prefix}-{name}",
-                "properties.transaction.timeout.ms": "900000"}
+                **({"properties.transaction.timeout.ms": str(transaction_timeout_ms)}
+                   if transaction_timeout_ms else {})}
 
     def kafka(name: str, topic: str, columns: str, **options: str) -> None:
         with_options = kafka_options(bootstrap, connector="kafka", topic=topic, **delivery(name), **options)
@@ -176,7 +182,9 @@ def main() -> None:
     configure(table_env, settings)
     register_functions(table_env)
     raw = create_source(table_env, settings, args.bootstrap, args.bounded)
-    create_sinks(table_env, settings, args.bootstrap)
+    exactly_once = settings.delivery_guarantee == "exactly-once" and not args.explain
+    create_sinks(table_env, settings, args.bootstrap,
+                 int(broker_config(args.bootstrap, "transaction.max.timeout.ms")) if exactly_once else None)
 
     parsed = mark_lateness(table_env, raw, settings.out_of_orderness_s, settings.allowed_lateness_s)
     clean = first_occurrences(table_env, parsed.where(col("reason").is_null))

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from pipeline.settings import ALL_SETTINGS
+from pipeline.settings import ALL_SETTINGS, KafkaSettings
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE_DIR = REPO / "deploy" / "compose"
@@ -261,3 +261,9 @@ def test_submission_skips_a_job_that_already_runs():
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_the_broker_allows_the_transactions_the_local_runner_allows(compose):
+    """The job's exactly-once sinks take the broker's longest transaction as theirs."""
+    environment = compose["services"]["kafka"]["environment"]
+    assert environment["KAFKA_TRANSACTION_MAX_TIMEOUT_MS"] == KafkaSettings.model_fields["transaction_max_timeout_s"].default * 1000
