@@ -239,7 +239,8 @@ class DispatcherStats:
         self.lock = threading.Lock()
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        with self.lock:
+            data = asdict(self)
         del data["started_at"]
         data["alerts_per_state"] = dict(sorted(self.alerts_per_state.items()))
         data["failed_per_webhook"] = dict(sorted(self.failed_per_webhook.items()))
