@@ -200,6 +200,9 @@ class LoaderSettings(BaseSettings):
     batch_wait_ms: int = Field(1000, ge=1, description="... or when its oldest record waited this long")
     backoff_initial_ms: int = Field(100, ge=1, description="first wait before retrying a failed insert")
     backoff_max_ms: int = Field(30_000, ge=1, description="retry waits double up to this")
+    refused_tries: int = Field(3, ge=1, description="a batch ClickHouse refuses for good (a bad value, a type, too "
+                               "many partitions) is tried this often, then split: the rows it refuses go to "
+                               "load_rejects")
 
 
 class AlertSettings(BaseSettings):

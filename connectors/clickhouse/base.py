@@ -20,6 +20,30 @@ class WarehouseError(RuntimeError):
     """A statement failed; the message carries ClickHouse's own text."""
 
 
+class RefusedError(WarehouseError):
+    """ClickHouse refused the rows themselves (a bad value, a type the table does not take,
+    too many partitions in one insert): the same insert fails again, whenever it is tried.
+    Other `WarehouseError`s (a connection, a timeout, memory) may pass when retried."""
+
+
+# ClickHouse's error codes that say an insert's data cannot go in as it is: parse and type
+# errors, values out of range, NULL where the column takes none, unknown enum elements.
+REFUSED_CODES = frozenset({
+    6, 7, 19, 25, 26, 27, 36, 38, 41, 48, 53, 69, 70, 72, 117, 130, 131, 321, 349, 376, 407, 441,
+    467, 691,
+})
+TOO_MANY_PARTS = 252  # also "too many partitions for single INSERT block", the insert's own fault
+
+
+def refused_for_good(code: int | None, message: str) -> bool:
+    """Whether ClickHouse's error `code` (with its `message`) refuses the inserted data itself.
+    Code 252 is that only for too many partitions in one insert; too many parts in the table
+    is the server throttling, which passes."""
+    if code == TOO_MANY_PARTS:
+        return "partitions for single insert" in message.lower()
+    return code in REFUSED_CODES
+
+
 @dataclass(frozen=True)
 class QueryResult:
     columns: tuple[str, ...]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -9,7 +10,7 @@ import orjson
 import pyarrow as pa
 from chdb import session
 
-from connectors.clickhouse.base import QueryResult, Warehouse, WarehouseError
+from connectors.clickhouse.base import QueryResult, RefusedError, Warehouse, WarehouseError, refused_for_good
 from pipeline.settings import ClickHouseSettings
 
 
@@ -43,7 +44,9 @@ class EmbeddedWarehouse(Warehouse):
     def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Rows go in as one Arrow table read by chdb's `Python()` table function: 2-3x the
         rows/s of a JSONCompactEachRow body (`make bench-load`). Values Arrow cannot type
-        together (mixed Python types in a column, ints beyond Int64) go as that JSON body."""
+        together (mixed Python types in a column, ints beyond Int64) go as that JSON body.
+        RefusedError when ClickHouse refuses a value, or no column type takes it (an int
+        beyond 64 bits)."""
         rows = rows if isinstance(rows, list) else list(rows)
         if not rows:
             return 0
@@ -51,7 +54,10 @@ class EmbeddedWarehouse(Warehouse):
         try:
             arrow_rows = _arrow_table(columns, rows)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
-            body = b"\n".join(orjson.dumps(list(row), default=str) for row in rows).decode()
+            try:
+                body = b"\n".join(orjson.dumps(list(row), default=str) for row in rows).decode()
+            except orjson.JSONEncodeError as error:
+                raise RefusedError(f"a value no column of {table} takes: {error}") from error
             self._run(f"INSERT INTO {table} ({names}) FORMAT JSONCompactEachRow\n{body}", None, "CSV")
         else:
             # chdb finds `arrow_rows` by its name among the calling frames' variables
@@ -65,8 +71,15 @@ class EmbeddedWarehouse(Warehouse):
         try:
             result = self._session.query(sql, fmt, params=dict(params) if params else None)
         except Exception as error:  # chdb reports every SQL error as a RuntimeError
-            raise WarehouseError(str(error)) from error
+            message = str(error)
+            code = _CODE.match(message)
+            if code and refused_for_good(int(code.group(1)), message):
+                raise RefusedError(message) from error
+            raise WarehouseError(message) from error
         return result.bytes()
+
+
+_CODE = re.compile(r"Code: (\d+)\.")  # how chdb's messages open, as the server's do
 
 
 _ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}

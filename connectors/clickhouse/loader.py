@@ -9,6 +9,14 @@ between the insert and the commit redelivers those records: the tables are Repla
 whose sort key (or `version` = Kafka offset) makes the second copy collapse, so counts read
 with FINAL / uniqExact stay exact.
 
+A batch ClickHouse refuses for good (`RefusedError`: a bad value, a type the table does not
+take, too many partitions in one insert) is tried `refused_tries` times, then split in halves:
+each half it takes is inserted, each it refuses is split again, down to the single rows it
+refuses. Each of those is logged and written to `load_rejects` (table, topic, partition,
+offset, ClickHouse's message, the row clipped) before the batch's offsets are committed, so no
+offset is committed past a row that is neither inserted nor recorded. Other errors (the
+connection, a timeout) are retried for ever, in the split as before it.
+
 Upsert tombstones (value None) are skipped and counted; a record that cannot be converted to
 a row (bad JSON, a missing field, a malformed timestamp) is logged with its coordinates and
 counted as `rejected`, and its offset is committed with the rest.
@@ -19,6 +27,7 @@ Test hook: with the environment variable LOADER_CRASH_AFTER_INSERT=N the process
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -34,7 +43,7 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaException
 
-from connectors.clickhouse.base import Warehouse, WarehouseError
+from connectors.clickhouse.base import RefusedError, Warehouse, WarehouseError
 from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
 from connectors.retry import Backoff, Stopped, retry
@@ -43,6 +52,9 @@ from pipeline.settings import LoaderSettings
 log = logging.getLogger(__name__)
 
 CRASH_AFTER_INSERT_ENV = "LOADER_CRASH_AFTER_INSERT"
+REJECTS_TABLE = "load_rejects"  # sql/clickhouse/012_load_rejects.sql
+REJECT_COLUMNS = ("table_name", "topic", "partition", "offset", "error", "row_json")
+REJECT_CLIP = 2000  # characters kept of a refused row's JSON and of ClickHouse's message
 _ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z")
 
 
@@ -135,6 +147,13 @@ def dead_letter_row(letter: dict, partition: int, offset: int) -> tuple:
             letter["payload"], timestamp(letter["detected_at"]))
 
 
+def reject_row(target: Target, partition: int, offset: int, row: tuple, error: str) -> tuple:
+    """The `load_rejects` row (REJECT_COLUMNS) of a `row` of `target` that ClickHouse refused
+    with `error`: the row's values as JSON (ints beyond 64 bits too), both clipped."""
+    values = json.dumps(dict(zip(target.columns, row)), default=str, ensure_ascii=False)
+    return target.table, target.topic, partition, offset, error[:REJECT_CLIP], values[:REJECT_CLIP]
+
+
 @dataclass(frozen=True)
 class Target:
     """Where one topic's records go: a table, its columns, and the row of one record."""
@@ -176,6 +195,7 @@ class LoaderStats:
     rows_per_table: Counter = field(default_factory=Counter)
     tombstones: int = 0
     rejected: int = 0
+    refused: int = 0
     inserts: int = 0
     failed_inserts: int = 0
     commits: int = 0
@@ -202,7 +222,8 @@ class LoaderStats:
     def line(self) -> str:
         tables = " ".join(f"{table}={count}" for table, count in sorted(self.rows_per_table.items()))
         return (f"loaded {self.rows} rows ({self.rows_per_s:,.0f} rows/s) {tables}; lag {self.total_lag}; "
-                f"tombstones {self.tombstones}; rejected {self.rejected}; failed inserts {self.failed_inserts}; "
+                f"tombstones {self.tombstones}; rejected {self.rejected}; refused {self.refused} (in load_rejects); "
+                f"failed inserts {self.failed_inserts}; "
                 f"last insert {self.last_insert_at or 'never'}")
 
 
@@ -252,12 +273,18 @@ class BatchingSink:
 
 @dataclass
 class TableBatch:
-    """The rows of one table not yet inserted, and the offsets (next to read) they cover."""
+    """The rows of one table not yet inserted, the (partition, offset) of each row's record,
+    and the offsets (next to read) they cover."""
 
     target: Target
     rows: list[tuple] = field(default_factory=list)
+    sources: list[tuple[int, int]] = field(default_factory=list)
     offsets: dict[Partition, int] = field(default_factory=dict)
     opened_at: float = 0.0
+
+    def add(self, row: tuple, partition: int, offset: int) -> None:
+        self.rows.append(row)
+        self.sources.append((partition, offset))
 
     def covers(self, partition: Partition, offset: int) -> None:
         if not self.offsets:
@@ -266,11 +293,13 @@ class TableBatch:
 
     def clear(self) -> None:
         self.rows = []
+        self.sources = []
         self.offsets = {}
 
 
 class WarehouseSink(BatchingSink):
-    """Writes batches with `Warehouse.insert`, retrying with capped exponential backoff."""
+    """Writes batches with `Warehouse.insert`, retrying with capped exponential backoff; a
+    batch refused for good is split, and the rows refused go to `load_rejects`."""
 
     def __init__(self, warehouse: Warehouse, settings: LoaderSettings, stats: LoaderStats,
                  stop: threading.Event, commit: Callable[[TableBatch], None]) -> None:
@@ -278,28 +307,87 @@ class WarehouseSink(BatchingSink):
         self.warehouse = warehouse
         self.commit = commit
         self.backoff = Backoff.from_ms(settings.backoff_initial_ms, settings.backoff_max_ms)
+        self.refused_tries = settings.refused_tries
         self.stats = stats
         self.stop = stop
         self.crash_after_insert = int(os.environ.get(CRASH_AFTER_INSERT_ENV) or 0)
 
     def write(self, batch: TableBatch) -> None:
-        def failed(error: BaseException, delay: float) -> None:
-            self.stats.failed_inserts += 1
-            log.warning("insert of %d rows into %s failed (retrying in %.2f s): %s",
-                        len(batch.rows), batch.target.table, delay, error)
-
-        retry(lambda: self.warehouse.insert(batch.target.table, batch.target.columns, batch.rows), WarehouseError,
-              self.backoff, self.stop, failed,
-              lambda: f"stopped with {len(batch.rows)} rows for {batch.target.table} not inserted")
+        target = batch.target
+        refusal = self._insert(target, batch.rows, self.refused_tries)
+        rejects = [] if refusal is None else self._split(target, list(zip(batch.rows, batch.sources)), refusal)
+        if rejects:
+            self._record(target, rejects)
+        inserted = len(batch.rows) - len(rejects)
         self.stats.inserts += 1
-        self.stats.rows += len(batch.rows)
-        self.stats.rows_per_table[batch.target.table] += len(batch.rows)
+        self.stats.rows += inserted
+        self.stats.rows_per_table[target.table] += inserted
         self.stats.last_insert_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         if self.crash_after_insert and self.stats.inserts >= self.crash_after_insert:
             os.kill(os.getpid(), signal.SIGKILL)  # the test hook: inserted, not committed
 
     def written(self, batch: TableBatch) -> None:
         self.commit(batch)
+
+    def _insert(self, target: Target, rows: list[tuple], tries: int) -> RefusedError | None:
+        """Insert `rows`: None once inserted, or ClickHouse's refusal when it refused them
+        `tries` times. Other errors are retried until the insert passes or a stop."""
+        refusals = 0
+
+        def attempt() -> RefusedError | None:
+            nonlocal refusals
+            try:
+                self.warehouse.insert(target.table, target.columns, rows)
+            except RefusedError as error:
+                refusals += 1
+                if refusals < tries:
+                    raise
+                self.stats.failed_inserts += 1
+                log.warning("ClickHouse refused %d rows of %s %d times: %s", len(rows), target.table, refusals,
+                            error)
+                return error
+            return None
+
+        def failed(error: BaseException, delay: float) -> None:
+            self.stats.failed_inserts += 1
+            log.warning("insert of %d rows into %s failed (retrying in %.2f s): %s",
+                        len(rows), target.table, delay, error)
+
+        return retry(attempt, WarehouseError, self.backoff, self.stop, failed,
+                     lambda: f"stopped with {len(rows)} rows for {target.table} not inserted")
+
+    def _split(self, target: Target, rows: list[tuple[tuple, tuple[int, int]]],
+               refusal: RefusedError) -> list[tuple[tuple[int, int], tuple, str]]:
+        """`rows` (with their sources), whose insert was refused, in halves: each half that
+        ClickHouse takes is inserted, each it refuses is split again. Returns the single rows
+        it refuses: (source, row, its message)."""
+        if len(rows) == 1:
+            row, source = rows[0]
+            return [(source, row, str(refusal))]
+        middle = len(rows) // 2
+        rejects = []
+        for half in (rows[:middle], rows[middle:]):
+            refused = self._insert(target, [row for row, _ in half], tries=1)
+            if refused is not None:
+                rejects += self._split(target, half, refused)
+        return rejects
+
+    def _record(self, target: Target, rejects: list[tuple[tuple[int, int], tuple, str]]) -> None:
+        """Log each refused row and write it to `load_rejects`, retrying whatever fails until
+        it is written (or a stop): only then may the batch's offsets be committed."""
+        records = []
+        for (partition, offset), row, error in rejects:
+            log.error("ClickHouse refused a row of %s (topic %s partition %d offset %d), recorded in %s: %s",
+                      target.table, target.topic, partition, offset, REJECTS_TABLE, error[:REJECT_CLIP])
+            records.append(reject_row(target, partition, offset, row, error))
+
+        def failed(error: BaseException, delay: float) -> None:
+            log.warning("recording %d refused rows in %s failed (retrying in %.2f s): %s",
+                        len(records), REJECTS_TABLE, delay, error)
+
+        retry(lambda: self.warehouse.insert(REJECTS_TABLE, REJECT_COLUMNS, records), WarehouseError, self.backoff,
+              self.stop, failed, lambda: f"stopped with {len(records)} refused rows of {target.table} not recorded")
+        self.stats.refused += len(records)
 
 
 class Loader:
@@ -370,7 +458,8 @@ class Loader:
                 self.stats.tombstones += 1
                 continue
             try:
-                batch.rows.append(target.convert(record.value, record.partition, record.offset))
+                batch.add(target.convert(record.value, record.partition, record.offset), record.partition,
+                          record.offset)
             except RowError as error:
                 self.stats.rejected += 1
                 log.error("rejected %s: %s", record.where, error)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import re
 import signal
@@ -159,6 +160,35 @@ def test_failing_inserts_are_retried_until_they_succeed_without_loss(kafka_broke
     count, unique = migrated.query("SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}",
                                    {"l": f"retry-{tag}"}).rows[0]
     assert count == unique == len(events)  # retried, not lost, and not inserted twice
+
+
+def test_a_poison_row_ends_in_load_rejects_and_the_rest_in_its_table(kafka_broker, migrated, caplog):
+    """chdb refuses a number where the table takes a UUID: after its tries the batch is split,
+    the good rows are inserted, the poison row is recorded with its coordinates, and the
+    offsets are committed past it (a second run of the group finds nothing to load)."""
+    bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
+    targets = own_targets(bootstrap, f"poison-{tag}")
+    clean_topic = next(name for name, target in targets.items() if target.table == "crossings")
+    events = [crossing("truck", f"poison-{tag}", i) for i in range(60)]
+    poison = {**crossing("truck", f"poison-{tag}", 60), "event_id": 40404}
+    produce(bootstrap, [(clean_topic, b"HUANGGANG", orjson.dumps(event))
+                        for event in (*events[:25], poison, *events[25:])])  # one key: one partition
+    settings = LoaderSettings(group_id=f"poison-{tag}", refused_tries=2, **FAST)
+
+    with caplog.at_level(logging.ERROR, "connectors.clickhouse.loader"):
+        stats = Loader(bootstrap, migrated, settings, targets).run(once=True)
+
+    assert (stats.rows, stats.refused, stats.rejected, stats.total_lag) == (len(events), 1, 0, 0)
+    ids = migrated.query("SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}",
+                         {"l": f"poison-{tag}"}).rows
+    assert sorted(row[0] for row in ids) == sorted(event["event_id"] for event in events)  # each once
+    (reject,) = migrated.query("SELECT table_name, partition, offset, error, row_json FROM load_rejects FINAL "
+                               "WHERE topic = {t:String}", {"t": clean_topic}).dicts()
+    assert (reject["table_name"], reject["offset"]) == ("crossings", 25)
+    assert "UUID" in reject["error"] and '"event_id": 40404' in reject["row_json"], reject
+    assert f"crossings (topic {clean_topic} partition {reject['partition']} offset 25), recorded" in caplog.text
+    again = Loader(bootstrap, migrated, settings, targets).run(once=True)
+    assert (again.rows, again.refused) == (0, 0)  # committed past the poison row
 
 
 def run_loader(env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess:
