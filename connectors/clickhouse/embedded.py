@@ -17,6 +17,7 @@ from pipeline.settings import ClickHouseSettings
 class EmbeddedWarehouse(Warehouse):
     def __init__(self, settings: ClickHouseSettings) -> None:
         self.database = settings.database
+        self._types: dict[str, dict[str, str]] = {}  # table -> column -> type, for `_select`
         path = settings.data_path.resolve()
         path.mkdir(parents=True, exist_ok=True)
         try:
@@ -61,8 +62,22 @@ class EmbeddedWarehouse(Warehouse):
             self._run(f"INSERT INTO {table} ({names}) FORMAT JSONCompactEachRow\n{body}", None, "CSV")
         else:
             # chdb finds `arrow_rows` by its name among the calling frames' variables
-            self._run(f"INSERT INTO {table} ({names}) SELECT * FROM Python(arrow_rows)", None, "CSV")
+            self._run(f"INSERT INTO {table} ({names}) SELECT {self._select(table, columns)} FROM Python(arrow_rows)",
+                      None, "CSV")
         return len(rows)
+
+    def _select(self, table: str, columns: Sequence[str]) -> str:
+        """The Arrow columns as the insert reads them, those of UUID and date or time columns
+        cast to their type: chdb's implicit conversion from `Python()` turns text that is no
+        such value into zeros and 1970 where the cast refuses it, as a server does."""
+        types = self._types.get(table)
+        if types is None:
+            types = dict(self.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                                    "AND table = {table:String}", {"table": table}).rows)
+            if types:
+                self._types[table] = types
+        return ", ".join(f"CAST(`{name}` AS {types[name]})" if _PARSED.match(types.get(name, "")) else f"`{name}`"
+                         for name in columns)
 
     def close(self) -> None:
         self._session.close()
@@ -80,6 +95,7 @@ class EmbeddedWarehouse(Warehouse):
 
 
 _CODE = re.compile(r"Code: (\d+)\.")  # how chdb's messages open, as the server's do
+_PARSED = re.compile(r"(?:LowCardinality\()?(?:Nullable\()?(?:UUID|Date)")  # UUID, Date*, DateTime*
 
 
 _ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}

@@ -163,30 +163,34 @@ def test_failing_inserts_are_retried_until_they_succeed_without_loss(kafka_broke
 
 
 def test_a_poison_row_ends_in_load_rejects_and_the_rest_in_its_table(kafka_broker, migrated, caplog):
-    """chdb refuses a number where the table takes a UUID: after its tries the batch is split,
-    the good rows are inserted, the poison row is recorded with its coordinates, and the
-    offsets are committed past it (a second run of the group finds nothing to load)."""
+    """chdb refuses a number where the table takes a UUID, and a date that does not exist: after
+    its tries the batch is split, the good rows are inserted, each poison row is recorded with
+    its coordinates, and the offsets are committed past them (a second run of the group finds
+    nothing to load)."""
     bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
     targets = own_targets(bootstrap, f"poison-{tag}")
     clean_topic = next(name for name, target in targets.items() if target.table == "crossings")
     events = [crossing("truck", f"poison-{tag}", i) for i in range(60)]
-    poison = {**crossing("truck", f"poison-{tag}", 60), "event_id": 40404}
-    produce(bootstrap, [(clean_topic, b"HUANGGANG", orjson.dumps(event))
-                        for event in (*events[:25], poison, *events[25:])])  # one key: one partition
+    poison = [{**crossing("truck", f"poison-{tag}", 60), "event_id": 40404},
+              {**crossing("truck", f"poison-{tag}", 61), "released_at": "2024-02-30T08:02:00Z"}]
+    produce(bootstrap, [(clean_topic, b"HUANGGANG", orjson.dumps(event))  # one key: one partition
+                        for event in (*events[:25], poison[0], *events[25:50], poison[1], *events[50:])])
     settings = LoaderSettings(group_id=f"poison-{tag}", refused_tries=2, **FAST)
 
     with caplog.at_level(logging.ERROR, "connectors.clickhouse.loader"):
         stats = Loader(bootstrap, migrated, settings, targets).run(once=True)
 
-    assert (stats.rows, stats.refused, stats.rejected, stats.total_lag) == (len(events), 1, 0, 0)
+    assert (stats.rows, stats.refused, stats.rejected, stats.total_lag) == (len(events), 2, 0, 0)
     ids = migrated.query("SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}",
                          {"l": f"poison-{tag}"}).rows
     assert sorted(row[0] for row in ids) == sorted(event["event_id"] for event in events)  # each once
-    (reject,) = migrated.query("SELECT table_name, partition, offset, error, row_json FROM load_rejects FINAL "
-                               "WHERE topic = {t:String}", {"t": clean_topic}).dicts()
-    assert (reject["table_name"], reject["offset"]) == ("crossings", 25)
-    assert "UUID" in reject["error"] and '"event_id": 40404' in reject["row_json"], reject
-    assert f"crossings (topic {clean_topic} partition {reject['partition']} offset 25), recorded" in caplog.text
+    number, date = migrated.query("SELECT table_name, partition, offset, error, row_json FROM load_rejects FINAL "
+                                  "WHERE topic = {t:String} ORDER BY offset", {"t": clean_topic}).dicts()
+    assert (number["table_name"], number["offset"], date["table_name"], date["offset"]) == (
+        "crossings", 25, "crossings", 51)
+    assert "UUID" in number["error"] and '"event_id": 40404' in number["row_json"], number
+    assert "DateTime" in date["error"] and "2024-02-30 08:02:00" in date["row_json"], date
+    assert f"crossings (topic {clean_topic} partition {number['partition']} offset 25), recorded" in caplog.text
     again = Loader(bootstrap, migrated, settings, targets).run(once=True)
     assert (again.rows, again.refused) == (0, 0)  # committed past the poison row
 
