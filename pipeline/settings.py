@@ -123,6 +123,9 @@ class ClickHouseSettings(BaseSettings):
     database: str = Field("crossings", description="database of every table")
     data_path: Path = Field(Path("var/chdb"), description="chdb data folder (one process at a time)")
     retention_days: int = Field(1095, ge=1, description="crossings older than this are dropped (TTL)")
+    dead_letters_ttl_days: int = Field(
+        30, ge=1, description="dead letters older than this (by detected_at) are dropped: TTL of dead_letters, "
+                              "set again by `crossings migrate` when it changes")
 
     @field_validator("url")
     @classmethod

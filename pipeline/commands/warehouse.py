@@ -9,14 +9,16 @@ import re
 import sys
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from rich.console import Console
 from rich.table import Table
 
-from connectors.clickhouse import QueryResult, open_warehouse
+from connectors.clickhouse import QueryResult, Warehouse, WarehouseError, open_warehouse
 from connectors.clickhouse.migrations import migrate
 from connectors.clickhouse.statistics import load_statistics
 from pipeline.commands.common import UserError
+from pipeline.settings import ClickHouseAnalystSettings, ClickHouseSettings
 
 # A query parameter in ClickHouse's syntax: {name:Type}, e.g. {since:DateTime64(3, 'UTC')}.
 _PARAMETER = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}]+?)\s*\}")
@@ -33,6 +35,9 @@ def register(groups: argparse._SubParsersAction) -> None:
                      metavar="NAME=VALUE", help="value of a {NAME:Type} parameter (repeatable)")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table",
                      help="table (default), csv, or json (one array of objects)")
+    sql.add_argument("--write", action="store_true",
+                     help="run as the writer (an operator's INSERT, ALTER, DROP); without it the query "
+                          "runs read-only: readonly = 1 on chdb, the analyst login on a server")
     sql.set_defaults(handler=run_sql)
 
     load = groups.add_parser("load-statistics", help="load the HK daily passenger statistics")
@@ -103,8 +108,13 @@ def run_migrate(args: argparse.Namespace) -> int:
 def run_sql(args: argparse.Namespace) -> int:
     sql = read_query(args)
     params = bind_parameters(sql, args.params)
-    with open_warehouse() as warehouse:
-        result = warehouse.query(sql, params or None)
+    with open_for_sql(args.write) as warehouse:
+        try:
+            result = warehouse.query(sql, params or None)
+        except WarehouseError as error:
+            if args.write or "READONLY" not in str(error):
+                raise
+            raise UserError(f"{error}\n(read-only without --write, which runs the query as the writer)") from error
     if args.format == "json":
         print(json.dumps(result.dicts(), default=str, ensure_ascii=False))
     elif args.format == "csv":
@@ -112,6 +122,33 @@ def run_sql(args: argparse.Namespace) -> int:
     else:
         _print_table(result)
     return 0
+
+
+def open_for_sql(write: bool) -> Warehouse:
+    """`crossings sql`'s warehouse. With `write`, the writer, as the loader and `migrate` open
+    it. Without, read-only: chdb's session gets readonly = 1 (no write, no DDL, no setting
+    changed, no file read), and a server is reached as the analyst login
+    (CLICKHOUSE_ANALYST_USER and _PASSWORD at the host of CLICKHOUSE_URL), whose role fixes
+    readonly and bounds time and memory under a quota (sql/roles/)."""
+    settings = ClickHouseSettings()
+    if write:
+        return open_warehouse(settings)
+    if settings.url:
+        analyst = ClickHouseAnalystSettings()
+        if not analyst.password.get_secret_value():
+            raise UserError("CLICKHOUSE_ANALYST_PASSWORD is not set: on a server `crossings sql` reads as the "
+                            "analyst login (or give --write to run as the writer)")
+        url = urlsplit(settings.url)  # without the writer's user and password, if it holds them
+        url = urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2]))
+        return open_warehouse(settings.model_copy(update={"url": url, "user": analyst.user,
+                                                          "password": analyst.password}))
+    warehouse = open_warehouse(settings)
+    try:
+        warehouse.command("SET readonly = 1")  # for this session, which cannot lift it again
+    except BaseException:
+        warehouse.close()
+        raise
+    return warehouse
 
 
 def _print_csv(result: QueryResult) -> None:

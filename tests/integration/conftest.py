@@ -25,6 +25,10 @@ def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkClu
 
 @pytest.fixture(scope="session")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
-    """chdb on a data path of its own (one chdb session per process, so one per test run)."""
-    with open_warehouse(ClickHouseSettings(data_path=tmp_path_factory.mktemp("chdb"))) as wh:
-        yield wh
+    """chdb on a data path of its own (one chdb session per process, so one per test run).
+    The tests date their rows on fixed past days, and ClickHouse drops rows past their TTL
+    even as they are inserted: dead letters are kept 100 years here, whoever migrates."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLICKHOUSE_DEAD_LETTERS_TTL_DAYS", "36500")
+        with open_warehouse(ClickHouseSettings(data_path=tmp_path_factory.mktemp("chdb"))) as wh:
+            yield wh

@@ -23,8 +23,8 @@ def crossings(tmp_path_factory):
     env = {key: value for key, value in os.environ.items() if not key.startswith("CLICKHOUSE_")}
     env.update(CLICKHOUSE_DATA_PATH=str(workdir / "chdb"), COLUMNS="200")
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([CROSSINGS, *args], cwd=workdir, env=env, capture_output=True,
+    def run(*args: str, **more_env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([CROSSINGS, *args], cwd=workdir, env={**env, **more_env}, capture_output=True,
                               text=True, timeout=120)
 
     return run
@@ -88,3 +88,49 @@ def test_sql_errors_are_messages_not_tracebacks(crossings):
     missing = crossings("sql", "-f", str(ROOT / "sql" / "queries" / "busiest_hours.sql"))
     assert missing.returncode == 1
     assert "missing --param for date_from (Date), date_to (Date), port_code (String), kind (String)" in missing.stderr
+
+
+def test_sql_is_read_only_unless_write(crossings):
+    assert crossings("migrate").returncode == 0
+    count = "SELECT count() AS n FROM official_daily_traffic"
+    before = json.loads(crossings("sql", count, "--format", "json").stdout)[0]["n"]
+    insert = ("INSERT INTO official_daily_traffic SELECT * FROM official_daily_traffic LIMIT 0 "
+              "UNION ALL SELECT * FROM official_daily_traffic LIMIT 1")
+    for statement in (insert, "CREATE TABLE scratch (n UInt8) ENGINE = Memory", "DROP TABLE official_daily_traffic",
+                      "SELECT 1 SETTINGS readonly = 0", "SELECT * FROM file('/etc/hostname', 'LineAsString')"):
+        refused = crossings("sql", statement)
+        assert refused.returncode == 1, statement
+        assert "readonly mode" in refused.stderr and "--write" in refused.stderr, refused.stderr
+    assert json.loads(crossings("sql", count, "--format", "json").stdout)[0]["n"] == before
+    assert crossings("sql", "--write", "CREATE TABLE scratch (n UInt8) ENGINE = MergeTree ORDER BY n").returncode == 0
+    assert crossings("sql", "--write", "INSERT INTO scratch VALUES (1), (2)").returncode == 0
+    assert json.loads(crossings("sql", "SELECT sum(n) AS s FROM scratch", "--format", "json").stdout) == [{"s": 3}]
+    dropped = crossings("sql", "--write", "DROP TABLE scratch")
+    assert dropped.returncode == 0, dropped.stderr
+    assert "scratch" not in crossings("sql", "SHOW TABLES", "--format", "csv").stdout
+
+
+def _dead_letters_ttl(crossings) -> str:
+    shown = crossings("sql", "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
+                             "AND name = 'dead_letters'", "--format", "json")
+    return json.loads(shown.stdout)[0]["engine_full"]
+
+
+def test_dead_letters_follow_their_ttl_setting_and_analysts_read_them_without_payload(crossings):
+    assert crossings("migrate").returncode == 0
+    assert "TTL detected_at + toIntervalDay(30) " in _dead_letters_ttl(crossings)
+    changed = crossings("migrate", CLICKHOUSE_DEAD_LETTERS_TTL_DAYS="7")
+    assert changed.stdout.strip() == "applied 013_dead_letters_ttl.sql", changed.stderr
+    assert "TTL detected_at + toIntervalDay(7) " in _dead_letters_ttl(crossings)
+    again = crossings("migrate", CLICKHOUSE_DEAD_LETTERS_TTL_DAYS="7")
+    assert again.stdout.strip() == "up to date: no migration to apply"
+
+    inserted = crossings("sql", "--write", "INSERT INTO dead_letters VALUES "
+                         "('unknown-field: x', 'crossings.raw.traveller', 0, 1, '{}', now() - INTERVAL 8 DAY), "
+                         "('unknown-field: y', 'crossings.raw.traveller', 0, 2, '{}', now() - INTERVAL 6 DAY)")
+    assert inserted.returncode == 0, inserted.stderr
+    assert crossings("sql", "--write", "OPTIMIZE TABLE dead_letters FINAL").returncode == 0
+    rows = json.loads(crossings("sql", "SELECT * FROM dead_letter_reasons", "--format", "json").stdout)
+    assert [(row["reason"], row["offset"]) for row in rows] == [("unknown-field: y", 2)]
+    assert set(rows[0]) == {"reason", "topic", "partition", "offset", "detected_at"}
+    assert crossings("migrate").stdout.strip() == "applied 013_dead_letters_ttl.sql"  # back to 30 days

@@ -17,12 +17,23 @@ def test_the_project_migrations_are_numbered_from_the_bookkeeping_table():
         code = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
         assert text.lstrip().startswith("--"), f"{migration.path.name}: opens with what it holds"
         assert ";" not in "\n".join(code), f"{migration.path.name}: one statement per file, no ';'"
-        assert "{retention_days}" not in text
+        assert "{retention_days}" not in text and "{dead_letters_ttl_days}" not in text
 
 
 def test_retention_comes_from_the_settings():
     crossings = next(m for m in load_migrations() if m.name == "crossings")
     assert "INTERVAL 30 DAY" in crossings.rendered(ClickHouseSettings(retention_days=30))
+
+
+def test_dead_letters_get_a_ttl_from_the_settings_and_analysts_a_view_without_the_payload():
+    by_name = {m.name: m for m in load_migrations()}
+    ttl = by_name["dead_letters_ttl"].rendered(ClickHouseSettings(dead_letters_ttl_days=7))
+    assert ttl.splitlines()[-1] == "ALTER TABLE dead_letters MODIFY TTL detected_at + INTERVAL 7 DAY"
+    assert ClickHouseSettings().dead_letters_ttl_days == 30
+    view = by_name["dead_letter_reasons"].text
+    assert "SQL SECURITY DEFINER" in view and "FROM dead_letters FINAL" in view
+    assert "payload" not in "".join(line for line in view.splitlines() if not line.startswith("--"))
+    assert by_name["dead_letter_reasons"].version > by_name["dead_letters"].version
 
 
 @pytest.mark.parametrize("names, error", [

@@ -65,3 +65,32 @@ def test_cli_rejects_a_malformed_param(capsys):
     with pytest.raises(SystemExit):
         main(["sql", "SELECT 1", "--param", "nothing"])
     assert "'nothing' is not NAME=VALUE" in capsys.readouterr().err
+
+
+def test_sql_on_a_server_reads_as_the_analyst_without_the_writers_credentials(monkeypatch, tmp_path):
+    from pipeline.commands import warehouse
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CLICKHOUSE_URL", "clickhouse://crossings_writer:wr1ter@db.internal:9000/crossings")
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD", "wr1ter")
+    monkeypatch.setenv("CLICKHOUSE_ANALYST_PASSWORD", "r3ader")
+    opened = []
+    monkeypatch.setattr(warehouse, "open_warehouse", lambda settings: opened.append(settings) or "server")
+    assert warehouse.open_for_sql(write=False) == "server"
+    assert warehouse.open_for_sql(write=True) == "server"
+    reader, writer = opened
+    assert (reader.url, reader.user, reader.password.get_secret_value()) == (
+        "clickhouse://db.internal:9000/crossings", "crossings_reader", "r3ader")
+    assert writer.url == "clickhouse://crossings_writer:wr1ter@db.internal:9000/crossings"
+    monkeypatch.setenv("CLICKHOUSE_ANALYST_PASSWORD", "")
+    with pytest.raises(UserError, match="CLICKHOUSE_ANALYST_PASSWORD is not set"):
+        warehouse.open_for_sql(write=False)
+
+
+def test_sql_takes_write():
+    parser = argparse.ArgumentParser()
+    from pipeline.commands.warehouse import register
+
+    register(parser.add_subparsers())
+    assert parser.parse_args(["sql", "SELECT 1"]).write is False
+    assert parser.parse_args(["sql", "--write", "DROP TABLE x"]).write is True
