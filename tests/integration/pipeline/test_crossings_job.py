@@ -25,8 +25,9 @@ from connectors.kafka.topics import (
 from deploy.services import FlinkCluster, KafkaBroker
 from deploy.services.process import stop_group
 from pipeline.runtime import JOB_SCRIPT, run_local, start_local, stop_with_savepoint, submit
-from pipeline.settings import KafkaSettings
+from pipeline.settings import KafkaSettings, PrivacySettings
 from schemas.ports import load_ports
+from schemas.privacy import Pseudonymiser
 from ..connectors.kafka_reading import end_offsets, records_since
 from .crossings_data import (
     ALERT_KIND, ALERT_PORT, CLEAR_IDENTIFIER, NOISE_DIRECTION, SURGE_DIRECTION, Expected, RawRecord, crossings_records,
@@ -204,6 +205,30 @@ def json_object(value: bytes) -> object:
 def test_no_output_carries_a_clear_identifier(published):
     """The input has a passport number in a ref and in a field of its own."""
     assert CLEAR_IDENTIFIER not in json.dumps([published.clean, published.dead_letters, published.alerts])
+
+
+def test_dead_letters_carry_the_refs_the_producers_write(published):
+    """The TaskManagers had PRIVACY_HMAC_KEY (the mini-cluster from this process's `.env`, the
+    standalone cluster's from its start): the clear passport number, in subject_ref and in a
+    field of its own, is in the dead letters as the ref schemas/privacy.py gives it."""
+    ref = Pseudonymiser.from_settings().ref("document", CLEAR_IDENTIFIER)
+    payloads = [json.loads(letter["payload"]) for letter in published.dead_letters if letter["payload"]]
+    assert ref in {payload.get("subject_ref") for payload in payloads}
+    assert ref in {payload.get("passport_no") for payload in payloads}
+
+
+def test_the_hmac_key_is_in_no_log_file_job_config_or_plan(cluster_p2, flink_cluster: FlinkCluster):
+    key = PrivacySettings().hmac_key.get_secret_value()
+    assert key
+    for path in flink_cluster.data_dir.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
+    answers = [flink_cluster.request("/jobmanager/config"), flink_cluster.request("/taskmanagers")]
+    for job in flink_cluster.request("/jobs/overview")["jobs"]:
+        answers += [flink_cluster.request(f"/jobs/{job['jid']}{part}") for part in ("", "/config", "/plan")]
+    for taskmanager in answers[1]["taskmanagers"]:
+        answers.append(flink_cluster.request(f"/taskmanagers/{taskmanager['id']}"))
+    assert key not in json.dumps(answers)
 
 
 def test_a_surge_opens_and_closes_one_episode_and_noise_opens_none(published):
