@@ -14,7 +14,7 @@ import pytest
 
 from bench.chaos.expected import dead_letter_class, millis
 from pipeline.jobs.crossings import PARSED_COLUMNS
-from pipeline.settings import PipelineSettings
+from pipeline.settings import FlinkSettings, PipelineSettings
 from pipeline.transforms.sql import literal
 from schemas.contract import contract_json
 from schemas.events import parse_crossing
@@ -167,3 +167,42 @@ def test_dead_letters_carry_the_refs_of_their_identifiers(table_env, tmp_path, d
     assert {name: value for name, value in valid_refs.items() if name not in ("passport_no", "event_id")} == {
         name: value for name, value in driver.items() if name != "event_id"}
     assert valid_refs["passport_no"] == document("P1")
+
+
+MISSING_KEY_SCRIPT = """
+import sys
+from pathlib import Path
+from pipeline.jobs.crossings import PARSED_COLUMNS
+from pipeline.runtime import stream_environments
+from pipeline.transforms.sql import literal
+from schemas.contract import contract_json
+
+folder = Path(sys.argv[1])
+(folder / "part-0").write_text('{"kind": "traveller"}\\n')
+_, env = stream_environments(1)
+env.execute_sql(f"CREATE TEMPORARY TABLE payloads ({PARSED_COLUMNS}) WITH ('connector' = 'filesystem', "
+                f"'path' = '{folder}', 'format' = 'crossing-json', "
+                f"'crossing-json.contract' = {literal(contract_json())}, 'crossing-json.skew-tolerance-s' = '300')")
+try:
+    with env.from_path("payloads").execute().collect() as rows:
+        print("parsed", list(rows))
+except Exception as error:
+    print(error)
+"""
+
+
+def test_the_format_fails_at_open_naming_the_key_when_the_taskmanager_has_none(tmp_path):
+    """A mini-cluster started without PRIVACY_HMAC_KEY (none in the environment, no `.env`)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    env = {name: value for name, value in os.environ.items() if name != "PRIVACY_HMAC_KEY"}
+    env.update(PYTHONPATH=str(root), FLINK_CONNECTOR_JARS_DIR=str(FlinkSettings().connector_jars_dir.resolve()))
+    (tmp_path / "input").mkdir()
+    result = subprocess.run([sys.executable, "-c", MISSING_KEY_SCRIPT, str(tmp_path / "input")], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert "parsed" not in result.stdout, result.stdout
+    assert "IllegalStateException: PRIVACY_HMAC_KEY is not set in the environment of this TaskManager" in result.stdout
