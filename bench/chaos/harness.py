@@ -2,8 +2,9 @@
 waiting for the outputs, and the final ClickHouse state compared to a recomputation.
 
 A `Run` starts, in a folder of its own, a Kafka broker, a standalone Flink cluster (or uses
-the one given), the crossings job submitted as `crossings job submit` does (unbounded, exactly
-once, checkpoints every `CHECKPOINT_INTERVAL_S`), a follower of the job's committed counts and
+the one given), the crossings job submitted as `crossings job submit` does (unbounded, with the
+default delivery guarantee unless the scenario sets one, checkpoints every
+`CHECKPOINT_INTERVAL_S`), a follower of the job's committed counts and
 the loader as a subprocess into chdb in the folder. Everything it started is stopped when the
 `with` block ends, on error and on Ctrl-C too.
 """
@@ -59,6 +60,8 @@ class Options:
     outage_s: float = 30.0  # ClickHouse inserts fail this long
     broker_down_s: float = 10.0
     loader_crash_after: int = 8  # the loader kills itself after this many inserts
+    cluster_down_s: float = 60.0  # the whole Flink cluster is down this long
+    transaction_max_timeout_s: int = 180  # the broker's, in the scenario that outlasts the job's old one
     wait_s: float = 240.0  # the longest any one wait may take
     keep: bool = False  # keep the run folders (logs, data) for inspection
 
@@ -211,9 +214,11 @@ class LoaderProcess:
 class Run:
     """The services of one scenario, in `folder`; `cluster` given = use it instead of starting one."""
 
-    def __init__(self, name: str, options: Options, folder: Path, cluster: FlinkCluster | None = None) -> None:
+    def __init__(self, name: str, options: Options, folder: Path, cluster: FlinkCluster | None = None,
+                 job_env: Mapping[str, str] | None = None, kafka: Mapping[str, object] | None = None) -> None:
         self.name, self.options, self.folder = name, options, folder
         self.cluster = cluster
+        self.job_env, self.kafka = dict(job_env or {}), dict(kafka or {})
         self.stack = ExitStack()
         self.broker: KafkaBroker | None = None
         self.counts: CommittedCounts | None = None
@@ -224,12 +229,13 @@ class Run:
 
     def __enter__(self) -> Run:
         try:
-            self.broker = self.stack.enter_context(KafkaBroker(KafkaSettings(data_dir=self.folder / "kafka")))
+            self.broker = self.stack.enter_context(KafkaBroker(KafkaSettings(data_dir=self.folder / "kafka",
+                                                                                **self.kafka)))
             ensure_topics(self.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
             if self.cluster is None:
                 self.cluster = self.stack.enter_context(FlinkCluster(FlinkSettings(
                     data_dir=self.folder / "flink", taskmanagers=PARALLELISM, slots_per_taskmanager=1)))
-            self._submit()
+            self.submit()
             self.counts = self.stack.enter_context(CommittedCounts(self.bootstrap))
         except BaseException:
             self.stack.close()
@@ -243,20 +249,34 @@ class Run:
     def bootstrap(self) -> str:
         return self.broker.bootstrap
 
-    def _submit(self) -> None:
-        env = {"PIPELINE_CHECKPOINT_DIR": str(self.folder / "checkpoints"),
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.folder / "checkpoints"
+
+    def submit(self, from_checkpoint: Path | None = None) -> None:
+        """Submit the job (from a retained checkpoint's folder, if given); returns at its first
+        checkpoint."""
+        env = {"PIPELINE_CHECKPOINT_DIR": str(self.checkpoint_dir),
                "PIPELINE_CHECKPOINT_INTERVAL_S": str(CHECKPOINT_INTERVAL_S),
                "PIPELINE_CONSUMER_GROUP": f"chaos-{self.name}",
-               "PIPELINE_TRANSACTIONAL_ID_PREFIX": f"chaos-{self.name}"}
+               "PIPELINE_TRANSACTIONAL_ID_PREFIX": f"chaos-{self.name}", **self.job_env}
         output = submit(JOB_SCRIPT, ["--bootstrap", self.bootstrap], self.cluster.rest_url, PARALLELISM, 300,
-                        detached=True, env=env)
+                        detached=True, env=env, from_savepoint=str(from_checkpoint) if from_checkpoint else None)
         match = re.search(r"JobID ([0-9a-f]{32})", output)
         if match is None:
             raise ChaosError(f"no job id in the submission's output:\n{output[-2000:]}")
+        if self.job_id is None:
+            self.stack.callback(self._cancel)
         self.job_id = match[1]
-        self.stack.callback(self._cancel)
         wait_for(lambda: self.checkpoints()["counts"]["completed"] > 0, "the job's first checkpoint",
                  self.options.wait_s)
+
+    def latest_checkpoint(self) -> Path:
+        """The folder of the job's newest checkpoint on disk (its `_metadata` written)."""
+        written = list((self.checkpoint_dir / self.job_id).glob("chk-*/_metadata"))
+        if not written:
+            raise ChaosError(f"no checkpoint of job {self.job_id} in {self.checkpoint_dir}")
+        return max(written, key=lambda path: int(path.parent.name.removeprefix("chk-"))).parent
 
     def _cancel(self) -> None:
         try:
@@ -321,7 +341,8 @@ def run_scenario(scenario, options: Options, cluster: FlinkCluster | None = None
     outcome.events_in = len(records)
     folder = Path(tempfile.mkdtemp(prefix=f"chaos-{scenario.name}-"))
     try:
-        with Run(scenario.name, options, folder, None if scenario.own_cluster else cluster) as run:
+        with Run(scenario.name, options, folder, None if scenario.own_cluster else cluster,
+                 scenario.job_env(options), scenario.kafka(options)) as run:
             ready = time.monotonic()
             scenario.start_loader(run, options)
             sending = run.send(records)

@@ -45,6 +45,8 @@ class Scenario:
     recovery: Callable[[Run, float | None], float | None] = job_recovery
     start_loader: Callable[[Run, Options], None] = crossings_load
     own_cluster: bool = False  # the fault breaks the cluster: never a shared one
+    job_env: Callable[[Options], dict[str, str]] = lambda options: {}  # settings of the job
+    kafka: Callable[[Options], dict[str, object]] = lambda options: {}  # settings of the broker
 
 
 def no_fault(run: Run, options: Options, outcome: Outcome) -> None:
@@ -63,6 +65,33 @@ def kill_taskmanager(run: Run, options: Options, outcome: Outcome) -> float:
     restored = run.checkpoints()["latest"]["restored"]
     outcome.notes.append(f"restored from checkpoint {restored['id']}")
     return ended
+
+
+def restart_cluster_from_checkpoint(run: Run, options: Options, outcome: Outcome) -> float:
+    """Right after a checkpoint, kill -9 the JobManager and every TaskManager; leave the cluster
+    down `cluster_down_s`, start it again and submit the job from that checkpoint, which commits
+    the transactions the checkpoint pre-committed."""
+    completed = run.checkpoints()["counts"]["completed"]
+    wait_for(lambda: run.checkpoints()["counts"]["completed"] > completed, "a checkpoint", options.wait_s)
+    run.cluster.kill()
+    killed = time.monotonic()
+    checkpoint = run.latest_checkpoint()
+    time.sleep(options.cluster_down_s)
+    run.cluster.start()
+    run.submit(from_checkpoint=checkpoint)
+    run.restored_at = time.monotonic()
+    outcome.notes.append(f"cluster down {options.cluster_down_s:.0f} s, job restored from {checkpoint.name} "
+                         f"{run.restored_at - killed:.0f} s after the kill; transactions may last "
+                         f"{options.transaction_max_timeout_s} s")
+    return run.restored_at
+
+
+def exactly_once(options: Options) -> dict[str, str]:
+    return {"PIPELINE_DELIVERY_GUARANTEE": "exactly-once"}
+
+
+def short_transactions(options: Options) -> dict[str, object]:
+    return {"transaction_max_timeout_s": options.transaction_max_timeout_s}
 
 
 def restart_broker(run: Run, options: Options, outcome: Outcome) -> float:
@@ -107,6 +136,10 @@ SCENARIOS = {scenario.name: scenario for scenario in (
              "one port's clock 1 h ahead (every scenario sends this input)", no_fault),
     Scenario("taskmanager-kill", "kill -9 a TaskManager mid-stream, start a new one", kill_taskmanager,
              own_cluster=True),
+    Scenario("cluster-restart-after-checkpoint",
+             "exactly once: kill -9 the JobManager and TaskManagers after a checkpoint, restart from it "
+             "later than the job's old transaction timeout allowed (15 min of 1 h, scaled: 45 s of 180 s; down 60 s)", restart_cluster_from_checkpoint,
+             own_cluster=True, job_env=exactly_once, kafka=short_transactions),
     Scenario("broker-restart", "stop the Kafka broker mid-stream, start it again (same data, ports)",
              restart_broker),
     Scenario("loader-kill", "kill -9 the loader between an insert and its offset commit, restart it",

@@ -90,6 +90,13 @@ class FlinkCluster:
         pid = self.pids.pop(1 + index)
         kill_group(pid)
 
+    def kill(self) -> None:
+        """Crash the whole cluster (SIGKILL to the JobManager and every TaskManager), for
+        failure tests; `start` starts it again on the same ports."""
+        for pid in self.pids:
+            kill_group(pid)
+        self.pids = []
+
     def start_taskmanager(self) -> None:
         """Start one more TaskManager, e.g. in place of a crashed one."""
         self._spawn("taskmanager", len(self.pids) - 1)
