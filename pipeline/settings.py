@@ -206,6 +206,9 @@ class LoaderSettings(BaseSettings):
     refused_tries: int = Field(3, ge=1, description="a batch ClickHouse refuses for good (a bad value, a type, too "
                                "many partitions) is tried this often, then split: the rows it refuses go to "
                                "load_rejects")
+    max_poll_interval_s: int = Field(
+        300, ge=7, description="an insert retried longer than this (a ClickHouse outage) puts the loader out of its "
+        "group; it rejoins when the insert succeeds, and its rows are read again from the last commit")
 
 
 class AlertSettings(BaseSettings):

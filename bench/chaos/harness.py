@@ -58,6 +58,7 @@ class Options:
     send_s: float = 40.0  # the input is sent evenly over this long
     fault_at: float = 1 / 3  # share of the input sent when the fault starts
     outage_s: float = 30.0  # ClickHouse inserts fail this long
+    loader_max_poll_interval_s: int = 10  # in the outage that outlasts it
     broker_down_s: float = 10.0
     loader_crash_after: int = 8  # the loader kills itself after this many inserts
     cluster_down_s: float = 60.0  # the whole Flink cluster is down this long
@@ -191,6 +192,10 @@ class LoaderProcess:
             if seen > at and match and int(match[1]) > 0 and int(match[2]) == 0:
                 return seen
         return None
+
+    def said(self, text: str) -> bool:
+        """Whether a line of its output so far holds `text`."""
+        return any(text in line for _, line in list(self.lines))
 
     def last_stats(self) -> str:
         return next((line.strip() for _, line in reversed(self.lines) if STATS_LINE.search(line)), "none")

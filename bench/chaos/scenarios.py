@@ -124,6 +124,23 @@ def failing_loader(run: Run, options: Options) -> None:
                       "--stats-interval", "0.5"])
 
 
+def failing_loader_with_short_poll_interval(run: Run, options: Options) -> None:
+    run.start_loader([sys.executable, "-m", "bench.chaos.failing_loader", "--fail-s", str(options.outage_s),
+                      "--stats-interval", "0.5"],
+                     extra_env={"LOADER_MAX_POLL_INTERVAL_S": str(options.loader_max_poll_interval_s)})
+
+
+def fail_inserts_past_the_poll_interval(run: Run, options: Options, outcome: Outcome) -> float:
+    """Every ClickHouse insert fails for `outage_s`, longer than the loader's poll interval:
+    librdkafka puts it out of its group; it rejoins once an insert succeeds."""
+    ended = fail_inserts(run, options, outcome)
+    wait_for(lambda: run.loader.said("rebalanced") or run.loader.said("revoked"),
+             "the loader to find itself out of its group", options.wait_s)
+    outcome.notes.append(f"inserts failed {options.outage_s:.0f} s, poll interval "
+                         f"{options.loader_max_poll_interval_s} s: the loader left its group and rejoined")
+    return ended
+
+
 def fail_inserts(run: Run, options: Options, outcome: Outcome) -> float:
     """Every ClickHouse insert fails for `outage_s` (the loader retries with backoff)."""
     run.loader.signal(signal.SIGUSR1)
@@ -146,4 +163,7 @@ SCENARIOS = {scenario.name: scenario for scenario in (
              restart_crashed_loader, loader_recovery, crashing_loader),
     Scenario("clickhouse-outage", "every ClickHouse insert fails for a while mid-stream", fail_inserts,
              loader_recovery, failing_loader),
+    Scenario("clickhouse-long-outage", "every ClickHouse insert fails longer than the loader's poll interval "
+             "(30 s of 10 s, scaled from 5 min): the loader is put out of its group", fail_inserts_past_the_poll_interval,
+             loader_recovery, failing_loader_with_short_poll_interval),
 )}

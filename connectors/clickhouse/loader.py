@@ -404,7 +404,9 @@ class Loader:
         self.topics = list(targets)
         self.stats_interval_s = stats_interval_s
         self.reader = GroupReader(bootstrap, self.settings.group_id, "crossings-loader", self.topics,
-                                  on_revoke=self._drop_uncommitted, **{"max.partition.fetch.bytes": 16 << 20})
+                                  on_revoke=self._drop_uncommitted, **{
+                                      "max.partition.fetch.bytes": 16 << 20,
+                                      "max.poll.interval.ms": self.settings.max_poll_interval_s * 1000})
         self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
         try:
             self.reader.subscribe()
