@@ -228,6 +228,9 @@ class AlertSettings(BaseSettings):
         1800.0, gt=0, description="a webhook's failed POSTs of an alert (5xx, 408, 429, connection errors, timeouts) "
         "are retried this long after the alert was read, then recorded as a failed delivery; other 4xx are not retried"
     )
+    max_poll_interval_s: int = Field(
+        300, ge=7, description="librdkafka's max.poll.interval.ms: the dispatcher polls while webhooks retry, so "
+        "an outage of any length keeps it in its group")
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

@@ -59,6 +59,8 @@ class Options:
     fault_at: float = 1 / 3  # share of the input sent when the fault starts
     outage_s: float = 30.0  # ClickHouse inserts fail this long
     loader_max_poll_interval_s: int = 10  # in the outage that outlasts it
+    webhook_down_s: float = 40.0  # the alerts' webhook answers 503 this long
+    dispatcher_max_poll_interval_s: int = 10  # shorter than the webhook's outage
     broker_down_s: float = 10.0
     loader_crash_after: int = 8  # the loader kills itself after this many inserts
     cluster_down_s: float = 60.0  # the whole Flink cluster is down this long
@@ -85,6 +87,7 @@ class Outcome:
     recover_s: float | None = None
     elapsed_s: float = 0.0
     notes: list[str] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)  # found by the scenario itself, beyond the state's
     error: str | None = None
 
     @property
@@ -230,6 +233,7 @@ class Run:
         self.loader: LoaderProcess | None = None
         self.job_id: str | None = None
         self.restored_at: float | None = None  # when the job was seen restored after a crash
+        self.recovered_at: float | None = None  # when a scenario's own recovery was seen
         self.sent = [0]
 
     def __enter__(self) -> Run:
@@ -298,6 +302,12 @@ class Run:
         return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
                 "CLICKHOUSE_DATA_PATH": str(self.folder / "chdb"), "LOADER_GROUP_ID": LOADER_GROUP,
                 "PYTHONPATH": str(REPO)}
+
+    def start_process(self, argv: list[str], log_name: str, env: Mapping[str, str]) -> LoaderProcess:
+        """A service of the run other than the loader, stopped with the run."""
+        process = LoaderProcess(argv, {**self.loader_env(), **env}, self.folder / log_name).start()
+        self.stack.callback(process.stop)
+        return process
 
     def start_loader(self, argv: list[str] | None = None, extra_env: Mapping[str, str] | None = None) -> LoaderProcess:
         """`crossings load` (or `argv`) with stats lines every half second."""
@@ -385,7 +395,7 @@ def compare(outcome: Outcome, expected: Expected, state: dict) -> None:
     counts = {name: int(state["pipeline_counts"][0][name] or 0) for name in COUNT_FIGURES}
     outcome.clean, outcome.dead_letters = counts["clean"], counts["dead_letters"]
     outcome.duplicates_dropped, outcome.too_late = counts["duplicates"], counts["too_late"]
-    differences: list[str] = []
+    differences = list(outcome.differences)
 
     def check(what: str, got: Mapping, want: Mapping, equal=lambda g, w: g == w) -> None:
         for key in sorted(got.keys() | want.keys(), key=repr):

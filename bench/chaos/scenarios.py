@@ -7,14 +7,20 @@ fault) is the baseline the others are compared with.
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.chaos.harness import Options, Outcome, Run, wait_for
+from confluent_kafka import Consumer, KafkaError, Producer
+
+from bench.chaos.harness import CROSSINGS, ChaosError, Options, Outcome, Run, wait_for
+from bench.chaos.webhook import OutageWebhook
 from connectors.clickhouse.loader import CRASH_AFTER_INSERT_ENV
+from connectors.kafka.topics import ALERTS
 
 
 def crossings_load(run: Run, options: Options) -> None:
@@ -94,6 +100,83 @@ def short_transactions(options: Options) -> dict[str, object]:
     return {"transaction_max_timeout_s": options.transaction_max_timeout_s}
 
 
+ALERT_EPISODES = 6
+
+
+def alert_messages(count: int) -> list[tuple[bytes, bytes]]:
+    """`count` episodes raised and resolved, as the job writes them to the alerts topic."""
+    messages = []
+    for number in range(count):
+        episode_id = str(uuid.UUID(int=number + 1, version=4))
+        started, ended = f"2024-05-01T08:{number:02d}:00Z", f"2024-05-01T09:{number:02d}:00Z"
+        for state, ended_at in (("raised", None), ("resolved", ended)):
+            alert = {"episode_id": episode_id, "state": state, "severity": "warning", "port_code": "LUOHU",
+                     "kind": "traveller", "direction": "entry", "started_at": started, "ended_at": ended_at,
+                     "peak_p90_s": 2400.0, "threshold_s": 1800}
+            messages.append((episode_id.encode(), json.dumps(alert).encode()))
+    return messages
+
+
+def published_alert_keys(bootstrap: str) -> set[str]:
+    """`<episode_id>:<state>` of every message in the alerts topic."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chaos-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
+                         "isolation.level": "read_committed"})
+    consumer.subscribe([ALERTS.name])
+    keys, at_end, partitions = set(), set(), ALERTS.partitions
+    try:
+        while len(at_end) < partitions:
+            message = consumer.poll(5.0)
+            if message is None:
+                raise ChaosError("the alerts topic did not answer")
+            if message.error():
+                if message.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                continue
+            alert = json.loads(message.value())
+            keys.add(f"{alert['episode_id']}:{alert['state']}")
+    finally:
+        consumer.close()
+    return keys
+
+
+def webhook_outage(run: Run, options: Options, outcome: Outcome) -> float:
+    """The dispatcher's webhook answers 503 for `webhook_down_s`, longer than the dispatcher's
+    poll interval, while episodes are raised and resolved; then it answers again. Every alert
+    in the topic must reach it exactly once."""
+    webhook = run.stack.enter_context(OutageWebhook())
+    dispatcher = run.start_process(
+        [str(CROSSINGS), "alerts", "dispatch", "--stats-interval", "1"], "dispatcher.log",
+        {"ALERTS_WEBHOOK_URLS": webhook.url, "ALERTS_GROUP_ID": f"chaos-{run.name}", "ALERTS_BACKOFF_MAX_MS": "2000",
+         "ALERTS_DELIVERY_MAX_SECONDS": str(4 * options.webhook_down_s),
+         "ALERTS_MAX_POLL_INTERVAL_S": str(options.dispatcher_max_poll_interval_s)})
+    producer = Producer({"bootstrap.servers": run.bootstrap})
+    for key, value in alert_messages(ALERT_EPISODES):
+        producer.produce(ALERTS.name, value, key)
+    producer.flush(30)
+    time.sleep(options.webhook_down_s)
+    webhook.down = False
+    ended = time.monotonic()
+    keys = published_alert_keys(run.bootstrap)
+    wait_for(lambda: webhook.delivered(keys), "every alert to reach the webhook", options.wait_s,
+             dispatcher.check_alive)
+    run.recovered_at = webhook.all_delivered_at
+    time.sleep(3)  # a second copy would come now
+    doubled = sorted(key for key, count in webhook.accepted.items() if count > 1)
+    outcome.differences += [f"alert {key} delivered {webhook.accepted[key]} times" for key in doubled]
+    outcome.differences += [f"alert {key} never published" for key in sorted(set(webhook.accepted) - keys)]
+    outcome.notes.append(f"webhook down {options.webhook_down_s:.0f} s ({webhook.refused} POSTs refused), "
+                         f"{len(keys)} alerts delivered, {len(doubled)} twice; the dispatcher "
+                         f"{'left' if dispatcher.said('revoked') else 'stayed in'} its group "
+                         f"(poll interval {options.dispatcher_max_poll_interval_s} s)")
+    return ended
+
+
+def webhook_recovery(run: Run, fault_end: float | None) -> float | None:
+    """Seconds from the webhook answering again until every alert had reached it."""
+    return None if run.recovered_at is None or fault_end is None else round(run.recovered_at - fault_end, 1)
+
+
 def restart_broker(run: Run, options: Options, outcome: Outcome) -> float:
     """Stop the broker (SIGTERM: a controlled shutdown), leave it down, start it again on the
     same data folder and ports."""
@@ -157,6 +240,9 @@ SCENARIOS = {scenario.name: scenario for scenario in (
              "exactly once: kill -9 the JobManager and TaskManagers after a checkpoint, restart from it "
              "later than the job's old transaction timeout allowed (15 min of 1 h, scaled: 45 s of 180 s; down 60 s)", restart_cluster_from_checkpoint,
              own_cluster=True, job_env=exactly_once, kafka=short_transactions),
+    Scenario("webhook-long-outage",
+             "the alerts' webhook answers 503 longer than the dispatcher's poll interval (40 s of 10 s, scaled "
+             "from 15 min of 5 min) while episodes are raised and resolved", webhook_outage, webhook_recovery),
     Scenario("broker-restart", "stop the Kafka broker mid-stream, start it again (same data, ports)",
              restart_broker),
     Scenario("loader-kill", "kill -9 the loader between an insert and its offset commit, restart it",

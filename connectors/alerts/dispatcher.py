@@ -353,9 +353,10 @@ class Dispatcher:
         self._pending: dict[Partition, deque[InFlight]] = {}  # per partition, in offset order
         self._lock = threading.Lock()
         self._paused = False
-        # the poll loop never waits on a webhook, so librdkafka's default max.poll.interval.ms holds
+        # the poll loop never waits on a webhook, so it keeps within max.poll.interval.ms
         self.reader = reader or GroupReader(bootstrap, self.settings.group_id, "crossings-alerts", [topic],
-                                            on_revoke=self._commit_before_revoke)
+                                            on_revoke=self._commit_before_revoke,
+                                            **{"max.poll.interval.ms": self.settings.max_poll_interval_s * 1000})
         if reader is None:
             self.reader.subscribe()
 
