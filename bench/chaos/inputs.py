@@ -9,7 +9,8 @@ applies as in production. Then, in send order:
 - 10 % of the events are sent up to 5 minutes late on their stream (late, within the allowed
   lateness), 0.1 % 12-20 minutes late (beyond it: too late);
 - 1 % of the events come with a poison record (one defect each, any dead-letter class but
-  clock-skew), sent along with them;
+  clock-skew, each defect at least once), sent along with them: among them wrong JSON types,
+  an extra field and clear identifiers (`CLEAR_IDENTIFIERS`, which no output may hold);
 - 5 % of the records are sent a second time, up to 500 records later.
 Each share is rounded, and is at least one record.
 
@@ -40,6 +41,11 @@ LATE_SHARE, LATE_MAX_S = 0.10, 300
 TOO_LATE_SHARE, TOO_LATE_S = 0.001, (720, 1200)
 POISON_SHARE, DUPLICATE_SHARE, DUPLICATE_MAX_GAP = 0.01, 0.05, 500
 PILOT_SCALE = 0.02
+# a passport number where a ref belongs, and one in a field the models do not have
+CLEAR_IDENTIFIERS = ("E12345678", "K98765432")
+DEFECTS = ("clear-identifier", "clearance-over-24h", "extra-field", "invalid-field", "kind-not-cleared",
+           "malformed-json", "missing-field", "not-an-object", "timestamps-out-of-order", "unknown-port",
+           "wrong-json-type")
 
 
 def live_events(events: int, seed: int, now: datetime) -> list[Crossing]:
@@ -70,7 +76,8 @@ def dirty_records(events: list[Crossing], seed: int) -> list[RawRecord]:
     rng = random.Random(seed)
     too_late = set(rng.sample(_too_late_candidates(events), _share(len(events), TOO_LATE_SHARE)))
     late = set(rng.sample([i for i in range(len(events)) if i not in too_late], _share(len(events), LATE_SHARE)))
-    poisoned = set(rng.sample(range(len(events)), _share(len(events), POISON_SHARE)))
+    poisoned = rng.sample(range(len(events)), max(len(DEFECTS), _share(len(events), POISON_SHARE)))
+    defect_of = {index: DEFECTS[n] if n < len(DEFECTS) else rng.choice(DEFECTS) for n, index in enumerate(poisoned)}
     keyed = []
     for index, event in enumerate(events):
         delay = (rng.uniform(*TOO_LATE_S) if index in too_late
@@ -79,8 +86,8 @@ def dirty_records(events: list[Crossing], seed: int) -> list[RawRecord]:
         if event.port_code == SKEWED_PORT:  # sent on time, stamped by a clock an hour ahead
             event = _moved(event, SKEW)
         keyed.append((sent, record_of(event)))
-        if index in poisoned:  # sent when its event is: its released_at moves the stream as usual
-            keyed.append((sent, poison(event, rng)))
+        if index in defect_of:  # sent when its event is: its released_at moves the stream as usual
+            keyed.append((sent, poison(event, defect_of[index])))
     keyed.sort(key=lambda pair: pair[0])
     records = [record for _, record in keyed]
     for index in sorted(rng.sample(range(len(records)), _share(len(records), DUPLICATE_SHARE)), reverse=True):
@@ -102,8 +109,8 @@ def _too_late_candidates(events: list[Crossing]) -> list[int]:
             and last[(event.kind, event.port_code)] - event.released_at > timedelta(seconds=TOO_LATE_S[1])]
 
 
-def poison(event: Crossing, rng: random.Random) -> RawRecord:
-    """A record of `event` (with an id of its own) broken in one way, the way chosen by `rng`."""
+def poison(event: Crossing, defect: str) -> RawRecord:
+    """A record of `event` (with an id of its own) broken in one way, `defect` (of DEFECTS)."""
     data = {**orjson.loads(event.to_json()), "event_id": str(uuid.uuid4())}
     topic, port = raw_topic(event.kind), event.port_code
     queued = event.queued_at
@@ -119,8 +126,10 @@ def poison(event: Crossing, rng: random.Random) -> RawRecord:
         "clearance-over-24h": lambda: orjson.dumps(
             {**data, "queued_at": _z(queued - timedelta(hours=30)),
              "inspection_started_at": _z(queued - timedelta(hours=29))}),
+        "wrong-json-type": lambda: orjson.dumps({**data, "schema_version": str(data["schema_version"])}),
+        "clear-identifier": lambda: orjson.dumps({**data, "subject_ref": CLEAR_IDENTIFIERS[0]}),
+        "extra-field": lambda: orjson.dumps({**data, "passport_no": CLEAR_IDENTIFIERS[1]}),
     }
-    defect = rng.choice(sorted(defects))
     if defect == "kind-not-cleared":
         port = _not_clearing(event)
     return RawRecord(topic, port.encode(), defects[defect]())

@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Producer
 
-from bench.chaos.harness import CROSSINGS, ChaosError, Options, Outcome, Run, wait_for
+from bench.chaos.harness import CROSSINGS, Options, Outcome, Run, read_topics, wait_for
 from bench.chaos.webhook import OutageWebhook
 from connectors.clickhouse.loader import CRASH_AFTER_INSERT_ENV
 from connectors.kafka.topics import ALERTS
@@ -119,25 +119,8 @@ def alert_messages(count: int) -> list[tuple[bytes, bytes]]:
 
 def published_alert_keys(bootstrap: str) -> set[str]:
     """`<episode_id>:<state>` of every message in the alerts topic."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chaos-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
-                         "isolation.level": "read_committed"})
-    consumer.subscribe([ALERTS.name])
-    keys, at_end, partitions = set(), set(), ALERTS.partitions
-    try:
-        while len(at_end) < partitions:
-            message = consumer.poll(5.0)
-            if message is None:
-                raise ChaosError("the alerts topic did not answer")
-            if message.error():
-                if message.error().code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
-                continue
-            alert = json.loads(message.value())
-            keys.add(f"{alert['episode_id']}:{alert['state']}")
-    finally:
-        consumer.close()
-    return keys
+    return {"{episode_id}:{state}".format(**json.loads(message.value()))
+            for message in read_topics(bootstrap, [ALERTS.name])}
 
 
 def webhook_outage(run: Run, options: Options, outcome: Outcome) -> float:
