@@ -61,19 +61,18 @@ from urllib.parse import urlsplit
 
 import orjson
 from confluent_kafka import KafkaException, TopicPartition
+from pydantic import ValidationError
 
 from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition, Record
 from connectors.kafka.topics import ALERTS
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import AlertSettings
+from schemas.outputs import Alert
 from schemas.ports import load_ports
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "crossings-alerts/1"
-STATES = ("raised", "resolved")
-_REQUIRED = {"episode_id": str, "state": str, "severity": str, "port_code": str, "kind": str, "direction": str,
-             "started_at": str, "peak_p90_s": (int, float), "threshold_s": (int, float)}
 # 4xx answers that say "later", not "never"
 RETRIED_4XX = frozenset({408, 429})
 # messages read and not finished for every webhook, at the most; the partitions pause beyond
@@ -85,21 +84,17 @@ class AlertError(ValueError):
 
 
 def parse_alert(value: bytes) -> dict[str, Any]:
-    """The message of one record (the job's alert_sink format); AlertError when it is not one."""
+    """The message of one record, as the job wrote it; AlertError when it is not an `Alert`."""
     try:
-        alert = orjson.loads(value)
-    except orjson.JSONDecodeError as error:
-        raise AlertError(f"not JSON: {error}") from error
-    if not isinstance(alert, dict):
-        raise AlertError(f"not a JSON object: {value[:80]!r}")
-    for name, kind in _REQUIRED.items():
-        if isinstance(alert.get(name), bool) or not isinstance(alert.get(name), kind):
-            raise AlertError(f"{name}: missing or not a {getattr(kind, '__name__', 'number')}: {alert.get(name)!r}")
-    if alert["state"] not in STATES:
-        raise AlertError(f"state: not one of {', '.join(STATES)}: {alert['state']!r}")
-    if alert.get("ended_at") is not None and not isinstance(alert["ended_at"], str):
-        raise AlertError(f"ended_at: not a timestamp: {alert['ended_at']!r}")
-    return alert
+        Alert.model_validate_json(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        if first["type"] == "json_invalid":
+            raise AlertError(f"not JSON: {first['msg']}") from error
+        if first["type"] == "model_type":
+            raise AlertError(f"not a JSON object: {value[:80]!r}") from error
+        raise AlertError(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from error
+    return orjson.loads(value)
 
 
 def idempotency_key(alert: dict[str, Any]) -> str:

@@ -39,15 +39,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from confluent_kafka import KafkaException
 
 from connectors.clickhouse.base import RefusedError, Warehouse, WarehouseError
 from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition
-from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
+from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import LoaderSettings
+from schemas.outputs import OutputMessage
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,9 @@ class RowError(ValueError):
     """A record that cannot become a row of its table."""
 
 
-def timestamp(text: str | None, nullable: bool = False) -> str | None:
+def timestamp(text: str) -> str:
     """ISO-8601 UTC ('2024-05-01T08:00:00.123Z') as ClickHouse's DateTime/DateTime64 text
     ('2024-05-01 08:00:00.123'; extra fraction digits are truncated by DateTime64(3))."""
-    if text is None and nullable:
-        return None
     if not isinstance(text, str) or not _ISO_UTC.fullmatch(text):
         raise RowError(f"not an ISO-8601 UTC timestamp: {text!r}")
     return f"{text[:10]} {text[11:-1]}"
@@ -101,50 +101,30 @@ def crossing_row(event: dict, partition: int, offset: int) -> tuple:
             get("customs_decision"), partition, offset)
 
 
-THROUGHPUT_COLUMNS = ("window_start", "window_end", "port_code", "kind", "direction", "channel_type",
-                      "crossings", "version")
+def message_columns(message: type[OutputMessage]) -> tuple[str, ...]:
+    """The table columns of an output message: its fields, then `version` (the Kafka offset)
+    if its table keeps the newest upsert."""
+    return (*message.model_fields, *(("version",) if message.versioned else ()))
 
 
-def throughput_row(window: dict, partition: int, offset: int) -> tuple:
-    return (timestamp(window["window_start"]), timestamp(window["window_end"]), window["port_code"],
-            window["kind"], window["direction"], window["channel_type"], _number(window["crossings"], int), offset)
+def message_row(message: type[OutputMessage]) -> Callable[[dict, int, int], tuple]:
+    """The converter of an output topic's records: validated by its model, in
+    `message_columns` order, times as ClickHouse text."""
+    def row(value: dict, partition: int, offset: int) -> tuple:
+        fields = message.model_validate(value)
+        values = tuple(_column_value(getattr(fields, name)) for name in message.model_fields)
+        return (*values, offset) if message.versioned else values
+
+    return row
 
 
-CLEARANCE_COLUMNS = ("window_start", "window_end", "port_code", "kind", "direction", "crossings",
-                     "mean_s", "p50_s", "p90_s", "p99_s", "max_s", "version")
-
-
-def clearance_row(window: dict, partition: int, offset: int) -> tuple:
-    return (timestamp(window["window_start"]), timestamp(window["window_end"]), window["port_code"],
-            window["kind"], window["direction"], _number(window["crossings"], int),
-            *(_number(window[name], float) for name in ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")), offset)
-
-
-PIPELINE_COUNT_COLUMNS = ("received_minute", "topic", "received", "clean", "dead_letters", "duplicates",
-                          "too_late", "version")
-
-
-def pipeline_count_row(counts: dict, partition: int, offset: int) -> tuple:
-    return (timestamp(counts["received_minute"]), counts["topic"],
-            *(_number(counts[name], int) for name in PIPELINE_COUNT_COLUMNS[2:7]), offset)
-
-
-ALERT_COLUMNS = ("episode_id", "state", "severity", "port_code", "kind", "direction", "started_at",
-                 "ended_at", "peak_p90_s", "threshold_s", "version")
-
-
-def alert_row(alert: dict, partition: int, offset: int) -> tuple:
-    return (alert["episode_id"], alert["state"], alert["severity"], alert["port_code"], alert["kind"],
-            alert["direction"], timestamp(alert["started_at"]), timestamp(alert.get("ended_at"), nullable=True),
-            _number(alert["peak_p90_s"], float), _number(alert["threshold_s"], int), offset)
-
-
-DEAD_LETTER_COLUMNS = ("reason", "topic", "partition", "offset", "payload", "detected_at")
-
-
-def dead_letter_row(letter: dict, partition: int, offset: int) -> tuple:
-    return (letter["reason"], letter["topic"], _number(letter["partition"], int), _number(letter["offset"], int),
-            letter["payload"], timestamp(letter["detected_at"]))
+def _column_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S")
+        return f"{text}.{value.microsecond // 1000:03d}" if value.microsecond else text
+    if isinstance(value, UUID):
+        return str(value)
+    return value
 
 
 def reject_row(target: Target, partition: int, offset: int, row: tuple, error: str) -> tuple:
@@ -176,13 +156,17 @@ class Target:
             raise RowError(f"{type(error).__name__}: {error}") from error
 
 
+def message_target(spec: TopicSpec, table: str) -> Target:
+    return Target(spec.name, table, message_columns(spec.message), message_row(spec.message))
+
+
 TARGETS = {target.topic: target for target in (
     Target(CLEAN.name, "crossings", CROSSING_COLUMNS, crossing_row),
-    Target(THROUGHPUT.name, "throughput_windows", THROUGHPUT_COLUMNS, throughput_row),
-    Target(CLEARANCE.name, "clearance_windows", CLEARANCE_COLUMNS, clearance_row),
-    Target(PIPELINE_COUNTS.name, "pipeline_counts", PIPELINE_COUNT_COLUMNS, pipeline_count_row),
-    Target(ALERTS.name, "alerts", ALERT_COLUMNS, alert_row),
-    Target(DEAD_LETTERS.name, "dead_letters", DEAD_LETTER_COLUMNS, dead_letter_row),
+    message_target(THROUGHPUT, "throughput_windows"),
+    message_target(CLEARANCE, "clearance_windows"),
+    message_target(PIPELINE_COUNTS, "pipeline_counts"),
+    message_target(ALERTS, "alerts"),
+    message_target(DEAD_LETTERS, "dead_letters"),
 )}
 
 

@@ -9,6 +9,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from schemas.enums import Kind
+from schemas.outputs import Alert, ClearanceWindow, DeadLetter, OutputMessage, PipelineCounts, ThroughputWindow
 from schemas.events import raw_topic
 
 
@@ -18,6 +19,7 @@ class TopicSpec:
     # Raw topics are keyed by port: 4 partitions spread 10 ports over 2 Flink subtasks.
     partitions: int = 4
     config: dict[str, str] = field(default_factory=dict)
+    message: type[OutputMessage] | None = None  # what an output topic carries (schemas.outputs)
 
 
 RAW_TOPICS = {kind: TopicSpec(raw_topic(kind)) for kind in Kind}
@@ -53,9 +55,10 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
 # What the streaming job writes. Window and count topics carry upserts keyed by window and
 # dimensions, so compaction keeps the last value per key.
 CLEAN = TopicSpec("crossings.clean")
-DEAD_LETTERS = TopicSpec("crossings.dlq")
-THROUGHPUT = TopicSpec("crossings.metrics.throughput", config={"cleanup.policy": "compact"})
-CLEARANCE = TopicSpec("crossings.metrics.clearance", config={"cleanup.policy": "compact"})
-PIPELINE_COUNTS = TopicSpec("crossings.metrics.pipeline", config={"cleanup.policy": "compact"})
-ALERTS = TopicSpec("crossings.alerts")
+DEAD_LETTERS = TopicSpec("crossings.dlq", message=DeadLetter)
+THROUGHPUT = TopicSpec("crossings.metrics.throughput", config={"cleanup.policy": "compact"}, message=ThroughputWindow)
+CLEARANCE = TopicSpec("crossings.metrics.clearance", config={"cleanup.policy": "compact"}, message=ClearanceWindow)
+PIPELINE_COUNTS = TopicSpec("crossings.metrics.pipeline", config={"cleanup.policy": "compact"},
+                            message=PipelineCounts)
+ALERTS = TopicSpec("crossings.alerts", message=Alert)
 JOB_OUTPUTS = [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS]

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from pyflink.table import StreamTableEnvironment, Table
+from pyflink.table import Schema, StreamTableEnvironment, Table, TableDescriptor
 from pyflink.table.expressions import col
 
 from connectors.kafka.topics import (
     ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT,
-    broker_config, ensure_topics,
+    TopicSpec, broker_config, ensure_topics,
 )
 from pipeline.runtime import stream_environments
 from pipeline.settings import PipelineSettings
@@ -24,6 +24,7 @@ from pipeline.transforms.sql import ISO_UTC, iso, literal, plus_seconds, registe
 from pipeline.transforms.streams import first_occurrences, mark_lateness
 from pipeline.transforms.windows import clearance, clearance_windows, throughput
 from schemas.contract import contract_json
+from schemas.outputs import OutputMessage, flink_type
 
 JOB_NAME = "crossings"
 # what the `crossing-json` format gives the job of each raw record (pipeline/jvm)
@@ -118,54 +119,47 @@ def create_published_windows(table_env: StreamTableEnvironment, settings: Pipeli
 
 def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str,
                  transaction_timeout_ms: int | None) -> None:
-    """The six output topics. Exactly once, each sink's transactions last `transaction_timeout_ms`
-    (the broker's longest): a job restored within it from its last checkpoint commits what that
-    checkpoint pre-committed; a later restore finds them aborted by the broker, and that output
-    is lost."""
-    def delivery(name: str) -> dict[str, str]:
+    """The six output topics, each sink's schema from its message model (`schemas.outputs`).
+    Exactly once, each sink's transactions last `transaction_timeout_ms` (the broker's
+    longest): a job restored within it from its last checkpoint commits what that checkpoint
+    pre-committed; a later restore finds them aborted by the broker, and that output is lost."""
+    def sink(name: str, connector: str, topic: str, schema: Schema, **options: str) -> None:
         # JSON compresses about fivefold: less for the broker, which shares the cores, to write
-        batching = {"properties.compression.type": "lz4", "properties.linger.ms": "20",
-                    "properties.batch.size": "262144"}
-        if settings.delivery_guarantee == "at-least-once":
-            return {"sink.delivery-guarantee": "at-least-once", **batching}
-        return {"sink.delivery-guarantee": "exactly-once", **batching,
-                "sink.transactional-id-prefix": f"{settings.transactional_id_prefix}-{name}",
-                **({"properties.transaction.timeout.ms": str(transaction_timeout_ms)}
-                   if transaction_timeout_ms else {})}
+        options |= {"topic": topic, "properties.bootstrap.servers": bootstrap,
+                    "properties.compression.type": "lz4", "properties.linger.ms": "20",
+                    "properties.batch.size": "262144", "sink.delivery-guarantee": settings.delivery_guarantee}
+        if settings.delivery_guarantee == "exactly-once":
+            options["sink.transactional-id-prefix"] = f"{settings.transactional_id_prefix}-{name}"
+            if transaction_timeout_ms:
+                options["properties.transaction.timeout.ms"] = str(transaction_timeout_ms)
+        descriptor = TableDescriptor.for_connector(connector).schema(schema)
+        for key, value in options.items():
+            descriptor = descriptor.option(key, value)
+        table_env.create_temporary_table(name, descriptor.build())
 
-    def kafka(name: str, topic: str, columns: str, **options: str) -> None:
-        with_options = kafka_options(bootstrap, connector="kafka", topic=topic, **delivery(name), **options)
-        table_env.execute_sql(f"CREATE TEMPORARY TABLE {name} ({columns}) WITH ({with_options})")
+    def upsert(name: str, spec: TopicSpec) -> None:
+        sink(name, "upsert-kafka", spec.name, message_schema(spec.message).primary_key(*spec.message.key).build(),
+             **{"key.format": "json", "value.format": "json"})
 
-    def upsert(name: str, topic: str, columns: str, key: str) -> None:
-        with_options = kafka_options(bootstrap, connector="upsert-kafka", topic=topic,
-                                     **{"key.format": "json", "value.format": "json"}, **delivery(name))
-        table_env.execute_sql(
-            f"CREATE TEMPORARY TABLE {name} ({columns}, PRIMARY KEY ({key}) NOT ENFORCED) WITH ({with_options})")
+    clean = Schema.new_builder().column("port_code", "STRING").column("payload", "STRING").build()
+    sink("clean_sink", "kafka", CLEAN.name, clean, **{
+        "key.format": "raw", "key.fields": "port_code", "value.format": "raw", "value.fields-include": "EXCEPT_KEY"})
+    sink("dead_letter_sink", "kafka", DEAD_LETTERS.name, message_schema(DEAD_LETTERS.message).build(),
+         format="json")
+    (alert_key,) = ALERTS.message.key
+    sink("alert_sink", "kafka", ALERTS.name, message_schema(ALERTS.message).build(), **{
+        "key.format": "raw", "key.fields": alert_key, "value.format": "json", "value.fields-include": "ALL"})
+    upsert("throughput_sink", THROUGHPUT)
+    upsert("clearance_sink", CLEARANCE)
+    upsert("pipeline_counts_sink", PIPELINE_COUNTS)
 
-    kafka("clean_sink", CLEAN.name, "port_code STRING, payload STRING",
-          **{"key.format": "raw", "key.fields": "port_code", "value.format": "raw",
-             "value.fields-include": "EXCEPT_KEY"})
-    kafka("dead_letter_sink", DEAD_LETTERS.name,
-          "reason STRING, `topic` STRING, `partition` INT, `offset` BIGINT, payload STRING, detected_at STRING",
-          **{"format": "json"})
-    kafka("alert_sink", ALERTS.name,
-          "episode_id STRING, state STRING, severity STRING, port_code STRING, kind STRING, "
-          "direction STRING, started_at STRING, ended_at STRING, peak_p90_s DOUBLE, threshold_s INT",
-          **{"key.format": "raw", "key.fields": "episode_id", "value.format": "json",
-             "value.fields-include": "ALL"})
-    upsert("throughput_sink", THROUGHPUT.name,
-           "window_start STRING, window_end STRING, port_code STRING, kind STRING, direction STRING, "
-           "channel_type STRING, crossings BIGINT",
-           "window_start, port_code, kind, direction, channel_type")
-    upsert("clearance_sink", CLEARANCE.name,
-           "window_start STRING, window_end STRING, port_code STRING, kind STRING, direction STRING, "
-           "crossings BIGINT, mean_s DOUBLE, p50_s DOUBLE, p90_s DOUBLE, p99_s DOUBLE, max_s DOUBLE",
-           "window_start, port_code, kind, direction")
-    upsert("pipeline_counts_sink", PIPELINE_COUNTS.name,
-           "received_minute STRING, `topic` STRING, received BIGINT, clean BIGINT, dead_letters BIGINT, "
-           "duplicates BIGINT, too_late BIGINT",
-           "received_minute, `topic`")
+
+def message_schema(message: type[OutputMessage]) -> Schema.Builder:
+    """The Flink columns of an output message (its key's NOT NULL, as a primary key needs)."""
+    builder = Schema.new_builder()
+    for name, field in message.model_fields.items():
+        builder.column(name, flink_type(field) + (" NOT NULL" if name in message.key else ""))
+    return builder
 
 
 def main() -> None:

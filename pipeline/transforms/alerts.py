@@ -20,10 +20,10 @@ import json
 from pyflink.table import Table, TableEnvironment
 
 from pipeline.transforms.sql import literal
+from schemas.outputs import Alert
 from schemas.ports import MIN_WINDOW_CROSSINGS, PortRegistry, load_ports
 
-ALERT_FIELDS = ["episode_id", "state", "severity", "port_code", "kind", "direction",
-                "started_at", "ended_at", "peak_p90_s", "threshold_s"]
+ALERT_FIELDS = list(Alert.model_fields)
 
 
 def alert_registry(ports: PortRegistry | None = None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 import orjson
 import pytest
@@ -211,7 +212,7 @@ def records(partition: int, first: int, *values: bytes | None) -> list[Record]:
 
 
 def alerts(count: int) -> list[bytes]:
-    return [orjson.dumps({**RAISED, "episode_id": f"episode-{number}", "state": state})
+    return [orjson.dumps({**RAISED, "episode_id": str(uuid.UUID(int=number + 1)), "state": state})
             for number in range(count // 2) for state in ("raised", "resolved")]
 
 

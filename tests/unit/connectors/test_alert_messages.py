@@ -44,7 +44,7 @@ def test_the_idempotency_key_is_the_same_for_every_copy_and_differs_by_state():
     (orjson.dumps({k: v for k, v in RAISED.items() if k != "port_code"}), "port_code"),
     (orjson.dumps({**RAISED, "peak_p90_s": "950"}), "peak_p90_s"),
     (orjson.dumps({**RAISED, "threshold_s": True}), "threshold_s"),
-    (orjson.dumps({**RAISED, "state": "acknowledged"}), "state: not one of raised, resolved"),
+    (orjson.dumps({**RAISED, "state": "acknowledged"}), "state: Input should be 'raised' or 'resolved'"),
     (orjson.dumps({**RAISED, "ended_at": 12}), "ended_at"),
 ])
 def test_records_that_are_not_alerts_are_rejected(value, message):

@@ -26,7 +26,8 @@ from .clickhouse_wire import FakeClickHouse, FakeSocket, declared_columns, drive
 from .test_loader_rows import TRUCK
 
 TABLES = declared_columns()
-WINDOW = {"window_start": "2024-05-01T08:00:00Z", "port_code": "LUOHU", "kind": "traveller", "direction": "entry"}
+WHERE = {"port_code": "LUOHU", "kind": "traveller", "direction": "entry"}
+WINDOW = {"window_start": "2024-05-01T08:00:00Z", **WHERE}
 RECORDS = {  # one record per output topic, as the job writes it
     CLEAN.name: [TRUCK, {**{k: v for k, v in TRUCK.items() if k not in ("plate_ref", "declared_weight_kg")},
                          "kind": "traveller", "category": "mainland-resident", "document_type": "exit-entry-permit",
@@ -36,7 +37,7 @@ RECORDS = {  # one record per output topic, as the job writes it
                       "p50_s": 9.5, "p90_s": 20.0, "p99_s": 21.0, "max_s": 22.0}],
     PIPELINE_COUNTS.name: [{"received_minute": "2024-05-01T08:00:00Z", "topic": "crossings.raw.truck",
                             "received": 5, "clean": 3, "dead_letters": 1, "duplicates": 1, "too_late": 0}],
-    ALERTS.name: [{**WINDOW, "episode_id": "5b9e7067-c32f-4a7d-aaa5-6d947ad567b9", "state": state,
+    ALERTS.name: [{**WHERE, "episode_id": "5b9e7067-c32f-4a7d-aaa5-6d947ad567b9", "state": state,
                    "severity": "critical", "started_at": "2024-05-01T08:00:00Z", "ended_at": ended,
                    "peak_p90_s": 900.0, "threshold_s": 300}
                   for state, ended in (("raised", None), ("resolved", "2024-05-01T08:20:00Z"))],
