@@ -367,7 +367,11 @@ def run_scenario(scenario, options: Options, cluster: FlinkCluster | None = None
                      options.wait_s)
             fault_end = scenario.inject(run, options, outcome)
             run.finish_sending(sending)
+            completed = run.checkpoints()["counts"]["completed"]
             produce(run.bootstrap, [poison_row(records)])
+            # exactly once, the loader reads past the row once the transaction open beside it commits
+            wait_for(lambda: run.checkpoints()["counts"]["completed"] > completed, "a checkpoint after the poison row",
+                     options.wait_s)
             sent = time.monotonic()
             wait_for(lambda: run.counts.received() >= len(records), "the job's committed counts to cover the input",
                      options.wait_s)
