@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, Producer
 
 from bench import percentile
 from bench.follow import KafkaFollower
-from bench.procfs import peak_rss
+from bench.procfs import children, descendants, peak_rss
 from bench.produce import simulated
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import KafkaBroker
@@ -119,12 +119,25 @@ def wait_until(condition, timeout_s: float, what: str) -> float:
     raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
+def taskmanager_jvms(cluster: FlinkCluster) -> list[int]:
+    """The pid of each TaskManager's JVM (a child of the script the cluster started)."""
+    tree = children()
+    return [pid for leader in cluster.pids[1:] for pid in descendants(leader, tree)
+            if "TaskManagerRunner" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+
+
+def jcmd(pid: int, *command: str) -> None:
+    subprocess.run(["jcmd", str(pid), *command], check=True, capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2_000_000, help="backlog size")
     parser.add_argument("--live-rate", type=int, default=200, help="events/s in the latency phase")
     parser.add_argument("--live-s", type=int, default=30, help="length of the latency phase")
     parser.add_argument("--timeout-s", type=int, default=1800)
+    parser.add_argument("--jfr", type=Path, help="record each TaskManager with JFR over the backlog, into "
+                                                "this folder (taskmanager-<n>.jfr; read with python -m bench.jfr_top)")
     args = parser.parse_args()
     settings = PipelineSettings()
 
@@ -149,7 +162,15 @@ def main() -> None:
         submitted = time.monotonic()
         first = wait_until(lambda: upserts.received() > 0, args.timeout_s, "the first committed counts")
         first_count = upserts.received()
+        recording = taskmanager_jvms(cluster) if args.jfr else []
+        if args.jfr:
+            args.jfr.mkdir(parents=True, exist_ok=True)
+        for index, pid in enumerate(recording):
+            jcmd(pid, "JFR.start", "name=bench-job", "settings=profile",
+                 f"filename={args.jfr.resolve() / f'taskmanager-{index}.jfr'}")
         done = wait_until(lambda: upserts.received() >= args.events, args.timeout_s, "the backlog")
+        for pid in recording:
+            jcmd(pid, "JFR.stop", "name=bench-job")
         sustained = (args.events - first_count) / max(done - first, 1e-9)
         quarters = quarter_rates(upserts.progress, args.events)
 
