@@ -19,7 +19,6 @@ from confluent_kafka import Producer
 
 from bench.chaos.harness import CROSSINGS, Options, Outcome, Run, read_topics, wait_for
 from bench.chaos.webhook import OutageWebhook
-from connectors.clickhouse.loader import CRASH_AFTER_INSERT_ENV
 from connectors.kafka.topics import ALERTS
 
 
@@ -169,13 +168,18 @@ def restart_broker(run: Run, options: Options, outcome: Outcome) -> float:
     return time.monotonic()
 
 
+def faulty_loader(run: Run, *faults: str, extra_env: dict[str, str] | None = None) -> None:
+    run.start_loader([sys.executable, "-m", "bench.chaos.faulty_loader", *faults, "--stats-interval", "0.5"],
+                     extra_env=extra_env)
+
+
 def crashing_loader(run: Run, options: Options) -> None:
-    run.start_loader(extra_env={CRASH_AFTER_INSERT_ENV: str(options.loader_crash_after)})
+    faulty_loader(run, "--crash-after-insert", str(options.loader_crash_after))
 
 
 def restart_crashed_loader(run: Run, options: Options, outcome: Outcome) -> float:
     """Wait for the loader to SIGKILL itself right after an insert, before that batch's
-    offset commit (the loader's test hook); start it again without the hook."""
+    offset commit (`bench.chaos.faulty_loader`); start `crossings load` in its place."""
     wait_for(lambda: run.loader.returncode() is not None, "the loader's crash", options.wait_s)
     if run.loader.returncode() != -signal.SIGKILL:
         run.loader.check_alive()
@@ -186,14 +190,12 @@ def restart_crashed_loader(run: Run, options: Options, outcome: Outcome) -> floa
 
 
 def failing_loader(run: Run, options: Options) -> None:
-    run.start_loader([sys.executable, "-m", "bench.chaos.failing_loader", "--fail-s", str(options.outage_s),
-                      "--stats-interval", "0.5"])
+    faulty_loader(run, "--fail-s", str(options.outage_s))
 
 
 def failing_loader_with_short_poll_interval(run: Run, options: Options) -> None:
-    run.start_loader([sys.executable, "-m", "bench.chaos.failing_loader", "--fail-s", str(options.outage_s),
-                      "--stats-interval", "0.5"],
-                     extra_env={"LOADER_MAX_POLL_INTERVAL_S": str(options.loader_max_poll_interval_s)})
+    faulty_loader(run, "--fail-s", str(options.outage_s),
+                  extra_env={"LOADER_MAX_POLL_INTERVAL_S": str(options.loader_max_poll_interval_s)})
 
 
 def fail_inserts_past_the_poll_interval(run: Run, options: Options, outcome: Outcome) -> float:

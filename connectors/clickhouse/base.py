@@ -7,7 +7,6 @@ same SQL files run on chdb and on a server.
 from __future__ import annotations
 
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -89,41 +88,6 @@ def open_warehouse(settings: ClickHouseSettings | None = None) -> Warehouse:
     from connectors.clickhouse.embedded import EmbeddedWarehouse
 
     return EmbeddedWarehouse(settings)
-
-
-class FailingWarehouse(Warehouse):
-    """A fault hook for tests: wraps a warehouse and makes `insert` raise `WarehouseError`
-    (without inserting) for the next `fail_next(n)` calls or until `fail_for(seconds)` ends."""
-
-    def __init__(self, inner: Warehouse) -> None:
-        self.inner = inner
-        self.failures_left = 0
-        self.failing_until = 0.0
-        self.failed = 0
-
-    def fail_next(self, calls: int) -> FailingWarehouse:
-        self.failures_left = calls
-        return self
-
-    def fail_for(self, seconds: float) -> FailingWarehouse:
-        self.failing_until = time.monotonic() + seconds
-        return self
-
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> QueryResult:
-        return self.inner.query(sql, params)
-
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        self.inner.command(sql, params)
-
-    def insert(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        if self.failures_left > 0 or time.monotonic() < self.failing_until:
-            self.failures_left = max(0, self.failures_left - 1)
-            self.failed += 1
-            raise WarehouseError(f"injected failure of an insert into {table}")
-        return self.inner.insert(table, columns, rows)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class SharedWarehouse(Warehouse):

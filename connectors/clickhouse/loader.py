@@ -20,18 +20,13 @@ connection, a timeout) are retried for ever, in the split as before it.
 Upsert tombstones (value None) are skipped and counted; a record that cannot be converted to
 a row (bad JSON, a missing field, a malformed timestamp) is logged with its coordinates and
 counted as `rejected`, and its offset is committed with the rest.
-
-Test hook: with the environment variable LOADER_CRASH_AFTER_INSERT=N the process kills itself
-(SIGKILL) right after its N-th successful insert, before committing that batch's offsets.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
 import threading
 import time
 from collections import Counter
@@ -53,7 +48,6 @@ from schemas.outputs import OutputMessage
 
 log = logging.getLogger(__name__)
 
-CRASH_AFTER_INSERT_ENV = "LOADER_CRASH_AFTER_INSERT"
 REJECTS_TABLE = "load_rejects"  # sql/clickhouse/012_load_rejects.sql
 REJECT_COLUMNS = ("table_name", "topic", "partition", "offset", "error", "row_json")
 REJECT_CLIP = 2000  # characters kept of a refused row's JSON and of ClickHouse's message
@@ -294,7 +288,6 @@ class WarehouseSink(BatchingSink):
         self.refused_tries = settings.refused_tries
         self.stats = stats
         self.stop = stop
-        self.crash_after_insert = int(os.environ.get(CRASH_AFTER_INSERT_ENV) or 0)
 
     def write(self, batch: TableBatch) -> None:
         target = batch.target
@@ -307,8 +300,6 @@ class WarehouseSink(BatchingSink):
         self.stats.rows += inserted
         self.stats.rows_per_table[target.table] += inserted
         self.stats.last_insert_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        if self.crash_after_insert and self.stats.inserts >= self.crash_after_insert:
-            os.kill(os.getpid(), signal.SIGKILL)  # the test hook: inserted, not committed
 
     def written(self, batch: TableBatch) -> None:
         self.commit(batch)

@@ -86,11 +86,6 @@ def run_panels(warehouse: Warehouse, time_range: TimeRange) -> dict[str, tuple[d
     return boards
 
 
-def render_report(warehouse: Warehouse, time_range: TimeRange, source: str = "") -> str:
-    """The report's HTML for `time_range`; `source` names the warehouse in the header."""
-    return _report(warehouse, time_range, source)[1]
-
-
 def write_report(warehouse: Warehouse, start: datetime, end: datetime, out: Path, source: str = ""
                  ) -> ReportSummary:
     """Writes the report from `start` to `end` (UTC if naive) to `out`, the interval chosen

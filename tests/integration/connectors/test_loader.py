@@ -5,9 +5,10 @@ a second loader joining the group takes a share of the partitions and nothing is
 
 In-process tests use topics of their own (`crossings.clean` -> `<test>.crossings.clean`, ...)
 so the loader's stats are exact; the rows they check carry ids of their own, because the
-session warehouse is shared with other tests. The crash test runs `crossings load` as a
-subprocess on a chdb folder of its own (one chdb session per process) and makes it SIGKILL
-itself right after its 2nd insert, before that commit (LOADER_CRASH_AFTER_INSERT=2)."""
+session warehouse is shared with other tests. The crash test runs the loader as a subprocess
+on a chdb folder of its own (one chdb session per process), the chaos suite's faulty loader
+first, which SIGKILLs itself right after its 2nd insert, before that commit, then `crossings
+load`."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from connectors.clickhouse.base import FailingWarehouse
-from connectors.clickhouse.loader import CRASH_AFTER_INSERT_ENV, TARGETS, Loader, Target
+from bench.chaos.faults import FaultyWarehouse
+from connectors.clickhouse.loader import TARGETS, Loader, Target
 from connectors.clickhouse.migrations import migrate
 from connectors.kafka.topics import (
     ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec, ensure_topics,
@@ -151,7 +152,7 @@ def test_failing_inserts_are_retried_until_they_succeed_without_loss(kafka_broke
     clean_topic = next(name for name, target in targets.items() if target.table == "crossings")
     events = [crossing("traveller", f"retry-{tag}", i) for i in range(1200)]
     produce(bootstrap, [(clean_topic, b"HUANGGANG", orjson.dumps(event)) for event in events])
-    failing = FailingWarehouse(migrated).fail_next(4)
+    failing = FaultyWarehouse(migrated).fail_next(4)
 
     stats = Loader(bootstrap, failing, LoaderSettings(group_id=f"retry-{tag}", **FAST), targets).run(once=True)
 
@@ -195,9 +196,11 @@ def test_a_poison_row_ends_in_load_rejects_and_the_rest_in_its_table(kafka_broke
     assert (again.rows, again.refused) == (0, 0)  # committed past the poison row
 
 
-def run_loader(env: dict[str, str], timeout_s: float = 60) -> subprocess.CompletedProcess:
-    process = subprocess.Popen([str(CROSSINGS_BIN), "load", "--once", "--json", "--batch-rows", "300",
-                                "--max-wait-ms", "200"], env=env, cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd",
+LOAD = [str(CROSSINGS_BIN), "load", "--once", "--json", "--batch-rows", "300", "--max-wait-ms", "200"]
+
+
+def run_loader(env: dict[str, str], timeout_s: float = 60, argv: list[str] = LOAD) -> subprocess.CompletedProcess:
+    process = subprocess.Popen(argv, env=env, cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd",
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         out, err = process.communicate(timeout=timeout_s)
@@ -238,7 +241,8 @@ def test_a_kill_between_insert_and_commit_loses_and_doubles_nothing(kafka_broker
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(tmp_path / "chdb"),
            "LOADER_GROUP_ID": f"crash-{tag}", "PYTHONPATH": str(REPO)}
 
-    crashed = run_loader({**env, CRASH_AFTER_INSERT_ENV: "2"})
+    crashed = run_loader({**env, "LOADER_BATCH_ROWS": "300", "LOADER_BATCH_WAIT_MS": "200"},
+                         argv=[sys.executable, "-m", "bench.chaos.faulty_loader", "--crash-after-insert", "2", "--once"])
     assert crashed.returncode == -9, (crashed.returncode, crashed.stdout, crashed.stderr[-3000:])
     after_crash = read_counts(env, f"crash-{tag}")
     assert 0 < after_crash["unique"] < len(events), after_crash  # the 2nd batch is in, not committed
