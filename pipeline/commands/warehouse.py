@@ -181,8 +181,9 @@ def run_load_statistics(args: argparse.Namespace) -> int:
     console = Console()
     console.print(f"[bold]{load.rows}[/bold] rows loaded into official_daily_traffic "
                   f"({load.lines} CSV lines, {load.days} days)")
-    if load.rejections:
-        console.print(f"[yellow]{len(load.rejections)} lines rejected[/yellow]")
-        for rejection in load.rejections:
-            console.print(f"  line {rejection.line}: {rejection.reason}", markup=False, highlight=False)
-    return 0
+    if not load.rejections:
+        return 0
+    console.print(f"[yellow]{len(load.rejections)} lines rejected, the rest loaded[/yellow]")
+    for rejection in load.rejections:
+        console.print(f"  {args.csv}:{rejection.line}: {rejection.reason}", markup=False, highlight=False)
+    return 1

@@ -57,7 +57,7 @@ def test_load_statistics_then_reconcile(crossings, tmp_path):
     assert len(rows) == 14  # the seven land ports with an HK counterpart, both directions
 
 
-def test_load_statistics_reports_rejected_lines(crossings, tmp_path):
+def test_load_statistics_names_each_rejected_line_by_file_and_number_and_exits_1(crossings, tmp_path):
     csv = tmp_path / "stats.csv"
     csv.write_text(
         "Date,Control Point,Arrival / Departure,Hong Kong Residents,Mainland Visitors,Other Visitors,Total,\n"
@@ -65,11 +65,11 @@ def test_load_statistics_reports_rejected_lines(crossings, tmp_path):
         "01-01-2024,Lo Wu,Departure,10,20,30,61,\n"
         "01-01-2024,Nowhere,Arrival,1,1,1,3,\n")
     result = crossings("load-statistics", str(csv))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # the rest loaded, but a caller must notice
     assert "3 rows loaded into official_daily_traffic (1 CSV lines, 1 days)" in result.stdout
-    assert "2 lines rejected" in result.stdout
-    assert "line 3: total mismatch" in result.stdout
-    assert "line 4: unknown control point 'Nowhere'" in result.stdout
+    assert "2 lines rejected, the rest loaded" in result.stdout
+    assert f"{csv}:3: total mismatch" in result.stdout
+    assert f"{csv}:4: unknown control point 'Nowhere'" in result.stdout
 
 
 def test_sql_formats(crossings):
