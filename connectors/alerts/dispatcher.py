@@ -54,7 +54,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -63,7 +63,9 @@ import orjson
 from confluent_kafka import KafkaException, TopicPartition
 from pydantic import ValidationError
 
-from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition, Record
+from connectors.kafka.consumer import (
+    CommitRefused, CommitRetriable, ConsumeLoop, ConsumerStats, GroupReader, Partition, Record,
+)
 from connectors.kafka.topics import ALERTS
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import AlertSettings
@@ -210,11 +212,10 @@ class InFlight:
 
 
 @dataclass
-class DispatcherStats:
+class DispatcherStats(ConsumerStats):
     """What the dispatcher has done so far; `as_dict()` is the `--json` output. Workers update
     it under `lock`."""
 
-    started_at: float = field(default_factory=time.monotonic)
     alerts: int = 0  # finished for every webhook (delivered or recorded as failed)
     alerts_per_state: Counter = field(default_factory=Counter)
     posts: int = 0  # accepted
@@ -222,12 +223,8 @@ class DispatcherStats:
     failed_deliveries: int = 0  # a webhook that gave up on a message, or had a 4xx answer
     failed_per_webhook: Counter = field(default_factory=Counter)
     logged: int = 0
-    tombstones: int = 0
-    rejected: int = 0
-    commits: int = 0
     failed_commits: int = 0
     in_flight: int = 0  # read, not finished for every webhook
-    lag: int = 0
     last_alert_at: str | None = None
 
     def __post_init__(self) -> None:
@@ -235,17 +232,12 @@ class DispatcherStats:
 
     def as_dict(self) -> dict[str, Any]:
         with self.lock:
-            data = asdict(self)
-        del data["started_at"]
-        data["alerts_per_state"] = dict(sorted(self.alerts_per_state.items()))
-        data["failed_per_webhook"] = dict(sorted(self.failed_per_webhook.items()))
-        data["elapsed_s"] = round(time.monotonic() - self.started_at, 3)
-        return data
+            return super().as_dict()
 
     def line(self) -> str:
         states = " ".join(f"{state}={count}" for state, count in sorted(self.alerts_per_state.items()))
         return (f"dispatched {self.alerts} alerts {states}; posts {self.posts}; failed posts {self.failed_posts}; "
-                f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.lag}; "
+                f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.total_lag}; "
                 f"tombstones {self.tombstones}; rejected {self.rejected}; last alert {self.last_alert_at or 'never'}")
 
 
@@ -325,7 +317,7 @@ class WebhookWorker:
             self.webhook.close()
 
 
-class Dispatcher:
+class Dispatcher(ConsumeLoop):
     """Dispatches alerts until `stop` is set (or, with `once`, until it has caught up and every
     message read is finished). One consumer, and one worker and connection per webhook, for the
     whole run; `reader` and `clock` are injectable for tests."""
@@ -335,29 +327,26 @@ class Dispatcher:
                  reader: GroupReader | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings or AlertSettings()
         self.topic = topic
-        self.stop = stop or threading.Event()
-        self.stats = DispatcherStats()
-        self.stats_interval_s = stats_interval_s
         self.clock = clock
         self.backoff = Backoff.from_ms(self.settings.backoff_initial_ms, self.settings.backoff_max_ms)
+        stats = DispatcherStats()
         token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
         self.webhooks = [Webhook(url, token, self.settings.timeout_s, f"webhook {number}")
                          for number, url in enumerate(self.settings.webhook_urls, 1)]
-        self.workers = [WebhookWorker(index, webhook, self.settings, self.stats, self._done, clock)
+        self.workers = [WebhookWorker(index, webhook, self.settings, stats, self._done, clock)
                         for index, webhook in enumerate(self.webhooks)]
         self._pending: dict[Partition, deque[InFlight]] = {}  # per partition, in offset order
         self._lock = threading.Lock()
         self._paused = False
         # the poll loop never waits on a webhook, so it keeps within max.poll.interval.ms
-        self.reader = reader or GroupReader(bootstrap, self.settings.group_id, "crossings-alerts", [topic],
-                                            on_revoke=self._commit_before_revoke,
-                                            **{"max.poll.interval.ms": self.settings.max_poll_interval_s * 1000})
+        super().__init__(reader or GroupReader(bootstrap, self.settings.group_id, "crossings-alerts", [topic],
+                                               on_revoke=self._commit_before_revoke,
+                                               **{"max.poll.interval.ms": self.settings.max_poll_interval_s * 1000}),
+                         stats, stop or threading.Event(), stats_interval_s)
         if reader is None:
             self.reader.subscribe()
 
-    def run(self, once: bool = False) -> DispatcherStats:
-        """Dispatch until stopped; `once`: until every assigned partition is read to its end and
-        every message read is finished."""
+    def started(self) -> None:
         if self.webhooks:
             log.info("alerts of %s to %d webhooks (%s)", self.topic, len(self.webhooks),
                      ", ".join(webhook.name for webhook in self.webhooks))
@@ -365,43 +354,39 @@ class Dispatcher:
             log.info("no webhook configured (ALERTS_WEBHOOK_URLS): the alerts of %s are logged here", self.topic)
         for worker in self.workers:
             worker.start()
-        last_report = time.monotonic()
+
+    def poll(self) -> list[Record]:
+        self._hold_back()
+        # alerts are few: a small poll; a short one while messages wait for their commit
+        return self.reader.poll(20, 0.1 if self.in_flight() else 0.5)
+
+    def tick(self) -> None:
+        self._commit_finished()
+
+    def caught_up(self) -> bool:
+        """Read to the end, and every message read finished."""
+        return not self.in_flight() and super().caught_up()
+
+    def finish(self) -> None:
+        self._stop_workers()
         try:
-            while not self.stop.is_set():
-                self._hold_back()
-                # alerts are few: a small poll; a short one while messages wait for their commit
-                records = self.reader.poll(20, 0.1 if self.in_flight() else 0.5)
-                for record in records:
-                    self._submit(record)
-                self._commit_finished()
-                if once and not records and not self.in_flight() and self._caught_up():
-                    break
-                if time.monotonic() - last_report >= self.stats_interval_s:
-                    self._update_lag()
-                    self.stats.in_flight = self.in_flight()
-                    log.info(self.stats.line())
-                    last_report = time.monotonic()
-        except Stopped as stopped:
-            log.warning("%s", stopped)
-        finally:
-            self._stop_workers()
-            try:
-                self._commit_finished()
-                self._update_lag()
-            except (KafkaException, CommitRefused, Stopped) as error:  # the broker or the group is gone
-                log.warning("cannot commit or read the end offsets: %s", error)
-            self.stats.in_flight = self.in_flight()
-            if self.stats.in_flight:
-                log.warning("%d alerts not finished for every webhook: their offsets are not committed, a restart "
-                            "delivers them again", self.stats.in_flight)
-            self.reader.close()
-        return self.stats
+            self._commit_finished()
+        except (KafkaException, CommitRefused, Stopped) as error:  # the broker or the group is gone
+            log.warning("cannot commit: %s", error)
+        self.stats.in_flight = self.in_flight()
+        if self.stats.in_flight:
+            log.warning("%d alerts not finished for every webhook: their offsets are not committed, a restart "
+                        "delivers them again", self.stats.in_flight)
+
+    def stats_line(self) -> str:
+        self.stats.in_flight = self.in_flight()
+        return self.stats.line()
 
     def in_flight(self) -> int:
         with self._lock:
             return sum(len(entries) for entries in self._pending.values())
 
-    def _submit(self, record: Record) -> None:
+    def take(self, record: Record) -> None:
         """Hands one record to every worker (finished at once when there is nothing to POST)."""
         entry = InFlight((record.topic, record.partition), record.offset)
         if record.value is None:
@@ -495,15 +480,6 @@ class Dispatcher:
         deadline = time.monotonic() + self.settings.timeout_s + 1  # an attempt under way ends by then
         for worker in self.workers:
             worker.thread.join(max(0.0, deadline - time.monotonic()))
-
-    def _caught_up(self) -> bool:
-        return self.reader.at_end() and self._update_lag() == 0
-
-    def _update_lag(self) -> int:
-        lag = self.reader.lag()
-        if lag is not None:
-            self.stats.lag = sum(lag.values())
-        return self.stats.lag
 
     def _commit_before_revoke(self, revoked: list[Partition]) -> None:
         """Before partitions move to another dispatcher (or are read again), commit what is

@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -40,9 +40,11 @@ import orjson
 from confluent_kafka import KafkaException
 
 from connectors.clickhouse.base import RefusedError, Warehouse, WarehouseError
-from connectors.kafka.consumer import CommitRefused, CommitRetriable, GroupReader, Partition
+from connectors.kafka.consumer import (
+    CommitRefused, CommitRetriable, ConsumeLoop, ConsumerStats, GroupReader, Partition, Record,
+)
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec
-from connectors.retry import Backoff, Stopped, retry
+from connectors.retry import Backoff, retry
 from pipeline.settings import LoaderSettings
 from schemas.outputs import OutputMessage
 
@@ -165,37 +167,22 @@ TARGETS = {target.topic: target for target in (
 
 
 @dataclass
-class LoaderStats:
+class LoaderStats(ConsumerStats):
     """What the loader has done so far; `as_dict()` is the `--json` output."""
 
-    started_at: float = field(default_factory=time.monotonic)
     rows: int = 0
     rows_per_table: Counter = field(default_factory=Counter)
-    tombstones: int = 0
-    rejected: int = 0
     refused: int = 0
     inserts: int = 0
     failed_inserts: int = 0
-    commits: int = 0
-    lag: dict[str, int] = field(default_factory=dict)
     last_insert_at: str | None = None
-
-    @property
-    def total_lag(self) -> int:
-        return sum(self.lag.values())
 
     @property
     def rows_per_s(self) -> float:
         return self.rows / max(time.monotonic() - self.started_at, 1e-9)
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["started_at"]
-        data["rows_per_table"] = dict(sorted(self.rows_per_table.items()))
-        data["rows_per_s"] = round(self.rows_per_s, 1)
-        data["total_lag"] = self.total_lag
-        data["elapsed_s"] = round(time.monotonic() - self.started_at, 3)
-        return data
+        return {**super().as_dict(), "rows_per_s": round(self.rows_per_s, 1)}
 
     def line(self) -> str:
         tables = " ".join(f"{table}={count}" for table, count in sorted(self.rows_per_table.items()))
@@ -365,7 +352,7 @@ class WarehouseSink(BatchingSink):
         self.stats.refused += len(records)
 
 
-class Loader:
+class Loader(ConsumeLoop):
     """Consumes the job's outputs into the warehouse until `stop` is set (or, with `once`,
     until it has caught up). One warehouse and one consumer for the whole run."""
 
@@ -373,15 +360,12 @@ class Loader:
                  targets: Mapping[str, Target] = TARGETS, stop: threading.Event | None = None,
                  stats_interval_s: float = 10.0) -> None:
         self.settings = settings or LoaderSettings()
-        self.stop = stop or threading.Event()
-        self.stats = LoaderStats()
         self.targets = targets
-        self.topics = list(targets)
-        self.stats_interval_s = stats_interval_s
-        self.reader = GroupReader(bootstrap, self.settings.group_id, "crossings-loader", self.topics,
-                                  on_revoke=self._drop_uncommitted, **{
-                                      "max.partition.fetch.bytes": 16 << 20,
-                                      "max.poll.interval.ms": self.settings.max_poll_interval_s * 1000})
+        reader = GroupReader(bootstrap, self.settings.group_id, "crossings-loader", list(targets),
+                             on_revoke=self._drop_uncommitted, **{
+                                 "max.partition.fetch.bytes": 16 << 20,
+                                 "max.poll.interval.ms": self.settings.max_poll_interval_s * 1000})
+        super().__init__(reader, LoaderStats(), stop or threading.Event(), stats_interval_s)
         self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
         try:
             self.reader.subscribe()
@@ -389,58 +373,41 @@ class Loader:
             self.reader.close()
             raise WarehouseError(f"cannot read the job's outputs: {error}") from error
 
-    def run(self, once: bool = False) -> LoaderStats:
-        """Load until stopped; `once`: until every assigned partition is read to its end."""
-        last_report = time.monotonic()
-        try:
-            while not self.stop.is_set():
-                polled = self._poll()
-                now = time.monotonic()
-                for batch in self.sink.due(now):
-                    self.sink.flush(batch)
-                if once and not polled and self._caught_up():
-                    break
-                if now - last_report >= self.stats_interval_s:
-                    self._update_lag()
-                    log.info(self.stats.line())
-                    last_report = now
-            self.flush_all()
-        except Stopped as stopped:
-            log.warning("%s; their offsets are not committed", stopped)
-        finally:
-            self._update_lag()
-            self.reader.close()
-        return self.stats
+    def poll(self) -> list[Record]:
+        deadline = self.sink.next_deadline()
+        wait_s = self.settings.batch_wait_ms / 1000 if deadline is None else deadline - time.monotonic()
+        return self.reader.poll(self.settings.batch_rows, max(0.0, min(wait_s, 0.5)))
 
-    def flush_all(self) -> None:
+    def take(self, record: Record) -> None:
+        """Adds the record's row to its table's batch."""
+        target = self.targets[record.topic]
+        batch = self.sink.batch(target)
+        batch.covers((record.topic, record.partition), record.offset)
+        if record.value is None:
+            self.stats.tombstones += 1
+            return
+        try:
+            batch.add(target.convert(record.value, record.partition, record.offset), record.partition, record.offset)
+        except RowError as error:
+            self.stats.rejected += 1
+            log.error("rejected %s: %s", record.where, error)
+
+    def tick(self) -> None:
+        for batch in self.sink.due(time.monotonic()):
+            self.sink.flush(batch)
+
+    def caught_up(self) -> bool:
+        if not self.reader.at_end():
+            return False
+        self.drain()
+        return self.update_lag() == 0
+
+    def drain(self) -> None:
         for batch in self.sink.pending():
             self.sink.flush(batch)
 
-    def _caught_up(self) -> bool:
-        if not self.reader.at_end():
-            return False
-        self.flush_all()
-        return self._update_lag() == 0
-
-    def _poll(self) -> int:
-        """Adds the next records to their batches; returns how many."""
-        deadline = self.sink.next_deadline()
-        wait_s = self.settings.batch_wait_ms / 1000 if deadline is None else deadline - time.monotonic()
-        records = self.reader.poll(self.settings.batch_rows, max(0.0, min(wait_s, 0.5)))
-        for record in records:
-            target = self.targets[record.topic]
-            batch = self.sink.batch(target)
-            batch.covers((record.topic, record.partition), record.offset)
-            if record.value is None:
-                self.stats.tombstones += 1
-                continue
-            try:
-                batch.add(target.convert(record.value, record.partition, record.offset), record.partition,
-                          record.offset)
-            except RowError as error:
-                self.stats.rejected += 1
-                log.error("rejected %s: %s", record.where, error)
-        return len(records)
+    def stats_line(self) -> str:
+        return self.stats.line()
 
     def _drop_uncommitted(self, revoked: list[Partition]) -> None:
         """Partitions were revoked: drop every row not inserted yet. Whoever reads those
@@ -467,15 +434,3 @@ class Loader:
                         batch.target.table, error)
             return
         self.stats.commits += 1
-
-    def _update_lag(self) -> int:
-        """The lag of the assigned partitions; while none are (a rebalance) or the broker is
-        away, the last one seen."""
-        try:
-            lag = self.reader.lag()
-        except KafkaException as error:
-            log.warning("cannot read the end offsets: %s", error)
-            return self.stats.total_lag
-        if lag is not None:
-            self.stats.lag = dict(sorted(lag.items()))
-        return self.stats.total_lag

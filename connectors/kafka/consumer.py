@@ -19,11 +19,16 @@ partition is read to its end.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from connectors.retry import Stopped
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +206,106 @@ class GroupReader:
         kind = CommitRetriable if error.code() in RETRIED_COMMIT_ERRORS or error.retriable() else CommitRefused
         return kind(error.str())
 
+
+
+@dataclass
+class ConsumerStats:
+    """The figures every consume loop keeps: subclasses add their own."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    tombstones: int = 0
+    rejected: int = 0  # records that are not messages of their topic, logged with their coordinates
+    commits: int = 0
+    lag: dict[str, int] = field(default_factory=dict)  # records not read yet, per topic
+
+    @property
+    def total_lag(self) -> int:
+        return sum(self.lag.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` output: every field but `started_at`, counters as sorted dicts."""
+        values = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "started_at"}
+        data = {name: dict(sorted(value.items())) if isinstance(value, dict) else value for name, value in values.items()}
+        data["total_lag"] = self.total_lag
+        data["elapsed_s"] = round(time.monotonic() - self.started_at, 3)
+        return data
+
+
+class ConsumeLoop(ABC):
+    """The run of one member of a consumer group (the loader, the alert dispatcher): poll, hand
+    each record to `take`, `tick` after each poll, log the stats every `stats_interval_s`; on a
+    stop (or, `once`, when caught up) `drain`; whatever happens `finish`, read the lag and close
+    the consumer. Subclasses write (quix-streams' `BatchingSink`); they commit what they wrote."""
+
+    def __init__(self, reader: GroupReader, stats: ConsumerStats, stop: threading.Event,
+                 stats_interval_s: float) -> None:
+        self.reader, self.stats, self.stop, self.stats_interval_s = reader, stats, stop, stats_interval_s
+        self.log = logging.getLogger(type(self).__module__)  # the lines name the loader or the dispatcher
+
+    def run(self, once: bool = False) -> ConsumerStats:
+        """Consume until stopped; `once`: until every assigned partition is read to its end and
+        everything read is written."""
+        self.started()
+        last_report = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                records = self.poll()
+                for record in records:
+                    self.take(record)
+                self.tick()
+                if once and not records and self.caught_up():
+                    break
+                if time.monotonic() - last_report >= self.stats_interval_s:
+                    self.update_lag()
+                    self.log.info(self.stats_line())
+                    last_report = time.monotonic()
+            self.drain()
+        except Stopped as stopped:
+            self.log.warning("%s", stopped)
+        finally:
+            try:
+                self.finish()
+            finally:
+                self.update_lag()
+                self.reader.close()
+        return self.stats
+
+    def started(self) -> None:
+        """Before the first poll."""
+
+    @abstractmethod
+    def poll(self) -> list[Record]:
+        """The next records."""
+
+    @abstractmethod
+    def take(self, record: Record) -> None:
+        """One record read: its message, or a tombstone, or a rejection."""
+
+    def tick(self) -> None:
+        """After each poll: write and commit what is due."""
+
+    def caught_up(self) -> bool:
+        """Every assigned partition read to its end and written (for `once`)."""
+        return self.reader.at_end() and self.update_lag() == 0
+
+    def drain(self) -> None:
+        """Stopped: write what was read and can still be written."""
+
+    def finish(self) -> None:
+        """The end of the run, also on an error."""
+
+    @abstractmethod
+    def stats_line(self) -> str:
+        """The stats as one log line."""
+
+    def update_lag(self) -> int:
+        """The lag of the assigned partitions into the stats; while none are assigned (a
+        rebalance) or the broker is away, the last one seen."""
+        try:
+            lag = self.reader.lag()
+        except KafkaException as error:
+            self.log.warning("cannot read the end offsets: %s", error)
+            lag = None
+        if lag is not None:
+            self.stats.lag = lag
+        return self.stats.total_lag

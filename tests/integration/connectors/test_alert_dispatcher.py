@@ -75,7 +75,7 @@ def test_raised_and_resolved_alerts_reach_every_webhook_and_a_restart_sends_noth
         urls = [first.url("/hooks/ops?channel=duty"), second.url()]
         stats = dispatch(bootstrap, topic, group, urls, webhook_token="t0ken")
 
-        assert (stats.alerts, stats.posts, stats.failed_posts, stats.rejected, stats.tombstones, stats.lag) == (
+        assert (stats.alerts, stats.posts, stats.failed_posts, stats.rejected, stats.tombstones, stats.total_lag) == (
             6, 12, 0, 1, 1, 0)
         assert stats.alerts_per_state == {"raised": 3, "resolved": 3}
         expected = {f"{alert['episode_id']}:{alert['state']}": alert for alert in alerts}
@@ -97,7 +97,7 @@ def test_raised_and_resolved_alerts_reach_every_webhook_and_a_restart_sends_noth
 
         again = dispatch(bootstrap, topic, group, urls, webhook_token="t0ken")  # a restart, same group
 
-        assert (again.alerts, again.posts, again.rejected, again.lag) == (0, 0, 0, 0)
+        assert (again.alerts, again.posts, again.rejected, again.total_lag) == (0, 0, 0, 0)
         assert len(first.requests) == len(second.requests) == 6 and first.attempts == second.attempts == 6
 
 
@@ -113,7 +113,7 @@ def test_503s_are_retried_and_each_alert_is_delivered_once_in_order(kafka_broker
         assert keys(busy.requests) == keys(healthy.requests) == order  # once each, in the topic's order
         assert busy.attempts == len(alerts) + 4 == stats.failed_posts + len(alerts)
         assert healthy.attempts == len(alerts)  # not posted again while the other webhook failed
-        assert (stats.alerts, stats.posts, stats.lag) == (len(alerts), 2 * len(alerts), 0)
+        assert (stats.alerts, stats.posts, stats.total_lag) == (len(alerts), 2 * len(alerts), 0)
 
 
 def test_a_webhook_that_refuses_connections_gets_every_alert_once_it_is_up(kafka_broker):
@@ -141,7 +141,7 @@ def test_a_webhook_that_refuses_connections_gets_every_alert_once_it_is_up(kafka
             assert not worker.is_alive()
         assert keys(receiver.requests) == [f"{alert['episode_id']}:{alert['state']}" for alert in alerts]
         assert receiver.attempts == len(alerts)
-        assert (result[0].alerts, result[0].lag) == (len(alerts), 0)
+        assert (result[0].alerts, result[0].total_lag) == (len(alerts), 0)
     finally:
         stop.set()
         worker.join(10)
@@ -189,7 +189,7 @@ def test_sigterm_stops_a_retry_without_commit_and_the_console_mode_then_logs_the
 
     assert console.returncode == 0, console.stderr[-2000:]
     stats = json.loads(console.stdout)
-    assert (stats["alerts"], stats["logged"], stats["posts"], stats["lag"]) == (2, 2, 0, 0)
+    assert (stats["alerts"], stats["logged"], stats["posts"], stats["total_lag"]) == (2, 2, 0, 0)
     assert "ALERT CRITICAL raised: traveller entry clearance at Luohu Port is slow" in console.stderr
     assert "ALERT CRITICAL resolved: traveller entry clearance at Luohu Port is back under" in console.stderr
 
@@ -247,7 +247,7 @@ def test_a_webhook_answering_404_is_recorded_failed_at_once_and_never_delays_a_h
 
         again = dispatch(bootstrap, topic, group, urls)  # a restart: the failures were committed past
 
-        assert (again.alerts, again.posts, again.failed_posts, again.lag) == (0, 0, 0, 0)
+        assert (again.alerts, again.posts, again.failed_posts, again.total_lag) == (0, 0, 0, 0)
         assert gone.attempts == healthy.attempts == len(raised_at)
 
 
@@ -279,7 +279,7 @@ def test_a_dead_webhook_is_retried_for_the_bounded_time_while_a_healthy_one_gets
 
         assert healthy.keys() == [f"{alert['episode_id']}:{alert['state']}" for alert in alerts]
         assert 8 <= took < 30
-        assert (stats.alerts, stats.posts, stats.failed_deliveries, stats.in_flight, stats.lag) == (4, 4, 4, 0, 0)
+        assert (stats.alerts, stats.posts, stats.failed_deliveries, stats.in_flight, stats.total_lag) == (4, 4, 4, 0, 0)
         assert stats.failed_per_webhook == {"webhook 1": 4} and stats.failed_posts > 4  # the first was retried
 
         again = dispatch(bootstrap, topic, group, [dead, healthy.url()])

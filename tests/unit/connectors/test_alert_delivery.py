@@ -284,14 +284,14 @@ def test_a_refused_commit_rewinds_every_partition_to_its_first_record_not_commit
     reader = FakeReader([], fail_commit=1)
     dispatcher = dispatcher_for([], reader)  # console mode: each alert is finished once read
     for record in [*records(0, 10, alerts(2)[0], None, alerts(2)[1]), *records(1, 5, *alerts(2))]:
-        dispatcher._submit(record)
+        dispatcher.take(record)
 
     dispatcher._commit_finished()
 
     assert reader.commits == [] and reader.rewinds == {("alerts", 0): 10, ("alerts", 1): 5}
     assert dispatcher.stats.failed_commits == 1 and dispatcher.in_flight() == 0
 
-    dispatcher._submit(records(0, 10, alerts(2)[0])[0])  # read again
+    dispatcher.take(records(0, 10, alerts(2)[0])[0])  # read again
     dispatcher._commit_finished()
     assert reader.commits == [{("alerts", 0): 11}]
 
@@ -302,7 +302,7 @@ def test_a_revoked_partition_drops_what_its_webhooks_have_not_finished():
     with Receiver() as healthy:
         dispatcher = dispatcher_for([healthy.url()], reader)  # its worker not started yet
         for record in [*records(0, 0, first), *records(1, 0, second)]:
-            dispatcher._submit(record)
+            dispatcher.take(record)
         dispatcher._commit_before_revoke([("alerts", 0)])  # partition 0 goes to another dispatcher
         assert dispatcher.in_flight() == 1
 
@@ -337,10 +337,10 @@ def test_the_partitions_pause_while_too_many_messages_wait_and_resume_below(monk
     reader.consumer = Consumer()
     with Receiver() as healthy:
         dispatcher = dispatcher_for([healthy.url()], reader)  # its worker not started: nothing finishes
-        dispatcher._submit(records(0, 0, alerts(2)[0])[0])
+        dispatcher.take(records(0, 0, alerts(2)[0])[0])
         dispatcher._hold_back()
         assert reader.consumer.calls == []
-        dispatcher._submit(records(0, 1, alerts(2)[1])[0])
+        dispatcher.take(records(0, 1, alerts(2)[1])[0])
         dispatcher._hold_back()
         dispatcher._hold_back()
         assert reader.consumer.calls == [("pause", 2), ("pause", 2)]  # again: a rebalance may add partitions
