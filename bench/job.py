@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -34,6 +35,7 @@ from bench.produce import simulated
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import KafkaBroker
 from deploy.services.flink import FlinkCluster
+from deploy.services.process import StoppedBySignal, supervised
 from pipeline.runtime import JOB_SCRIPT, submit
 from pipeline.settings import FlinkSettings, KafkaSettings, PipelineSettings
 from schemas.events import Crossing, raw_topic
@@ -233,4 +235,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        with supervised():  # SIGTERM or SIGHUP stops the job, cluster and broker as Ctrl-C does
+            main()
+    except StoppedBySignal as stopped:
+        print(f"bench.job: {stopped}", file=sys.stderr)
+        sys.exit(stopped.exit_status)

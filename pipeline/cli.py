@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from deploy.services.process import supervised
 from pipeline.commands import COMMAND_GROUPS
 from pipeline.commands.common import UserError
 from pipeline.settings import settings_error_line
@@ -25,11 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM and SIGHUP end a command as Ctrl-C does, and no process it started outlives it
+    with supervised():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.handler(args) or 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stopped:  # Ctrl-C, SIGTERM or SIGHUP: StoppedBySignal
+        print(f"crossings {args.command}: {stopped or 'interrupted'}", file=sys.stderr)
+        return getattr(stopped, "exit_status", 130)
     except ValidationError as error:
         line = settings_error_line(error)
         if line is None:

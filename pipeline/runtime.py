@@ -21,6 +21,7 @@ from pipeline.settings import FlinkSettings, PrivacySettings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_PACKAGES = ("pipeline", "schemas", "connectors")
 JOB_SCRIPT = REPO_ROOT / "pipeline" / "jobs" / "crossings.py"
+STOP_GRACE_S = 10.0  # a stopped run's JVM gets this long after SIGTERM, then SIGKILL
 
 
 class JobError(RuntimeError):
@@ -138,12 +139,13 @@ def stop_with_savepoint(rest_url: str, job_id: str, directory: Path, timeout_s: 
 
 def _run(argv: Sequence[str], timeout_s: float | None, what: str, echo: bool = False,
          env: Mapping[str, str] | None = None) -> str:
-    """Run `argv` in its own process group, killed on timeout, error or Ctrl-C; with `echo`,
-    its output goes to stderr as it comes (and there is no timeout)."""
-    process = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        env={**os.environ, **(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable},
-    )
+    """Run `argv` in its own process group (a job script and its Flink JVM), stopped on timeout,
+    error, Ctrl-C, SIGTERM or SIGHUP; with `echo`, its output goes to stderr as it comes (and
+    there is no timeout)."""
+    from deploy.services.process import start_group, stop_group
+
+    process = start_group(argv, {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         if echo:
             tail: deque[str] = deque(maxlen=30)
@@ -157,9 +159,8 @@ def _run(argv: Sequence[str], timeout_s: float | None, what: str, echo: bool = F
     except subprocess.TimeoutExpired as error:
         raise JobError(f"{what} did not finish within {timeout_s:.0f} s") from error
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 9)
-            process.wait()
+        stop_group(process.pid, grace_s=STOP_GRACE_S)  # what is left of the group, if anything
+        process.wait()
     if process.returncode != 0:
         # Java stack frames would push the Python traceback out of the tail
         tail = "\n".join([line for line in output.splitlines() if not line.lstrip().startswith("at ")][-40:])

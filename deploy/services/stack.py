@@ -14,7 +14,7 @@ from deploy.services import flink, kafka
 from deploy.services.errors import ServiceError
 from deploy.services.flink import FlinkCluster
 from deploy.services.kafka import KafkaBroker
-from deploy.services.process import cmdline, pid_alive, port_open, stop_group
+from deploy.services.process import cmdline, pid_alive, port_open, release, stop_group
 from pipeline.settings import FlinkSettings, KafkaSettings
 
 STATE_FILE = Path("var/services.json")
@@ -42,12 +42,12 @@ class LocalStack:
         except BaseException:
             broker.stop()
             raise
-        self._write_state(
-            {
-                "kafka": {"bootstrap": broker.bootstrap, "pids": [broker.pid], "log": str(broker.log_file)},
-                "flink": {"rest": cluster.rest_url, "pids": cluster.pids, "log": str(cluster.log_dir)},
-            }
-        )
+        state = {
+            "kafka": {"bootstrap": broker.bootstrap, "pids": [broker.pid], "log": str(broker.log_file)},
+            "flink": {"rest": cluster.rest_url, "pids": cluster.pids, "log": str(cluster.log_dir)},
+        }
+        self._write_state(state)
+        release(*(pid for entry in state.values() for pid in entry["pids"]))  # `down` stops them
         return self.status()
 
     def down(self) -> list[str]:

@@ -37,4 +37,5 @@ def run_dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(stats.as_dict()))
     else:
         logging.getLogger("crossings.alerts").info(stats.line())
+    stop.raise_if_signalled()
     return 0

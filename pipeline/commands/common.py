@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from deploy.services import LocalStack
+from deploy.services.process import STOP_SIGNALS, StoppedBySignal
 from pipeline.settings import KafkaSettings
 
 
@@ -34,12 +35,31 @@ def log_to_console() -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
+class StopRequest(threading.Event):
+    """Set by a stop signal (or by the code itself, to end its loops); `signum`: the signal, if one set it."""
+
+    signum: int | None = None
+
+    def raise_if_signalled(self) -> None:
+        """After a clean stop: end the command as stopped by that signal (exit 128 + its number)."""
+        if self.signum is not None:
+            raise StoppedBySignal(self.signum)
+
+
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """An event set by Ctrl-C or SIGTERM while the block runs, for a loop to stop cleanly;
-    the previous handlers come back after it."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+def stop_on_signals() -> Iterator[StopRequest]:
+    """A stop request set by Ctrl-C, SIGTERM or SIGHUP while the block runs, for a loop to stop
+    cleanly; a second signal does not wait for that and raises `StoppedBySignal` at once. The
+    previous handlers come back after the block."""
+    stop = StopRequest()
+
+    def request(signum: int, _frame: object) -> None:
+        if stop.signum is not None:
+            raise StoppedBySignal(signum)
+        stop.signum = signum
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request) for sig in STOP_SIGNALS}
     try:
         yield stop
     finally:

@@ -42,7 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
                           seed=args.seed, work_dir=args.work_dir)
     console = Console(stderr=args.json)
     _log_to(console, options.work_dir / "logs" / "demo.log")
-    # Ctrl-C or SIGTERM sets the demo's stop event: everything is stopped, then summarised
+    # Ctrl-C, SIGTERM or SIGHUP sets the demo's stop event: everything is stopped, then summarised
     with stop_on_signals() as stop:
         demo = Demo(options, stop)
         console.print(f"[bold]crossings demo[/bold]: {args.scenario}, {demo.start:%Y-%m-%d %H:%M} to "
@@ -62,7 +62,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_dict(), default=str))
     else:
         _print_summary(console, summary)
-    return 130 if summary.interrupted else 0
+    stop.raise_if_signalled()  # interrupted: exit 128 + the signal's number
+    return 0
 
 
 def _log_to(console: Console, path: Path) -> None:

@@ -43,4 +43,5 @@ def run_load(args: argparse.Namespace) -> int:
         print(json.dumps(stats.as_dict()))
     else:
         logging.getLogger("crossings.load").info(stats.line())
+    stop.raise_if_signalled()
     return 0

@@ -132,7 +132,7 @@ class Demo:
         self.start, self.end = simulated_period(options.sim_hours)
         self.source = SimulatorSource(self.start, options.sim_hours, seed=options.seed, scenario=options.scenario,
                                       scale=options.scale, scale_lanes=True, speed=options.speed)
-        self.stop = stop or threading.Event()  # set by Ctrl-C or SIGTERM: the run ends, summarised
+        self.stop = stop or threading.Event()  # set by Ctrl-C, SIGTERM or SIGHUP: the run ends, summarised
         self.produced = 0
         self.producer_started: float | None = None
         last_day = (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date()

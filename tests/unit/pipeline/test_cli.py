@@ -3,8 +3,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,14 @@ def test_each_command_reports_a_bad_setting_in_one_line(monkeypatch, tmp_path, c
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"crossings {argv[0]}: {variable}: ") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda sig: sig.name)
+def test_a_stop_signal_ends_a_command_non_zero_saying_so(monkeypatch, capsys, sig):
+    def starting(_stack):
+        os.kill(os.getpid(), sig)
+        time.sleep(5)
+
+    monkeypatch.setattr("deploy.services.stack.LocalStack.up", starting)
+    assert main(["services", "up"]) == 128 + sig
+    assert f"crossings services: stopped by {sig.name}" in capsys.readouterr().err
