@@ -168,7 +168,7 @@ def produce(bootstrap: str, records: list[RawRecord], per_second: float | None =
     """Send in order, keyed by port (one partition per port and topic), idempotently; at most
     `per_second` records a second if given. `sent[0]` counts the records handed over so far;
     `quiet`: no librdkafka log lines (a broker down on purpose), undelivered records still fail."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 20,
                          **({"log_level": 0} if quiet else {})})
     started = time.monotonic()
     try:

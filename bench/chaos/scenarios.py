@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from bench.chaos.harness import CROSSINGS, Options, Outcome, Run, read_topics, wait_for
 from bench.chaos.webhook import OutageWebhook
-from connectors.kafka.topics import ALERTS
+from connectors.kafka.topics import ALERTS, JOB_OUTPUTS, RAW_TOPICS
 
 
 def crossings_load(run: Run, options: Options) -> None:
@@ -168,6 +169,40 @@ def restart_broker(run: Run, options: Options, outcome: Outcome) -> float:
     return time.monotonic()
 
 
+def three_brokers(options: Options) -> dict[str, object]:
+    return {"brokers": 3}
+
+
+def partition_replicas(bootstrap: str) -> list[tuple[int, list[int], list[int]]]:
+    """(leader, replicas, in-sync replicas) of every partition of the project's topics."""
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+    return [(partition.leader, partition.replicas, partition.isrs)
+            for spec in [*RAW_TOPICS.values(), *JOB_OUTPUTS] for partition in topics[spec.name].partitions.values()]
+
+
+def kill_one_of_three_brokers(run: Run, options: Options, outcome: Outcome) -> float:
+    """kill -9 the broker that leads the most partitions of the project's topics (3 replicas,
+    min.insync.replicas 2): producers, the job and the loader go on with the other two. Start it
+    again on its data and ports after `broker_down_s`; it catches up and is in sync again. The
+    fault, for the clients, ends when the other brokers take over: its time to recover counts
+    from the kill."""
+    leaders = [leader for leader, _, _ in partition_replicas(run.bootstrap)]
+    victim = max(set(leaders), key=leaders.count)
+    run.broker.kill(victim)
+    killed, sent = time.monotonic(), run.sent[0]
+    time.sleep(options.broker_down_s)
+    restarted = time.monotonic()
+    run.broker.start_node(victim)
+    registered = time.monotonic()
+    wait_for(lambda: all(len(isrs) == len(replicas) == 3 for _, replicas, isrs in partition_replicas(run.bootstrap)),
+             f"broker {victim} to be in sync again", options.wait_s)
+    outcome.notes.append(f"broker {victim} (leader of {leaders.count(victim)} of {len(leaders)} partitions) killed "
+                         f"at {sent} records sent, started again {restarted - killed:.0f} s later, registered in "
+                         f"{registered - restarted:.0f} s, every replica in sync {time.monotonic() - registered:.0f} s "
+                         f"after that; time to recover: from the kill until the job's counts advance")
+    return killed
+
+
 def faulty_loader(run: Run, *faults: str, extra_env: dict[str, str] | None = None) -> None:
     run.start_loader([sys.executable, "-m", "bench.chaos.faulty_loader", *faults, "--stats-interval", "0.5"],
                      extra_env=extra_env)
@@ -230,6 +265,8 @@ SCENARIOS = {scenario.name: scenario for scenario in (
              "from 15 min of 5 min) while episodes are raised and resolved", webhook_outage, webhook_recovery),
     Scenario("broker-restart", "stop the Kafka broker mid-stream, start it again (same data, ports)",
              restart_broker),
+    Scenario("broker-kill-of-three", "kill -9 one of three Kafka brokers (replicas 3, min.insync.replicas 2, "
+             "acks=all) mid-stream, start it again", kill_one_of_three_brokers, kafka=three_brokers),
     Scenario("loader-kill", "kill -9 the loader between an insert and its offset commit, restart it",
              restart_crashed_loader, loader_recovery, crashing_loader),
     Scenario("clickhouse-outage", "every ClickHouse insert fails for a while mid-stream", fail_inserts,

@@ -25,26 +25,39 @@ class TopicSpec:
 RAW_TOPICS = {kind: TopicSpec(raw_topic(kind)) for kind in Kind}
 
 
-def broker_config(bootstrap: str, name: str, timeout_s: float = 30.0) -> str:
-    """The value of broker setting `name` on a broker of the cluster at `bootstrap`."""
+def broker_configs(bootstrap: str, timeout_s: float = 30.0) -> dict[str, str]:
+    """Every setting of a broker of the cluster at `bootstrap`, by name."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     broker_id = next(iter(admin.list_topics(timeout=timeout_s).brokers))
     resource = ConfigResource(ResourceType.BROKER, str(broker_id))
     entries = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
-    if name not in entries:
+    return {name: entry.value for name, entry in entries.items()}
+
+
+def broker_config(bootstrap: str, name: str, timeout_s: float = 30.0) -> str:
+    """The value of broker setting `name` on a broker of the cluster at `bootstrap`."""
+    configs = broker_configs(bootstrap, timeout_s)
+    if name not in configs:
         raise LookupError(f"the broker at {bootstrap} does not report {name}")
-    return entries[name].value
+    return configs[name]
 
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet; returns the names created. Each gets the
+    cluster's replication: its `default.replication.factor` replicas and `min.insync.replicas`
+    (set from KAFKA_REPLICATION_FACTOR and KAFKA_MIN_INSYNC_REPLICAS by the local runner, and
+    in the compose and Kubernetes manifests: 1 and 1 on one broker, 3 and 2 on three)."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         missing = [spec for spec in specs if spec.name not in set(admin.list_topics())]
         created = []
+        if missing:
+            configs = broker_configs(bootstrap)
+            replicas, min_isr = int(configs["default.replication.factor"]), configs["min.insync.replicas"]
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)])
+                admin.create_topics([NewTopic(spec.name, spec.partitions, replicas,
+                                              topic_configs={**spec.config, "min.insync.replicas": min_isr})])
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass

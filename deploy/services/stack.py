@@ -31,9 +31,11 @@ class LocalStack:
         return cls(KafkaSettings(), FlinkSettings())
 
     def up(self) -> dict:
-        """Start what is not running yet; returns the status."""
+        """Start what is not running yet (or Kafka with another number of brokers); returns the status."""
         state = self._read_state()
-        if self._alive(state.get("kafka"), kafka.MARKER) and self._alive(state.get("flink"), flink.MARKER):
+        brokers = len(state.get("kafka", {}).get("pids", []))
+        if (self._alive(state.get("kafka"), kafka.MARKER) and brokers == self.kafka_settings.brokers
+                and self._alive(state.get("flink"), flink.MARKER)):
             return self.status()
         self.down()
         broker = KafkaBroker(self.kafka_settings).start()
@@ -43,7 +45,7 @@ class LocalStack:
             broker.stop()
             raise
         state = {
-            "kafka": {"bootstrap": broker.bootstrap, "pids": [broker.pid], "log": str(broker.log_file)},
+            "kafka": {"bootstrap": broker.bootstrap, "pids": broker.pids, "log": str(broker.log_file)},
             "flink": {"rest": cluster.rest_url, "pids": cluster.pids, "log": str(cluster.log_dir)},
         }
         self._write_state(state)

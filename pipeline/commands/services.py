@@ -9,12 +9,17 @@ from rich.console import Console
 from rich.table import Table
 
 from deploy.services import LocalStack
+from pipeline.settings import KafkaSettings
 
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("services", help="start, stop or inspect the local Kafka broker and Flink cluster")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="start Kafka (KRaft) and the standalone Flink cluster").set_defaults(handler=up)
+    up_parser = actions.add_parser("up", help="start Kafka (KRaft) and the standalone Flink cluster")
+    up_parser.add_argument("--brokers", type=int, choices=range(1, 10), metavar="N",
+                           help="Kafka brokers, each also a KRaft controller (default KAFKA_BROKERS, 1); "
+                                "3: topics get 3 replicas and min.insync.replicas 2")
+    up_parser.set_defaults(handler=up)
     actions.add_parser("down", help="stop what `up` started, and only that").set_defaults(handler=down)
     status_parser = actions.add_parser("status", help="show addresses and whether each service runs")
     status_parser.add_argument("--json", action="store_true", help="print one JSON document")
@@ -22,8 +27,11 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def up(args: argparse.Namespace) -> int:
+    stack = LocalStack.from_env()
+    if args.brokers:
+        stack.kafka_settings = KafkaSettings(brokers=args.brokers)
     with Console(stderr=True).status("starting Kafka and Flink ..."):
-        state = LocalStack.from_env().up()
+        state = stack.up()
     _print_table(state)
     return 0
 

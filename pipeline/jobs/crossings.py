@@ -124,8 +124,9 @@ def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, 
     longest): a job restored within it from its last checkpoint commits what that checkpoint
     pre-committed; a later restore finds them aborted by the broker, and that output is lost."""
     def sink(name: str, connector: str, topic: str, schema: Schema, **options: str) -> None:
-        # JSON compresses about fivefold: less for the broker, which shares the cores, to write
-        options |= {"topic": topic, "properties.bootstrap.servers": bootstrap,
+        # JSON compresses about fivefold: less for the broker, which shares the cores, to write;
+        # acks=all: a record is written once min.insync.replicas brokers have it
+        options |= {"topic": topic, "properties.bootstrap.servers": bootstrap, "properties.acks": "all",
                     "properties.compression.type": "lz4", "properties.linger.ms": "20",
                     "properties.batch.size": "262144", "sink.delivery-guarantee": settings.delivery_guarantee}
         if settings.delivery_guarantee == "exactly-once":

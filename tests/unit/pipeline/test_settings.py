@@ -159,3 +159,20 @@ def test_the_readme_lists_every_setting_as_the_code_declares_it():
     table = settings_table()
     assert table in readme, "README.md's settings table is stale: regenerate it with `python -m pipeline.settings`"
     assert len(table.splitlines()) == 2 + sum(len(cls.model_fields) for cls in ALL_SETTINGS)
+
+
+def test_kafka_replication_comes_from_the_brokers_and_a_factor_beyond_them_is_refused_by_name(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KAFKA_BROKERS", "3")
+    assert (KafkaSettings().replicas, KafkaSettings().min_isr) == (3, 2)
+    monkeypatch.setenv("KAFKA_BROKERS", "1")
+    assert (KafkaSettings().replicas, KafkaSettings().min_isr) == (1, 1)
+    monkeypatch.setenv("KAFKA_REPLICATION_FACTOR", "3")
+    with pytest.raises(ValidationError) as refused:
+        KafkaSettings()
+    assert settings_error_line(refused.value) == "KAFKA_REPLICATION_FACTOR: must be at most KAFKA_BROKERS (1)"
+    monkeypatch.setenv("KAFKA_BROKERS", "3")
+    monkeypatch.setenv("KAFKA_MIN_INSYNC_REPLICAS", "4")
+    with pytest.raises(ValidationError) as refused:
+        KafkaSettings()
+    assert settings_error_line(refused.value) == "KAFKA_MIN_INSYNC_REPLICAS: must be at most the replication factor (3)"
