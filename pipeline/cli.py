@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from deploy.services.process import supervised
 from pipeline.commands import COMMAND_GROUPS
 from pipeline.commands.common import UserError
+from pipeline.commands.examples import add_examples
 from pipeline.settings import settings_error_line
 
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(groups)
+    add_examples(parser)
     return parser
 
 

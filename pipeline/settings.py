@@ -304,7 +304,7 @@ def settings_error_line(error: ValidationError) -> str | None:
 
 
 def settings_table() -> str:
-    """Every setting as the rows of a Markdown table: variable, default, meaning (README.md)."""
+    """Every setting as the rows of a Markdown table: variable, default, meaning (docs/settings.md)."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for cls in ALL_SETTINGS:
         prefix = cls.model_config["env_prefix"]

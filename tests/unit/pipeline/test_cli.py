@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import build_parser, main
+from pipeline.commands.examples import EXAMPLES
 
 CROSSINGS = str(Path(sys.executable).parent / "crossings")
 
@@ -104,3 +106,23 @@ def test_a_stop_signal_ends_a_command_non_zero_saying_so(monkeypatch, capsys, si
     monkeypatch.setattr("deploy.services.stack.LocalStack.up", starting)
     assert main(["services", "up"]) == 128 + sig
     assert f"crossings services: stopped by {sig.name}" in capsys.readouterr().err
+
+
+def leaf_commands(parser, path=()):
+    subparsers = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    if not subparsers:
+        yield path
+    for action in subparsers:
+        for name, command in action.choices.items():
+            yield from leaf_commands(command, (*path, name))
+
+
+def test_every_command_has_examples_in_its_help_and_each_example_parses():
+    parser = build_parser()
+    assert set(leaf_commands(parser)) == set(EXAMPLES)
+    for path, examples in EXAMPLES.items():
+        for example in examples:
+            words = shlex.split(example)
+            words = words[[word.split("=")[0].isupper() for word in words].index(False):]  # VAR=value first
+            assert words[0] == "crossings" and tuple(words[1:1 + len(path)]) == path, example
+            build_parser().parse_args(words[1:])  # exits (fails the test) on a wrong option
