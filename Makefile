@@ -10,7 +10,7 @@ FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
 FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java) pipeline/jvm/META-INF/services/org.apache.flink.table.factories.Factory
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help setup test test-unit test-integration demo bench bench-produce bench-job bench-ablation bench-load chaos clean
+.PHONY: help setup lint test test-unit test-integration demo bench bench-produce bench-job bench-ablation bench-load chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,9 +42,13 @@ $(FUNCTIONS_JAR): $(FUNCTIONS_SRC) $(VENV)/.installed $(JARS)/.resolved
 	 else sed "s|^PRIVACY_HMAC_KEY=.*|PRIVACY_HMAC_KEY=$$($(PYTHON) -c 'import secrets; print(secrets.token_hex(32))')|" .env.example > .env; \
 	      echo "wrote .env with a new random PRIVACY_HMAC_KEY"; fi
 
-test: setup ## Run every test: unit tests, then integration tests against real Kafka, Flink and chdb
+test: setup lint ## Run every test: the linters, unit tests, then integration tests against real Kafka, Flink and chdb
 	$(PYTEST) -m unit -q
 	$(PYTEST) -m integration -q
+
+lint: setup ## ruff's checks and its formatting check (the rules are in pyproject.toml)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 demo: setup ## The whole pipeline on a simulated day with a live board, then a summary and an HTML report (DEMO_ARGS="--speed 480 ...")
 	$(VENV)/bin/crossings demo $(DEMO_ARGS)
@@ -78,7 +82,7 @@ bench-job: setup ## The job alone on a 2-TaskManager cluster: events/s on a 2M b
 bench-ablation: setup ## Events/s of the job's stages added one at a time on one backlog (BENCH_ARGS="--events 600000"), as JSON
 	$(VENV)/bin/python -m bench.ablation $(BENCH_ARGS)
 
-chaos: setup ## Fault scenarios (TaskManager kill, broker restart, loader kill, ClickHouse outage, dirty input), final state against a recomputation, as a table
+chaos: setup ## Fault scenarios (dirty input, TaskManager kill, cluster restart, broker restart and kill, loader kill, ClickHouse and webhook outages), final state against a recomputation, as a table
 	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)
 
 clean: ## Remove local state (var/); keeps .venv and the jar cache

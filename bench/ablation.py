@@ -40,8 +40,9 @@ from pipeline.transforms.windows import clearance, clearance_windows, throughput
 STAGES = ["source + parse", "+ lateness", "+ dedup", "+ throughput", "+ clearance", "+ counts", "+ alerts"]
 
 
-def run_stages(bootstrap: str, settings: PipelineSettings, parallelism: int, stages: int,
-               jfr: Path | None = None) -> float:
+def run_stages(
+    bootstrap: str, settings: PipelineSettings, parallelism: int, stages: int, jfr: Path | None = None
+) -> float:
     """Seconds to run the first `stages` stages over the whole backlog into blackhole sinks;
     with `jfr`, a Java Flight Recording of the run (the mini-cluster is this process's JVM)."""
     _, table_env = stream_environments(parallelism)
@@ -120,23 +121,35 @@ def main() -> None:
             print(f"{name}: {seconds:.1f} s", file=sys.stderr)
             runs[name] = {"seconds": round(seconds, 1), "events_per_s": round(args.events / seconds)}
         started = time.perf_counter()
-        run_local(JOB_SCRIPT, ["--bootstrap", bootstrap, "--bounded", "--parallelism", str(args.parallelism)],
-                  3600, env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints"),
-                             "PIPELINE_TRANSACTIONAL_ID_PREFIX": "ablation", "PIPELINE_CONSUMER_GROUP": "ablation"})
+        run_local(
+            JOB_SCRIPT,
+            ["--bootstrap", bootstrap, "--bounded", "--parallelism", str(args.parallelism)],
+            3600,
+            env={
+                "PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints"),
+                "PIPELINE_TRANSACTIONAL_ID_PREFIX": "ablation",
+                "PIPELINE_CONSUMER_GROUP": "ablation",
+            },
+        )
         seconds = time.perf_counter() - started
         runs["whole job, Kafka sinks"] = {"seconds": round(seconds, 1), "events_per_s": round(args.events / seconds)}
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(json.dumps({
-        "benchmark": "ablation",
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": commit,
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
-        "events": args.events,
-        "parallelism": args.parallelism,
-        "state_backend": settings.state_backend,
-        "runs": runs,
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "ablation",
+                "date": time.strftime("%Y-%m-%d"),
+                "commit": commit,
+                "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+                "events": args.events,
+                "parallelism": args.parallelism,
+                "state_backend": settings.state_backend,
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,12 @@ FRAME = re.compile(r"^\s+([\w$.<>]+)\(.*\)\s+line:")
 
 def samples(recording: str) -> list[list[str]]:
     """The stacks (top frame first) of the recording's execution samples."""
-    text = subprocess.run(["jfr", "print", "--events", "jdk.ExecutionSample", "--stack-depth", "96", recording],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["jfr", "print", "--events", "jdk.ExecutionSample", "--stack-depth", "96", recording],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     stacks, current = [], None
     for line in text.splitlines():
         if line.startswith("jdk.ExecutionSample"):

@@ -49,9 +49,15 @@ class CommittedUpserts(KafkaFollower):
     each key's value was first seen at each count."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4()}",
-                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"bench-{uuid.uuid4()}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         self.consumer.subscribe(topics)
         self.latest: dict[str, dict[bytes, dict]] = {topic: {} for topic in topics}
         self.seen_at: dict[bytes, list[tuple[int, float]]] = {}
@@ -84,6 +90,7 @@ class CommittedUpserts(KafkaFollower):
 
 def quarter_rates(progress: list[tuple[float, int]], total: int) -> list[int]:
     """Events/s over each quarter of a backlog of `total`, from (when, received so far) samples."""
+
     def reached(count: int) -> float:
         return next(when for when, received in progress if received >= count)
 
@@ -107,9 +114,14 @@ def send(producer: Producer, event: Crossing) -> None:
 def live_copy(event: Crossing) -> Crossing:
     """`event` released now, with a new id."""
     shift = datetime.now(UTC) - event.released_at
-    return event.model_copy(update={
-        "event_id": uuid.uuid4(), "queued_at": event.queued_at + shift,
-        "inspection_started_at": event.inspection_started_at + shift, "released_at": event.released_at + shift})
+    return event.model_copy(
+        update={
+            "event_id": uuid.uuid4(),
+            "queued_at": event.queued_at + shift,
+            "inspection_started_at": event.inspection_started_at + shift,
+            "released_at": event.released_at + shift,
+        }
+    )
 
 
 def wait_until(condition, timeout_s: float, what: str) -> float:
@@ -124,8 +136,12 @@ def wait_until(condition, timeout_s: float, what: str) -> float:
 def taskmanager_jvms(cluster: FlinkCluster) -> list[int]:
     """The pid of each TaskManager's JVM (a child of the script the cluster started)."""
     tree = children()
-    return [pid for leader in cluster.pids[1:] for pid in descendants(leader, tree)
-            if "TaskManagerRunner" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")]
+    return [
+        pid
+        for leader in cluster.pids[1:]
+        for pid in descendants(leader, tree)
+        if "TaskManagerRunner" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    ]
 
 
 def jcmd(pid: int, *command: str) -> None:
@@ -138,8 +154,12 @@ def main() -> None:
     parser.add_argument("--live-rate", type=int, default=200, help="events/s in the latency phase")
     parser.add_argument("--live-s", type=int, default=30, help="length of the latency phase")
     parser.add_argument("--timeout-s", type=int, default=1800)
-    parser.add_argument("--jfr", type=Path, help="record each TaskManager with JFR over the backlog, into "
-                                                "this folder (taskmanager-<n>.jfr; read with python -m bench.jfr_top)")
+    parser.add_argument(
+        "--jfr",
+        type=Path,
+        help="record each TaskManager with JFR over the backlog, into "
+        "this folder (taskmanager-<n>.jfr; read with python -m bench.jfr_top)",
+    )
     args = parser.parse_args()
     settings = PipelineSettings()
 
@@ -156,8 +176,15 @@ def main() -> None:
         producer.flush(120)
 
         upserts = stack.enter_context(CommittedUpserts(bootstrap, [PIPELINE_COUNTS.name, THROUGHPUT.name]))
-        output = submit(JOB_SCRIPT, ["--bootstrap", bootstrap], cluster.rest_url, PARALLELISM, 300,
-                        detached=True, env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")})
+        output = submit(
+            JOB_SCRIPT,
+            ["--bootstrap", bootstrap],
+            cluster.rest_url,
+            PARALLELISM,
+            300,
+            detached=True,
+            env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")},
+        )
         job_id = output.split("JobID ")[1].split()[0]
         stack.callback(cluster.request, f"/jobs/{job_id}?mode=cancel", method="PATCH")
 
@@ -168,8 +195,13 @@ def main() -> None:
         if args.jfr:
             args.jfr.mkdir(parents=True, exist_ok=True)
         for index, pid in enumerate(recording):
-            jcmd(pid, "JFR.start", "name=bench-job", "settings=profile",
-                 f"filename={args.jfr.resolve() / f'taskmanager-{index}.jfr'}")
+            jcmd(
+                pid,
+                "JFR.start",
+                "name=bench-job",
+                "settings=profile",
+                f"filename={args.jfr.resolve() / f'taskmanager-{index}.jfr'}",
+            )
         done = wait_until(lambda: upserts.received() >= args.events, args.timeout_s, "the backlog")
         for pid in recording:
             jcmd(pid, "JFR.stop", "name=bench-job")
@@ -182,9 +214,15 @@ def main() -> None:
         for sent, event in enumerate(events):
             time.sleep(max(0.0, started + sent / args.live_rate - time.monotonic()))
             event = live_copy(event)
-            key = window_key({"window_start": event.released_at.strftime("%Y-%m-%dT%H:%M:00Z"),
-                              "port_code": event.port_code, "kind": event.kind.value,
-                              "direction": event.direction.value, "channel_type": event.channel_type.value})
+            key = window_key(
+                {
+                    "window_start": event.released_at.strftime("%Y-%m-%dT%H:%M:00Z"),
+                    "port_code": event.port_code,
+                    "kind": event.kind.value,
+                    "direction": event.direction.value,
+                    "channel_type": event.channel_type.value,
+                }
+            )
             live_counts[key] += 1
             send(producer, event)
             sent_at.append((key, live_counts[key], time.monotonic()))
@@ -204,34 +242,40 @@ def main() -> None:
 
     summary = checkpoints["summary"]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    print(json.dumps({
-        "benchmark": "job",
-        "date": time.strftime("%Y-%m-%d"),
-        "commit": commit,
-        "parallelism": PARALLELISM,
-        "backlog_events": args.events,
-        "startup_s": round(first - submitted, 1),
-        "sustained_events_per_s": round(sustained),
-        "quarter_events_per_s": quarters,
-        "last_to_first_quarter": round(quarters[-1] / quarters[0], 2),
-        "target_events_per_s": TARGET_EVENTS_PER_S,
-        "state_backend": settings.state_backend,
-        "delivery_guarantee": settings.delivery_guarantee,
-        "taskmanager_memory": FlinkSettings().taskmanager_memory,
-        "taskmanager_peak_rss_mb": taskmanager_rss,
-        "checkpoint_interval_s": settings.checkpoint_interval_s,
-        "checkpoints": {
-            "completed": checkpoints["counts"]["completed"],
-            "duration_ms_p50": summary["end_to_end_duration"].get("p50"),
-            "duration_ms_max": summary["end_to_end_duration"]["max"],
-            "state_bytes_max": summary["state_size"]["max"],
-        },
-        "latency_s": {
-            "events": len(sent_at), "measured": len(latencies),
-            "p50": round(percentile(latencies, 0.5), 2) if latencies else None,
-            "p99": round(percentile(latencies, 0.99), 2) if latencies else None,
-        },
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "job",
+                "date": time.strftime("%Y-%m-%d"),
+                "commit": commit,
+                "parallelism": PARALLELISM,
+                "backlog_events": args.events,
+                "startup_s": round(first - submitted, 1),
+                "sustained_events_per_s": round(sustained),
+                "quarter_events_per_s": quarters,
+                "last_to_first_quarter": round(quarters[-1] / quarters[0], 2),
+                "target_events_per_s": TARGET_EVENTS_PER_S,
+                "state_backend": settings.state_backend,
+                "delivery_guarantee": settings.delivery_guarantee,
+                "taskmanager_memory": FlinkSettings().taskmanager_memory,
+                "taskmanager_peak_rss_mb": taskmanager_rss,
+                "checkpoint_interval_s": settings.checkpoint_interval_s,
+                "checkpoints": {
+                    "completed": checkpoints["counts"]["completed"],
+                    "duration_ms_p50": summary["end_to_end_duration"].get("p50"),
+                    "duration_ms_max": summary["end_to_end_duration"]["max"],
+                    "state_bytes_max": summary["state_size"]["max"],
+                },
+                "latency_s": {
+                    "events": len(sent_at),
+                    "measured": len(latencies),
+                    "p50": round(percentile(latencies, 0.5), 2) if latencies else None,
+                    "p99": round(percentile(latencies, 0.99), 2) if latencies else None,
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -73,11 +73,23 @@ def bench_topic(bootstrap: str, name: str) -> dict[str, Target]:
     return {name: dataclasses.replace(CROSSINGS, topic=name)}
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], per_s: float | None = None,
-            sent: dict[tuple[int, int], float] | None = None) -> None:
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: list[bytes],
+    per_s: float | None = None,
+    sent: dict[tuple[int, int], float] | None = None,
+) -> None:
     """Send `values` (paced at `per_s` when given); `sent` gets each record's CreateTime."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
-                         "compression.type": "lz4", "queue.buffering.max.messages": 500_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
 
     def delivered(error, message) -> None:
         if error is None and sent is not None:
@@ -107,7 +119,7 @@ def insert_path(warehouse: Warehouse, values: list[bytes], batch_rows: int) -> d
     convert_rate = rate(len(rows), started)
     started = time.perf_counter()
     for first in range(0, len(rows), batch_rows):
-        warehouse.insert("crossings", CROSSINGS.columns, rows[first:first + batch_rows])
+        warehouse.insert("crossings", CROSSINGS.columns, rows[first : first + batch_rows])
     insert_rate = rate(len(rows), started)
     both = round(len(rows) / (len(rows) / convert_rate + len(rows) / insert_rate))
     return {"convert": convert_rate, "insert": insert_rate, "convert_and_insert": both}
@@ -121,8 +133,9 @@ def end_to_end(bootstrap: str, warehouse: Warehouse, values: list[bytes], settin
     return {"rows": stats.rows, "rows_per_s": rate(stats.rows, started), "inserts": stats.inserts}
 
 
-def freshness(bootstrap: str, warehouse: Warehouse, values: list[bytes], per_s: float,
-              settings: LoaderSettings) -> dict:
+def freshness(
+    bootstrap: str, warehouse: Warehouse, values: list[bytes], per_s: float, settings: LoaderSettings
+) -> dict:
     targets = bench_topic(bootstrap, "bench.load.fresh")
     clock = InsertClock(warehouse)
     stop = threading.Event()
@@ -142,9 +155,14 @@ def freshness(bootstrap: str, warehouse: Warehouse, values: list[bytes], per_s: 
     delays = sorted(clock.queryable_at[key] - created for key, created in sent.items() if key in clock.queryable_at)
     if len(delays) < len(values):
         raise RuntimeError(f"only {len(delays)} of {len(values)} records became queryable within 60 s")
-    return {"events": len(delays), "produce_rate_per_s": per_s, "batch_wait_ms": settings.batch_wait_ms,
-            "p50_s": round(statistics.median(delays), 3), "p99_s": round(percentile(delays, 0.99), 3),
-            "max_s": round(delays[-1], 3)}
+    return {
+        "events": len(delays),
+        "produce_rate_per_s": per_s,
+        "batch_wait_ms": settings.batch_wait_ms,
+        "p50_s": round(statistics.median(delays), 3),
+        "p99_s": round(percentile(delays, 0.99), 3),
+        "max_s": round(delays[-1], 3),
+    }
 
 
 def main() -> None:
@@ -171,20 +189,25 @@ def main() -> None:
         fresh_values = [event.to_json() for event in simulated(args.fresh_events, args.seed + 1)]
         fresh = freshness(bootstrap, warehouse, fresh_values, args.fresh_rate, settings)
 
-    print(json.dumps({
-        "benchmark": "load",
-        "events": len(values),
-        "mean_event_bytes": round(sum(map(len, values)) / len(values)),
-        "batch_rows": settings.batch_rows,
-        "insert_path_rows_per_s": inserts,
-        "end_to_end_from_kafka": e2e,
-        "freshness": fresh,
-        "target_rows_per_s": TARGET_ROWS_PER_S,
-        "target_freshness_p99_s": TARGET_FRESHNESS_P99_S,
-        "meets_rows_target": inserts["insert"] >= TARGET_ROWS_PER_S,
-        "meets_freshness_target": fresh["p99_s"] <= TARGET_FRESHNESS_P99_S,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "load",
+                "events": len(values),
+                "mean_event_bytes": round(sum(map(len, values)) / len(values)),
+                "batch_rows": settings.batch_rows,
+                "insert_path_rows_per_s": inserts,
+                "end_to_end_from_kafka": e2e,
+                "freshness": fresh,
+                "target_rows_per_s": TARGET_ROWS_PER_S,
+                "target_freshness_p99_s": TARGET_FRESHNESS_P99_S,
+                "meets_rows_target": inserts["insert"] >= TARGET_ROWS_PER_S,
+                "meets_freshness_target": fresh["p99_s"] <= TARGET_FRESHNESS_P99_S,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,43 +44,71 @@ def keep_raw_records(bootstrap: str) -> None:
     (the first two 2-million-event runs)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     forever = [ConfigEntry("retention.ms", "-1", incremental_operation=AlterConfigOpType.SET)]
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=forever)
-                 for spec in RAW_TOPICS.values()]
+    resources = [
+        ConfigResource(ConfigResource.Type.TOPIC, spec.name, incremental_configs=forever)
+        for spec in RAW_TOPICS.values()
+    ]
     for future in admin.incremental_alter_configs(resources).values():
         future.result(timeout=30)
 
 
-def run_peer(bootstrap: str, events: int, folder: Path, grace_ms: int, skew_tolerance_s: int,
-             timeout_s: float) -> dict:
+def run_peer(bootstrap: str, events: int, folder: Path, grace_ms: int, skew_tolerance_s: int, timeout_s: float) -> dict:
     """The peer's report (counts, timings, final windows) after it consumed `events` raw records."""
     if not QUIX_PYTHON.exists():
-        raise RuntimeError(f"no Quix Streams virtualenv at {QUIX_PYTHON.parent.parent}: run `make bench` "
-                           "(it creates it from bench/peers/requirements.txt), or pass --no-peer")
+        raise RuntimeError(
+            f"no Quix Streams virtualenv at {QUIX_PYTHON.parent.parent}: run `make bench` "
+            "(it creates it from bench/peers/requirements.txt), or pass --no-peer"
+        )
     keep_raw_records(bootstrap)
     out = folder / "peer.json"
-    argv = [str(QUIX_PYTHON), str(PEER_SCRIPT), "--bootstrap", bootstrap, "--group", f"bench-peer-{uuid.uuid4()}",
-            "--events", str(events), "--out", str(out), "--state-dir", str(folder / "peer-state"),
-            "--grace-ms", str(grace_ms), "--skew-tolerance-s", str(skew_tolerance_s),
-            "--idle-timeout-s", str(PEER_IDLE_TIMEOUT_S)]
+    argv = [
+        str(QUIX_PYTHON),
+        str(PEER_SCRIPT),
+        "--bootstrap",
+        bootstrap,
+        "--group",
+        f"bench-peer-{uuid.uuid4()}",
+        "--events",
+        str(events),
+        "--out",
+        str(out),
+        "--state-dir",
+        str(folder / "peer-state"),
+        "--grace-ms",
+        str(grace_ms),
+        "--skew-tolerance-s",
+        str(skew_tolerance_s),
+        "--idle-timeout-s",
+        str(PEER_IDLE_TIMEOUT_S),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_s)
     if done.returncode != 0 or not out.exists():
         raise RuntimeError(f"the Quix Streams peer failed ({done.returncode}):\n{done.stderr[-2000:]}")
     report = json.loads(out.read_text())
     if not report["complete"]:
-        raise RuntimeError(f"the Quix Streams peer stopped idle after {report['consumed']} of {events} records "
-                           f"(throughput {report['throughput_events']}, clearance {report['clearance_events']})")
+        raise RuntimeError(
+            f"the Quix Streams peer stopped idle after {report['consumed']} of {events} records "
+            f"(throughput {report['throughput_events']}, clearance {report['clearance_events']})"
+        )
     return report
 
 
 def job_windows(bootstrap: str, idle_s: float = 5.0) -> dict[str, dict[str, dict]]:
     """The job's last committed value per window key of the throughput and clearance topics,
     read from the start until nothing more comes for `idle_s` (the job is stopped)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-peer-check-{uuid.uuid4()}",
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-peer-check-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     windows: dict[str, dict[str, dict]] = {THROUGHPUT.name: {}, CLEARANCE.name: {}}
     try:
-        consumer.assign([TopicPartition(spec.name, p, 0) for spec in (THROUGHPUT, CLEARANCE)
-                         for p in range(spec.partitions)])
+        consumer.assign(
+            [TopicPartition(spec.name, p, 0) for spec in (THROUGHPUT, CLEARANCE) for p in range(spec.partitions)]
+        )
         last = time.monotonic()
         while time.monotonic() - last < idle_s:
             for message in consumer.consume(10_000, timeout=0.5):
@@ -111,19 +139,32 @@ def mismatch(peer: dict, ours: dict | None, figures: tuple[str, ...]) -> bool:
 
 def compare(report: dict, ours: dict[str, dict[str, dict]]) -> dict:
     """How many of the peer's final windows were checked against the job's, and which differ."""
-    pairs = [(window, ours[THROUGHPUT.name].get(f"{window['window_start']}/{window['key']}"), ())
-             for window in report["throughput"]]
-    pairs += [(window, ours[CLEARANCE.name].get(f"{window['window_start']}/{window['key']}"), CLEARANCE_FIGURES)
-              for window in report["clearance"]]
+    pairs = [
+        (window, ours[THROUGHPUT.name].get(f"{window['window_start']}/{window['key']}"), ())
+        for window in report["throughput"]
+    ]
+    pairs += [
+        (window, ours[CLEARANCE.name].get(f"{window['window_start']}/{window['key']}"), CLEARANCE_FIGURES)
+        for window in report["clearance"]
+    ]
     different = [(peer, job) for peer, job, figures in pairs if mismatch(peer, job, figures)]
-    return {"windows_compared": len(pairs), "mismatches": len(different),
-            "mismatch_examples": [{"peer": peer, "job": job} for peer, job in different[:3]]}
+    return {
+        "windows_compared": len(pairs),
+        "mismatches": len(different),
+        "mismatch_examples": [{"peer": peer, "job": job} for peer, job in different[:3]],
+    }
 
 
 def peer_section(report: dict, checked: dict, ours_events_per_s: int) -> dict:
     """The "peer" part of the bench document."""
-    return {"tool": tool(), "events": report["consumed"] + report["malformed"], "ours_events_per_s": ours_events_per_s,
-            "events_per_s": report["events_per_s"], "elapsed_s": report["elapsed_s"],
-            "startup_s": round(report["elapsed_with_startup_s"] - report["elapsed_s"], 1),
-            "late_window_updates_dropped": report["late"], **checked,
-            "ours_to_peer_ratio": round(ours_events_per_s / max(report["events_per_s"], 1), 2)}
+    return {
+        "tool": tool(),
+        "events": report["consumed"] + report["malformed"],
+        "ours_events_per_s": ours_events_per_s,
+        "events_per_s": report["events_per_s"],
+        "elapsed_s": report["elapsed_s"],
+        "startup_s": round(report["elapsed_with_startup_s"] - report["elapsed_s"], 1),
+        "late_window_updates_dropped": report["late"],
+        **checked,
+        "ours_to_peer_ratio": round(ours_events_per_s / max(report["events_per_s"], 1), 2),
+    }

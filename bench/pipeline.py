@@ -45,8 +45,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from bench import percentile
 from bench.follow import KafkaFollower
-from bench.peer import compare, job_windows, peer_section, run_peer
 from bench.job import CommittedUpserts, live_copy, send, wait_until, window_key
+from bench.peer import compare, job_windows, peer_section, run_peer
 from bench.procfs import peak_rss
 from bench.produce import rate, simulated
 from bench.results import RESULTS, append_result
@@ -59,12 +59,12 @@ from pipeline.settings import FlinkSettings, KafkaSettings, PipelineSettings
 
 PARALLELISM = 2
 REPO = Path(__file__).resolve().parent.parent
-TARGETS = {"end_to_end_events_per_s": 30_000, "pipeline_to_raw_ratio": 0.3,
-           "freshness_p99_s_beyond_window_close": 10.0}
+TARGETS = {"end_to_end_events_per_s": 30_000, "pipeline_to_raw_ratio": 0.3, "freshness_p99_s_beyond_window_close": 10.0}
 LOADED_ROWS = re.compile(r"\bcrossings=(\d+)")
 
 
 # -- raw limit ---------------------------------------------------------------------------------
+
 
 def parse_consumer_performance(output: str) -> dict[str, float]:
     """The figures of ConsumerPerformance's report: a header line of names, then (after any
@@ -72,7 +72,7 @@ def parse_consumer_performance(output: str) -> dict[str, float]:
     lines = output.splitlines()
     header = next((i for i, line in enumerate(lines) if line.startswith("start.time")), None)
     names = [] if header is None else [name.strip() for name in lines[header].split(",")]
-    values = next((line.split(",") for line in lines[(header or 0) + 1:] if len(line.split(",")) == len(names)), None)
+    values = next((line.split(",") for line in lines[(header or 0) + 1 :] if len(line.split(",")) == len(names)), None)
     if header is None or values is None:
         raise ValueError(f"no ConsumerPerformance report in:\n{output[-2000:]}")
     return {name: float(value) for name, value in zip(names, values, strict=True) if not name.endswith(".time")}
@@ -80,16 +80,32 @@ def parse_consumer_performance(output: str) -> dict[str, float]:
 
 def consumer_performance(bootstrap: str, topic: str, messages: int, jars: Path) -> dict[str, float]:
     """Kafka's own consumer benchmark reading `messages` records of `topic` from the start."""
-    argv = ["java", "-Xmx512m", "-cp", f"{jars.resolve()}/*", "org.apache.kafka.tools.ConsumerPerformance",
-            "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(messages),
-            "--group", f"bench-raw-{uuid.uuid4()}", "--timeout", "30000"]
+    argv = [
+        "java",
+        "-Xmx512m",
+        "-cp",
+        f"{jars.resolve()}/*",
+        "org.apache.kafka.tools.ConsumerPerformance",
+        "--bootstrap-server",
+        bootstrap,
+        "--topic",
+        topic,
+        "--messages",
+        str(messages),
+        "--group",
+        f"bench-raw-{uuid.uuid4()}",
+        "--timeout",
+        "30000",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"ConsumerPerformance on {topic} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     figures = parse_consumer_performance(done.stdout)
     if figures["data.consumed.in.nMsg"] < messages:
-        raise RuntimeError(f"ConsumerPerformance read {figures['data.consumed.in.nMsg']:.0f} of {messages} "
-                           f"records of {topic}:\n{done.stdout[-2000:]}")
+        raise RuntimeError(
+            f"ConsumerPerformance read {figures['data.consumed.in.nMsg']:.0f} of {messages} "
+            f"records of {topic}:\n{done.stdout[-2000:]}"
+        )
     return figures
 
 
@@ -100,12 +116,17 @@ def raw_limit(bootstrap: str, per_topic: dict[str, int], jars: Path) -> dict:
     messages = sum(run["data.consumed.in.nMsg"] for run in runs.values())
     fetch_s = sum(run["fetch.time.ms"] for run in runs.values()) / 1000
     total_s = sum(run["fetch.time.ms"] + run["rebalance.time.ms"] for run in runs.values()) / 1000
-    return {"tool": "org.apache.kafka.tools.ConsumerPerformance", "messages": int(messages),
-            "events_per_s": round(messages / fetch_s), "events_per_s_with_group_join": round(messages / total_s),
-            "per_topic_events_per_s": {topic: round(run["fetch.nMsg.sec"]) for topic, run in runs.items()}}
+    return {
+        "tool": "org.apache.kafka.tools.ConsumerPerformance",
+        "messages": int(messages),
+        "events_per_s": round(messages / fetch_s),
+        "events_per_s_with_group_join": round(messages / total_s),
+        "per_topic_events_per_s": {topic: round(run["fetch.nMsg.sec"]) for topic, run in runs.items()},
+    }
 
 
 # -- loader --------------------------------------------------------------------------------------
+
 
 def loader_command(group: str, *options: str) -> list[str]:
     return [str(Path(sys.executable).parent / "crossings"), "load", "--group", group, *options]
@@ -130,18 +151,28 @@ def check_running(loader: subprocess.Popen, log_file: Path, cluster: FlinkCluste
 def replay_load(bootstrap: str, folder: Path, timeout_s: float) -> dict:
     """A fresh loader (new group, new chdb) over the job's outputs until caught up, alone."""
     env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(folder / "chdb-replay")}
-    done = subprocess.run(loader_command(f"bench-replay-{uuid.uuid4()}", "--once", "--json"), capture_output=True,
-                          text=True, timeout=timeout_s, env={**os.environ, **env})
+    done = subprocess.run(
+        loader_command(f"bench-replay-{uuid.uuid4()}", "--once", "--json"),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, **env},
+    )
     if done.returncode != 0:
         raise RuntimeError(f"the replay loader failed ({done.returncode}):\n{done.stderr[-2000:]}")
     stats = json.loads(done.stdout.strip().splitlines()[-1])
     clean = stats["rows_per_table"].get("crossings", 0)
-    return {"rows": stats["rows"], "clean_rows": clean, "elapsed_s": stats["elapsed_s"],
-            "rows_per_s": round(stats["rows"] / stats["elapsed_s"]),
-            "events_per_s": round(clean / stats["elapsed_s"])}
+    return {
+        "rows": stats["rows"],
+        "clean_rows": clean,
+        "elapsed_s": stats["elapsed_s"],
+        "rows_per_s": round(stats["rows"] / stats["elapsed_s"]),
+        "events_per_s": round(clean / stats["elapsed_s"]),
+    }
 
 
 # -- freshness -----------------------------------------------------------------------------------
+
 
 def queryable_at(commits: list[tuple[float, int]], offset: int) -> float | None:
     """When the committed offset (time-ordered `(time, committed)` samples) first passed `offset`."""
@@ -155,10 +186,12 @@ def window_start_s(key: bytes) -> float:
 
 
 def summary(values: list[float]) -> dict:
-    return {"measured": len(values),
-            "p50": round(percentile(values, 0.5), 2) if values else None,
-            "p99": round(percentile(values, 0.99), 2) if values else None,
-            "max": round(max(values), 2) if values else None}
+    return {
+        "measured": len(values),
+        "p50": round(percentile(values, 0.5), 2) if values else None,
+        "p99": round(percentile(values, 0.99), 2) if values else None,
+        "max": round(max(values), 2) if values else None,
+    }
 
 
 class LiveOutputs(KafkaFollower):
@@ -166,14 +199,20 @@ class LiveOutputs(KafkaFollower):
     record is) and the loader group's committed offsets on them (when each advanced)."""
 
     def __init__(self, bootstrap: str, loader_group: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-live-{uuid.uuid4()}",
-                                  "isolation.level": "read_committed", "enable.auto.commit": False})
-        self.loader = Consumer({"bootstrap.servers": bootstrap, "group.id": loader_group,
-                                "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"bench-live-{uuid.uuid4()}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+        self.loader = Consumer({"bootstrap.servers": bootstrap, "group.id": loader_group, "enable.auto.commit": False})
         self.partitions = [TopicPartition(spec.name, p) for spec in (CLEAN, THROUGHPUT) for p in range(spec.partitions)]
         now_ms = int(time.time() * 1000)
         starts = self.consumer.offsets_for_times(
-            [TopicPartition(tp.topic, tp.partition, now_ms) for tp in self.partitions], timeout=30)
+            [TopicPartition(tp.topic, tp.partition, now_ms) for tp in self.partitions], timeout=30
+        )
         self.consumer.assign(starts)
         self.clean_at: dict[str, tuple[int, int]] = {}
         self.windows: list[tuple[bytes, int, int, int]] = []
@@ -218,10 +257,17 @@ def trickle(bootstrap: str, events, per_s: int, seconds: int) -> tuple[dict[str,
     for sent, event in enumerate(islice(events, per_s * seconds)):
         time.sleep(max(0.0, started + sent / per_s - time.time()))
         event = live_copy(event)
-        per_window[window_key({"window_start": event.released_at.strftime("%Y-%m-%dT%H:%M:00Z"),
-                               "port_code": event.port_code, "kind": event.kind.value,
-                               "direction": event.direction.value,
-                               "channel_type": event.channel_type.value})] += 1
+        per_window[
+            window_key(
+                {
+                    "window_start": event.released_at.strftime("%Y-%m-%dT%H:%M:00Z"),
+                    "port_code": event.port_code,
+                    "kind": event.kind.value,
+                    "direction": event.direction.value,
+                    "channel_type": event.channel_type.value,
+                }
+            )
+        ] += 1
         produced[str(event.event_id)] = time.time()
         send(producer, event)
         producer.poll(0)
@@ -231,45 +277,71 @@ def trickle(bootstrap: str, events, per_s: int, seconds: int) -> tuple[dict[str,
     return produced, per_window, started, ended
 
 
-def freshness(live: LiveOutputs, produced: dict[str, float], per_window: Counter, started: float,
-              ended: float, timeout_s: float) -> dict:
+def freshness(
+    live: LiveOutputs, produced: dict[str, float], per_window: Counter, started: float, ended: float, timeout_s: float
+) -> dict:
     """Produce-to-queryable per event; per 1-minute window that opened and closed during the
     trickle, seconds from its end until its final count was queryable (0 when before)."""
-    wait_until(lambda: all(live.event_queryable_at(event_id) for event_id in produced), timeout_s,
-               "every live event to be queryable")
+    wait_until(
+        lambda: all(live.event_queryable_at(event_id) for event_id in produced),
+        timeout_s,
+        "every live event to be queryable",
+    )
     closed = [key for key in per_window if started <= window_start_s(key) and window_start_s(key) + 60 <= ended]
-    wait_until(lambda: all(live.window_final_at(key, per_window[key]) for key in closed), timeout_s,
-               "the final counts of the live windows")
+    wait_until(
+        lambda: all(live.window_final_at(key, per_window[key]) for key in closed),
+        timeout_s,
+        "the final counts of the live windows",
+    )
     events = [live.event_queryable_at(event_id) - at for event_id, at in produced.items()]
     beyond = [max(0.0, live.window_final_at(key, per_window[key]) - (window_start_s(key) + 60)) for key in closed]
-    return {"events": len(produced), "produced_to_queryable_s": summary(events),
-            "windows": len(closed), "beyond_window_close_s": summary(beyond)}
+    return {
+        "events": len(produced),
+        "produced_to_queryable_s": summary(events),
+        "windows": len(closed),
+        "beyond_window_close_s": summary(beyond),
+    }
 
 
 # -- the run -------------------------------------------------------------------------------------
 
+
 def checkpoints(cluster: FlinkCluster, job_id: str) -> dict:
     stats = cluster.request(f"/jobs/{job_id}/checkpoints")
     duration = stats["summary"]["end_to_end_duration"]
-    return {"completed": stats["counts"]["completed"], "failed": stats["counts"]["failed"],
-            "duration_ms_p50": duration.get("p50"), "duration_ms_p99": duration.get("p99"),
-            "duration_ms_max": duration["max"], "state_bytes_max": stats["summary"]["state_size"]["max"]}
+    return {
+        "completed": stats["counts"]["completed"],
+        "failed": stats["counts"]["failed"],
+        "duration_ms_p50": duration.get("p50"),
+        "duration_ms_p99": duration.get("p99"),
+        "duration_ms_max": duration["max"],
+        "state_bytes_max": stats["summary"]["state_size"]["max"],
+    }
 
 
 def memory(broker: KafkaBroker, cluster: FlinkCluster, loader_pid: int) -> dict:
     """Peak RSS of each process of each service."""
-    roles = {"broker": broker.pid, "jobmanager": cluster.pids[0], "loader": loader_pid,
-             **{f"taskmanager-{i}": pid for i, pid in enumerate(cluster.pids[1:], 1)}}
+    roles = {
+        "broker": broker.pid,
+        "jobmanager": cluster.pids[0],
+        "loader": loader_pid,
+        **{f"taskmanager-{i}": pid for i, pid in enumerate(cluster.pids[1:], 1)},
+    }
     return {role: peak_rss(pid) for role, pid in roles.items()}
 
 
 def targets(end_to_end: float, ratio: float, beyond_close_p99: float | None) -> dict:
-    measured = {"end_to_end_events_per_s": end_to_end, "pipeline_to_raw_ratio": ratio,
-                "freshness_p99_s_beyond_window_close": beyond_close_p99}
-    met = {"end_to_end_events_per_s": end_to_end >= TARGETS["end_to_end_events_per_s"],
-           "pipeline_to_raw_ratio": ratio >= TARGETS["pipeline_to_raw_ratio"],
-           "freshness_p99_s_beyond_window_close": beyond_close_p99 is not None
-           and beyond_close_p99 <= TARGETS["freshness_p99_s_beyond_window_close"]}
+    measured = {
+        "end_to_end_events_per_s": end_to_end,
+        "pipeline_to_raw_ratio": ratio,
+        "freshness_p99_s_beyond_window_close": beyond_close_p99,
+    }
+    met = {
+        "end_to_end_events_per_s": end_to_end >= TARGETS["end_to_end_events_per_s"],
+        "pipeline_to_raw_ratio": ratio >= TARGETS["pipeline_to_raw_ratio"],
+        "freshness_p99_s_beyond_window_close": beyond_close_p99 is not None
+        and beyond_close_p99 <= TARGETS["freshness_p99_s_beyond_window_close"],
+    }
     return {name: {"target": TARGETS[name], "measured": measured[name], "met": met[name]} for name in TARGETS}
 
 
@@ -282,8 +354,11 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=int, default=4 * 3600, help="for the backlog to be processed")
     parser.add_argument("--results", type=Path, default=RESULTS, help="history to append the result to")
     parser.add_argument("--no-peer", action="store_true", help="skip the Quix Streams peer")
-    parser.add_argument("--taskmanager-memory", default=FlinkSettings().taskmanager_memory,
-                        help="of each TaskManager (the dedup state of a backlog is in RocksDB, off-heap)")
+    parser.add_argument(
+        "--taskmanager-memory",
+        default=FlinkSettings().taskmanager_memory,
+        help="of each TaskManager (the dedup state of a backlog is in RocksDB, off-heap)",
+    )
     args = parser.parse_args()
     if args.live_s < 120:
         parser.error("--live-s must be at least 120: a 1-minute window must open and close during the trickle")
@@ -295,14 +370,22 @@ def main() -> None:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pipeline-")))
         broker = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=folder / "kafka")))
         bootstrap = broker.bootstrap
-        cluster = stack.enter_context(FlinkCluster(FlinkSettings(
-            data_dir=folder / "flink", taskmanagers=PARALLELISM, taskmanager_memory=args.taskmanager_memory)))
+        cluster = stack.enter_context(
+            FlinkCluster(
+                FlinkSettings(
+                    data_dir=folder / "flink", taskmanagers=PARALLELISM, taskmanager_memory=args.taskmanager_memory
+                )
+            )
+        )
         ensure_topics(bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
 
         loader_group = f"bench-loader-{uuid.uuid4()}"
         loader_log = folder / "loader.log"
-        loader = spawn(loader_command(loader_group, "--stats-interval", "1"), loader_log,
-                       {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(folder / "chdb")})
+        loader = spawn(
+            loader_command(loader_group, "--stats-interval", "1"),
+            loader_log,
+            {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(folder / "chdb")},
+        )
         stack.callback(stop_group, loader.pid)
 
         events = simulated(args.events + args.live_rate * args.live_s, args.seed)
@@ -313,22 +396,32 @@ def main() -> None:
 
         upserts = stack.enter_context(CommittedUpserts(bootstrap, [PIPELINE_COUNTS.name]))
         submitted = time.monotonic()
-        output = submit(JOB_SCRIPT, ["--bootstrap", bootstrap], cluster.rest_url, PARALLELISM, 300,
-                        detached=True, env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")})
+        output = submit(
+            JOB_SCRIPT,
+            ["--bootstrap", bootstrap],
+            cluster.rest_url,
+            PARALLELISM,
+            300,
+            detached=True,
+            env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")},
+        )
         job_id = output.split("JobID ")[1].split()[0]
 
         def running() -> bool:
             return check_running(loader, loader_log, cluster, job_id)
 
-        first = wait_until(lambda: running() and upserts.received() > 0, args.timeout_s,
-                           "the job's first committed counts")
+        first = wait_until(
+            lambda: running() and upserts.received() > 0, args.timeout_s, "the job's first committed counts"
+        )
         first_count = upserts.received()
-        done = wait_until(lambda: running() and upserts.received() >= args.events, args.timeout_s,
-                          "the job over the backlog")
+        done = wait_until(
+            lambda: running() and upserts.received() >= args.events, args.timeout_s, "the job over the backlog"
+        )
         job_rate = round((args.events - first_count) / max(done - first, 1e-9))
         clean = sum(row["clean"] for row in list(upserts.latest[PIPELINE_COUNTS.name].values()))
-        wait_until(lambda: running() and loaded_crossings(loader_log) >= clean, args.timeout_s,
-                   "the loader over the backlog")
+        wait_until(
+            lambda: running() and loaded_crossings(loader_log) >= clean, args.timeout_s, "the loader over the backlog"
+        )
         end_to_end = round(args.events / (time.perf_counter() - produce_started))
 
         with LiveOutputs(bootstrap, loader_group) as live:
@@ -346,8 +439,9 @@ def main() -> None:
         if not args.no_peer:
             grace_ms = (pipeline.out_of_orderness_s + pipeline.allowed_lateness_s) * 1000
             try:
-                report = run_peer(bootstrap, args.events + len(produced), folder, grace_ms,
-                                  pipeline.skew_tolerance_s, args.timeout_s)
+                report = run_peer(
+                    bootstrap, args.events + len(produced), folder, grace_ms, pipeline.skew_tolerance_s, args.timeout_s
+                )
                 peer = peer_section(report, compare(report, job_windows(bootstrap)), job_rate)
             except RuntimeError as error:  # the pipeline's figures of this long run are kept all the same
                 peer = {"error": str(error)}
@@ -358,8 +452,12 @@ def main() -> None:
         "events": args.events,
         "parallelism": PARALLELISM,
         "taskmanager_memory": args.taskmanager_memory,
-        "events_per_s": {"produce": produce_rate, "job": job_rate, "load": load["events_per_s"],
-                         "end_to_end": end_to_end},
+        "events_per_s": {
+            "produce": produce_rate,
+            "job": job_rate,
+            "load": load["events_per_s"],
+            "end_to_end": end_to_end,
+        },
         "job_startup_s": round(first - submitted, 1),
         "clean_events": clean,
         "load_replay": load,
@@ -373,8 +471,11 @@ def main() -> None:
         "checkpoints": checkpointing,
         "peak_rss_mb": rss,
         "targets": targets(end_to_end, ratio, fresh["beyond_window_close_s"]["p99"]),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_average_1m": {"start": round(load_average, 1), "end": round(os.getloadavg()[0], 1)}},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_1m": {"start": round(load_average, 1), "end": round(os.getloadavg()[0], 1)},
+        },
     }
     print(json.dumps(document, indent=2))
     append_result(args.results, document, REPO)

@@ -63,6 +63,7 @@ def peak_rss(pid: int, proc: Path = PROC) -> list[dict]:
             continue
         kib = peak_rss_kib(text)
         if kib is not None:
-            rows.append({"pid": member, "command": status_fields(text).get("Name", "?"),
-                         "peak_rss_mb": round(kib / 1024, 1)})
+            rows.append(
+                {"pid": member, "command": status_fields(text).get("Name", "?"), "peak_rss_mb": round(kib / 1024, 1)}
+            )
     return rows

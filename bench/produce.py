@@ -39,7 +39,9 @@ def simulated(events: int, seed: int):
     1 May 2024, over as many days as they need (a day holds about 594k)."""
     days = -(-events // EVENTS_PER_DAY_AT_LEAST)
     source = SimulatorSource(
-        datetime.combine(date(2024, 5, 1), day_time(0), SHENZHEN_TZ), 24 * days, seed=seed,
+        datetime.combine(date(2024, 5, 1), day_time(0), SHENZHEN_TZ),
+        24 * days,
+        seed=seed,
         pseudonymiser=Pseudonymiser(SecretStr(os.urandom(16).hex())),
     )
     count = 0
@@ -55,8 +57,14 @@ def rate(count: int, started: float) -> float:
 
 
 def kafka_python_rate(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                             compression_type="lz4", linger_ms=20, batch_size=1_000_000)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        compression_type="lz4",
+        linger_ms=20,
+        batch_size=1_000_000,
+    )
     started = time.perf_counter()
     for key, value in records:
         producer.send(topic, key=key, value=value)
@@ -67,9 +75,17 @@ def kafka_python_rate(bootstrap: str, topic: str, records: list[tuple[bytes, byt
 
 
 def confluent_rate(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                         "compression.type": "lz4", "linger.ms": 20, "batch.size": 1_000_000,
-                         "queue.buffering.max.messages": 500_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "compression.type": "lz4",
+            "linger.ms": 20,
+            "batch.size": 1_000_000,
+            "queue.buffering.max.messages": 500_000,
+        }
+    )
     started = time.perf_counter()
     for key, value in records:
         while True:
@@ -114,19 +130,24 @@ def main() -> None:
             producer.send_all(simulated(args.events, args.seed + 1))
         end_to_end = rate(sum(producer.sent.values()), started)
 
-    print(json.dumps({
-        "benchmark": "produce",
-        "events": len(records),
-        "mean_event_bytes": round(sum(len(v) for _, v in records) / len(records)),
-        "stages_events_per_s": {"simulator": source_rate, "serialise": serialise_rate},
-        "producer_events_per_s": clients,
-        "chosen_client": "confluent-kafka",
-        "end_to_end_events_per_s": end_to_end,
-        "raw_topics": sorted(spec.name for spec in RAW_TOPICS.values()),
-        "target_events_per_s": TARGET_EVENTS_PER_S,
-        "meets_target": end_to_end >= TARGET_EVENTS_PER_S,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "produce",
+                "events": len(records),
+                "mean_event_bytes": round(sum(len(v) for _, v in records) / len(records)),
+                "stages_events_per_s": {"simulator": source_rate, "serialise": serialise_rate},
+                "producer_events_per_s": clients,
+                "chosen_client": "confluent-kafka",
+                "end_to_end_events_per_s": end_to_end,
+                "raw_topics": sorted(spec.name for spec in RAW_TOPICS.values()),
+                "target_events_per_s": TARGET_EVENTS_PER_S,
+                "meets_target": end_to_end >= TARGET_EVENTS_PER_S,
+                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

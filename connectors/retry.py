@@ -35,9 +35,14 @@ class Backoff:
             delay = min(delay * 2, self.max_s)
 
 
-def retry(attempt: Callable[[], T], retry_on: type[BaseException] | tuple[type[BaseException], ...],
-          backoff: Backoff, stop: threading.Event, on_failure: Callable[[BaseException, float], None],
-          stopped: Callable[[], str]) -> T:
+def retry(
+    attempt: Callable[[], T],
+    retry_on: type[BaseException] | tuple[type[BaseException], ...],
+    backoff: Backoff,
+    stop: threading.Event,
+    on_failure: Callable[[BaseException, float], None],
+    stopped: Callable[[], str],
+) -> T:
     """`attempt()` until it returns, waiting `backoff` after each `retry_on` error (other
     errors propagate). `on_failure(error, delay)` is called before each wait; a stop during
     a wait raises `Stopped(stopped())`."""

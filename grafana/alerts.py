@@ -51,11 +51,16 @@ def _quote(value: str) -> str:
 def thresholds_sql(ports: Iterable[Port] | None = None) -> str:
     """(port_code, kind, threshold_s) of every port and kind it clears, as a VALUES literal."""
     ports = load_ports() if ports is None else ports
-    rows = [f"({_quote(port.code)}, {_quote(str(kind))}, {threshold})"
-            for port in ports for kind, threshold in sorted(port.clearance_threshold_s.items())]
+    rows = [
+        f"({_quote(port.code)}, {_quote(str(kind))}, {threshold})"
+        for port in ports
+        for kind, threshold in sorted(port.clearance_threshold_s.items())
+    ]
     listed = ",\n  ".join(rows)
-    return panel_sql(f"VALUES('port_code String, kind String, threshold_s Float64',\n  {listed})",
-                     ["port_code", "kind", "threshold_s"])
+    return panel_sql(
+        f"VALUES('port_code String, kind String, threshold_s Float64',\n  {listed})",
+        ["port_code", "kind", "threshold_s"],
+    )
 
 
 def clearance_spike_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> str:
@@ -63,17 +68,27 @@ def clearance_spike_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> 
     port_code, kind and threshold (seconds, as text)."""
     windows = panel_sql(
         "clearance_windows",
-        ["port_code", "kind", "window_start",
-         f"if(sum(crossings) >= {MIN_WINDOW_CROSSINGS}, sum(p90_s * crossings) / sum(crossings), 0) AS p90_s"],
+        [
+            "port_code",
+            "kind",
+            "window_start",
+            f"if(sum(crossings) >= {MIN_WINDOW_CROSSINGS}, sum(p90_s * crossings) / sum(crossings), 0) AS p90_s",
+        ],
         final=True,
-        where=["crossings > 0", f"window_end > {now} - INTERVAL {CLEARANCE_LOOKBACK_S} SECOND",
-               f"window_end <= {now}"],
-        group_by=["port_code", "kind", "window_start"])
+        where=["crossings > 0", f"window_end > {now} - INTERVAL {CLEARANCE_LOOKBACK_S} SECOND", f"window_end <= {now}"],
+        group_by=["port_code", "kind", "window_start"],
+    )
     return panel_sql(
         f"({windows}) AS windows\nINNER JOIN ({thresholds_sql(ports)}) AS thresholds USING (port_code, kind)",
-        ["port_code", "kind", "toString(toUInt32(any(threshold_s))) AS threshold",
-         "argMax(p90_s, window_start) / any(threshold_s) AS p90_over_threshold"],
-        group_by=["port_code", "kind"], order_by=["port_code", "kind"])
+        [
+            "port_code",
+            "kind",
+            "toString(toUInt32(any(threshold_s))) AS threshold",
+            "argMax(p90_s, window_start) / any(threshold_s) AS p90_over_threshold",
+        ],
+        group_by=["port_code", "kind"],
+        order_by=["port_code", "kind"],
+    )
 
 
 def open_now_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> str:
@@ -86,14 +101,16 @@ def open_now_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> str:
             if hours is None:
                 return "1"
             opens, closes = hours
-            intervals.add((opens.hour * 60 + opens.minute,
-                           24 * 60 if closes == MIDNIGHT else closes.hour * 60 + closes.minute))
+            intervals.add(
+                (opens.hour * 60 + opens.minute, 24 * 60 if closes == MIDNIGHT else closes.hour * 60 + closes.minute)
+            )
     if not intervals:
         return "0"
     tz = _quote(str(SHENZHEN_TZ))
     minute = f"(toHour({now}, {tz}) * 60 + toMinute({now}, {tz}))"
-    return "(" + " OR ".join(f"({minute} >= {opens} AND {minute} < {closes})"
-                             for opens, closes in sorted(intervals)) + ")"
+    return (
+        "(" + " OR ".join(f"({minute} >= {opens} AND {minute} < {closes})" for opens, closes in sorted(intervals)) + ")"
+    )
 
 
 def pipeline_stale_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> str:
@@ -104,22 +121,40 @@ def pipeline_stale_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> s
         "crossings",
         [f"toFloat64(dateDiff('second', max(released_at), {now})) AS seconds_since_newest_crossing"],
         where=[f"released_at > {now} - INTERVAL {STALE_LOOKBACK_S} SECOND", f"released_at <= {now}"],
-        having=None if (gate := open_now_sql(now, ports)) == "1" else gate)
+        having=None if (gate := open_now_sql(now, ports)) == "1" else gate,
+    )
 
 
 def _query(sql: str, lookback_s: int) -> dict[str, Any]:
     model = ClickHouseQuery(sql, "table").to_json() | {"intervalMs": 60000, "maxDataPoints": 43200}
-    return {"refId": "A", "relativeTimeRange": {"from": lookback_s, "to": 0},
-            "datasourceUid": DATASOURCE_UID, "model": model}
+    return {
+        "refId": "A",
+        "relativeTimeRange": {"from": lookback_s, "to": 0},
+        "datasourceUid": DATASOURCE_UID,
+        "model": model,
+    }
 
 
 def _expression(ref_id: str, model: dict[str, Any]) -> dict[str, Any]:
-    return {"refId": ref_id, "datasourceUid": "__expr__",
-            "model": {"datasource": {"type": "__expr__", "uid": "__expr__"}, "refId": ref_id, **model}}
+    return {
+        "refId": ref_id,
+        "datasourceUid": "__expr__",
+        "model": {"datasource": {"type": "__expr__", "uid": "__expr__"}, "refId": ref_id, **model},
+    }
 
 
-def rule(uid: str, title: str, sql: str, *, lookback_s: int, above: float, for_: str, severity: str,
-         summary: str, description: str) -> dict[str, Any]:
+def rule(
+    uid: str,
+    title: str,
+    sql: str,
+    *,
+    lookback_s: int,
+    above: float,
+    for_: str,
+    severity: str,
+    summary: str,
+    description: str,
+) -> dict[str, Any]:
     """A rule firing while the last value of each series of `sql` is above `above`."""
     return {
         "uid": uid,
@@ -127,10 +162,15 @@ def rule(uid: str, title: str, sql: str, *, lookback_s: int, above: float, for_:
         "condition": "C",
         "data": [
             _query(sql, lookback_s),
-            _expression("B", {"type": "reduce", "expression": "A", "reducer": "last",
-                              "settings": {"mode": "dropNN"}}),
-            _expression("C", {"type": "threshold", "expression": "B",
-                              "conditions": [{"evaluator": {"type": "gt", "params": [above]}}]}),
+            _expression("B", {"type": "reduce", "expression": "A", "reducer": "last", "settings": {"mode": "dropNN"}}),
+            _expression(
+                "C",
+                {
+                    "type": "threshold",
+                    "expression": "B",
+                    "conditions": [{"evaluator": {"type": "gt", "params": [above]}}],
+                },
+            ),
         ],
         "noDataState": "OK",
         "execErrState": "Error",
@@ -143,24 +183,39 @@ def rule(uid: str, title: str, sql: str, *, lookback_s: int, above: float, for_:
 
 def rules() -> list[dict[str, Any]]:
     return [
-        rule("crossings-clearance-spike", "Clearance p90 above the port's threshold", clearance_spike_sql(),
-             lookback_s=CLEARANCE_LOOKBACK_S, above=1, for_="5m", severity="warning",
-             summary="Clearance p90 at {{ .Labels.port_code }} ({{ .Labels.kind }}) above "
-                     "{{ .Labels.threshold }} s",
-             description="The newest 5-minute window's p90 clearance, divided by the port's "
-                         "clearance_threshold_s (schemas/ports.toml), is above 1."),
-        rule("crossings-pipeline-stale", "Pipeline stale: no new crossings", pipeline_stale_sql(),
-             lookback_s=STALE_LOOKBACK_S, above=STALE_AFTER_S, for_="1m", severity="critical",
-             summary="No new crossing for more than 5 minutes while a port is open",
-             description="Seconds since the newest released_at in crossings exceed 300 during the "
-                         "registry's opening hours: check the simulator/Kafka, the job and the loader."),
+        rule(
+            "crossings-clearance-spike",
+            "Clearance p90 above the port's threshold",
+            clearance_spike_sql(),
+            lookback_s=CLEARANCE_LOOKBACK_S,
+            above=1,
+            for_="5m",
+            severity="warning",
+            summary="Clearance p90 at {{ .Labels.port_code }} ({{ .Labels.kind }}) above {{ .Labels.threshold }} s",
+            description="The newest 5-minute window's p90 clearance, divided by the port's "
+            "clearance_threshold_s (schemas/ports.toml), is above 1.",
+        ),
+        rule(
+            "crossings-pipeline-stale",
+            "Pipeline stale: no new crossings",
+            pipeline_stale_sql(),
+            lookback_s=STALE_LOOKBACK_S,
+            above=STALE_AFTER_S,
+            for_="1m",
+            severity="critical",
+            summary="No new crossing for more than 5 minutes while a port is open",
+            description="Seconds since the newest released_at in crossings exceed 300 during the "
+            "registry's opening hours: check the simulator/Kafka, the job and the loader.",
+        ),
     ]
 
 
 def document() -> dict[str, Any]:
     """The alerting file-provisioning document (apiVersion 1) of the rules."""
-    return {"apiVersion": 1,
-            "groups": [{"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": rules()}]}
+    return {
+        "apiVersion": 1,
+        "groups": [{"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": rules()}],
+    }
 
 
 class _Dumper(yaml.SafeDumper):
@@ -173,8 +228,10 @@ def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 _Dumper.add_representer(str, _string)
 
-HEADER = ("# Generated by `crossings grafana build` from grafana/alerts.py (SQL from grafana/panels.py's\n"
-          "# panel_sql): do not edit. Unified alerting file provisioning, read by Grafana at start-up.\n")
+HEADER = (
+    "# Generated by `crossings grafana build` from grafana/alerts.py (SQL from grafana/panels.py's\n"
+    "# panel_sql): do not edit. Unified alerting file provisioning, read by Grafana at start-up.\n"
+)
 
 
 def render_rules() -> str:

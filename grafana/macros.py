@@ -70,8 +70,9 @@ def _format(values: list[str], fmt: str, name: str) -> str:
     raise MacroError(f"${{{name}:{fmt}}}: format not supported for {len(values)} values")
 
 
-def dashboard_variables(dashboard: Mapping[str, Any], selection: Mapping[str, Sequence[str] | str] | None = None
-                        ) -> dict[str, list[str]]:
+def dashboard_variables(
+    dashboard: Mapping[str, Any], selection: Mapping[str, Sequence[str] | str] | None = None
+) -> dict[str, list[str]]:
     """Selected values of each template variable of a dashboard's JSON: `selection` (name ->
     values, or ALL) over the dashboard's current value; ALL becomes every option of the
     variable, or its custom all value."""
@@ -101,9 +102,9 @@ def expand_macros(sql: str, time_range: TimeRange) -> str:
         end = match.end()
         if end < len(sql) and sql[end] == "(":
             close = _closing_parenthesis(sql, end)
-            args = [arg.strip() for arg in _split_arguments(sql[end + 1:close])]
+            args = [arg.strip() for arg in _split_arguments(sql[end + 1 : close])]
             end = close + 1
-        out.append(sql[position:match.start()])
+        out.append(sql[position : match.start()])
         out.append(_macro(name, args, time_range))
         position = end
     out.append(sql[position:])
@@ -169,8 +170,9 @@ def _macro(name: str, args: list[str], time_range: TimeRange) -> str:
         "timeFilter_ms": lambda c: _between(c, _millis(start), _millis(end)),
         "dateFilter": lambda c: _between(c, _date(start), _date(end)),
         "timeInterval": lambda c: f"toStartOfInterval(toDateTime({c}), INTERVAL {int(interval)} second)",
-        "timeInterval_ms": lambda c: (f"toStartOfInterval(toDateTime64({c}, 3), "
-                                      f"INTERVAL {max(int(interval * 1000), 1)} millisecond)"),
+        "timeInterval_ms": lambda c: (
+            f"toStartOfInterval(toDateTime64({c}, 3), INTERVAL {max(int(interval * 1000), 1)} millisecond)"
+        ),
     }
     if name in without_args:
         return without_args[name]()
@@ -181,6 +183,7 @@ def _macro(name: str, args: list[str], time_range: TimeRange) -> str:
     if name in ("dateTimeFilter", "dt"):
         if len(args) != 2:
             raise MacroError(f"$__{name} takes 2 arguments, got {len(args)}")
-        return (f"({_between(args[0], _date(start), _date(end))}) AND "
-                f"({_between(args[1], _seconds(start), _seconds(end))})")
+        return (
+            f"({_between(args[0], _date(start), _date(end))}) AND ({_between(args[1], _seconds(start), _seconds(end))})"
+        )
     raise MacroError(f"unknown macro $__{name}")

@@ -128,11 +128,13 @@ def panel(
 ) -> cogbuilder.Builder:
     """A panel of `kind` showing `sql` (from `panel_sql`) from the ClickHouse data source."""
     query_type = "timeSeries" if kind == "timeseries" else "table"
-    builder = (_BUILDERS[kind]()
-               .title(title)
-               .datasource(DATASOURCE)
-               .with_target(ClickHouseTarget(ClickHouseQuery(sql, query_type)))
-               .grid_pos(GridPos(h=height, w=width, x=0, y=0)))
+    builder = (
+        _BUILDERS[kind]()
+        .title(title)
+        .datasource(DATASOURCE)
+        .with_target(ClickHouseTarget(ClickHouseQuery(sql, query_type)))
+        .grid_pos(GridPos(h=height, w=width, x=0, y=0))
+    )
     if description:
         builder = builder.description(description)
     if unit is not None:
@@ -153,26 +155,30 @@ def filter_variable(name: str) -> dash.CustomVariable:
     """A multi-value variable over `filter_values(name)`, with All (every value) selected."""
     values = filter_values(name)
     everything = VariableOption(selected=True, text="All", value="$__all")
-    return (dash.CustomVariable(name)
-            .label(name.capitalize())
-            .values(",".join(values))
-            .multi(True)
-            .include_all(True)
-            .current(everything)
-            .options([everything, *(VariableOption(selected=False, text=v, value=v) for v in values)]))
+    return (
+        dash.CustomVariable(name)
+        .label(name.capitalize())
+        .values(",".join(values))
+        .multi(True)
+        .include_all(True)
+        .current(everything)
+        .options([everything, *(VariableOption(selected=False, text=v, value=v) for v in values)])
+    )
 
 
 def build_dashboard(package: ModuleType) -> Dashboard:
     """The dashboard a package of grafana/dashboards/ declares: UID, TITLE, DESCRIPTION, ROWS
     (modules, each with TITLE and panels()), and optionally VARIABLES (names of
     FILTER_COLUMNS), REFRESH and TIME_FROM; rows are laid out one after the other by the SDK."""
-    board = (dash.Dashboard(package.TITLE)
-             .uid(package.UID)
-             .description(package.DESCRIPTION)
-             .tags(["crossings"])
-             .timezone("browser")
-             .time(getattr(package, "TIME_FROM", "now-24h"), "now")
-             .editable())
+    board = (
+        dash.Dashboard(package.TITLE)
+        .uid(package.UID)
+        .description(package.DESCRIPTION)
+        .tags(["crossings"])
+        .timezone("browser")
+        .time(getattr(package, "TIME_FROM", "now-24h"), "now")
+        .editable()
+    )
     if getattr(package, "REFRESH", None):
         board = board.refresh(package.REFRESH)
     for name in getattr(package, "VARIABLES", ()):

@@ -94,10 +94,14 @@ def _required(value: str | None, variable: str) -> str:
 def datasource(analyst: ClickHouseAnalystSettings, clickhouse: ClickHouseSettings) -> dict[str, Any]:
     """The data source of clickhouse.yaml as an API body; the password in secureJsonData only."""
     password = _required(analyst.password.get_secret_value(), "CLICKHOUSE_ANALYST_PASSWORD")
-    variables = {"CLICKHOUSE_ANALYST_HOST": _required(analyst.host, "CLICKHOUSE_ANALYST_HOST"),
-                 "CLICKHOUSE_ANALYST_PORT": analyst.port, "CLICKHOUSE_ANALYST_SECURE": analyst.secure,
-                 "CLICKHOUSE_ANALYST_USER": analyst.user, "CLICKHOUSE_ANALYST_PASSWORD": password,
-                 "CLICKHOUSE_DATABASE": clickhouse.database}
+    variables = {
+        "CLICKHOUSE_ANALYST_HOST": _required(analyst.host, "CLICKHOUSE_ANALYST_HOST"),
+        "CLICKHOUSE_ANALYST_PORT": analyst.port,
+        "CLICKHOUSE_ANALYST_SECURE": analyst.secure,
+        "CLICKHOUSE_ANALYST_USER": analyst.user,
+        "CLICKHOUSE_ANALYST_PASSWORD": password,
+        "CLICKHOUSE_DATABASE": clickhouse.database,
+    }
     (source,) = yaml.safe_load(DATASOURCE_FILE.read_text(encoding="utf-8"))["datasources"]
     source = {key: item for key, item in source.items() if key != "editable"}  # file provisioning only
     return fill(source, variables)
@@ -106,8 +110,7 @@ def datasource(analyst: ClickHouseAnalystSettings, clickhouse: ClickHouseSetting
 def contact_point_and_policy(webhook_url: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The webhook contact point and the notification policy tree of contact_points.yaml."""
     url = _required(webhook_url, "GRAFANA_ALERT_WEBHOOK_URL")  # an http(s) URL: GrafanaSettings checks it
-    document = fill(yaml.safe_load(CONTACT_POINTS_FILE.read_text(encoding="utf-8")),
-                    {"GRAFANA_ALERT_WEBHOOK_URL": url})
+    document = fill(yaml.safe_load(CONTACT_POINTS_FILE.read_text(encoding="utf-8")), {"GRAFANA_ALERT_WEBHOOK_URL": url})
     (point,) = document["contactPoints"]
     (receiver,) = point["receivers"]
     (policy,) = document["policies"]
@@ -122,8 +125,9 @@ def interval_s(interval: str) -> int:
     return int(match.group(1)) * _UNITS_S[match.group(2)]
 
 
-def definitions(grafana: GrafanaSettings, analyst: ClickHouseAnalystSettings,
-                clickhouse: ClickHouseSettings) -> Definitions:
+def definitions(
+    grafana: GrafanaSettings, analyst: ClickHouseAnalystSettings, clickhouse: ClickHouseSettings
+) -> Definitions:
     """What push sends, from the code, the provisioning files and the settings; a PushError
     naming the variable when one it needs is missing."""
     point, policy = contact_point_and_policy(grafana.alert_webhook_url)
@@ -131,8 +135,7 @@ def definitions(grafana: GrafanaSettings, analyst: ClickHouseAnalystSettings,
         datasource=datasource(analyst, clickhouse),
         folder={"uid": FOLDER_UID, "title": alerts.FOLDER},
         dashboards=[json.loads(render(name)) for name in DASHBOARDS],
-        rules=[rule | {"folderUID": FOLDER_UID, "ruleGroup": alerts.GROUP, "orgID": ORG_ID}
-               for rule in alerts.rules()],
+        rules=[rule | {"folderUID": FOLDER_UID, "ruleGroup": alerts.GROUP, "orgID": ORG_ID} for rule in alerts.rules()],
         group_interval_s=interval_s(alerts.INTERVAL),
         contact_point=point,
         policy=policy,
@@ -185,11 +188,15 @@ def holds(actual: Any, wanted: Any) -> bool:
     """Whether `actual` (as Grafana returns it) holds `wanted`: every key of a wanted mapping
     with a value it holds, lists item by item; Grafana's own extra fields are ignored."""
     if isinstance(wanted, dict):
-        return isinstance(actual, dict) and all(key in actual and holds(actual[key], item)
-                                                for key, item in wanted.items())
+        return isinstance(actual, dict) and all(
+            key in actual and holds(actual[key], item) for key, item in wanted.items()
+        )
     if isinstance(wanted, list):
-        return (isinstance(actual, list) and len(actual) == len(wanted)
-                and all(holds(a, w) for a, w in zip(actual, wanted, strict=True)))
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(wanted)
+            and all(holds(a, w) for a, w in zip(actual, wanted, strict=True))
+        )
     return actual == wanted
 
 
@@ -223,8 +230,7 @@ def push_dashboard(api: GrafanaApi, dashboard: dict[str, Any], folder_uid: str) 
         stored = {key: item for key, item in existing["dashboard"].items() if key not in ("id", "version")}
         if stored == dashboard and existing.get("meta", {}).get("folderUid") == folder_uid:
             return Pushed("unchanged", "dashboard", uid)
-    body = {"dashboard": dashboard, "folderUid": folder_uid, "overwrite": True,
-            "message": "crossings grafana push"}
+    body = {"dashboard": dashboard, "folderUid": folder_uid, "overwrite": True, "message": "crossings grafana push"}
     _call(api, what, lambda: api.dashboard.update_dashboard(body))
     return Pushed("created" if existing is None else "updated", "dashboard", uid)
 

@@ -16,9 +16,7 @@ from pipeline.settings import settings_error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="crossings", description="Streaming analytics for Shenzhen's border ports."
-    )
+    parser = argparse.ArgumentParser(prog="crossings", description="Streaming analytics for Shenzhen's border ports.")
     groups = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.register(groups)

@@ -62,27 +62,36 @@ def stream_environments(parallelism: int | None = None):
     return env, table_env
 
 
-def run_local(script: Path, args: Sequence[str], timeout_s: float | None, echo: bool = False,
-              env: Mapping[str, str] | None = None) -> str:
+def run_local(
+    script: Path, args: Sequence[str], timeout_s: float | None, echo: bool = False, env: Mapping[str, str] | None = None
+) -> str:
     """Run a job script in the local mini-cluster (a child JVM of this Python); returns its
     output. `env` adds to this process's environment (settings of the job)."""
     return _run([sys.executable, str(script), *args], timeout_s, f"local run of {script.name}", echo, env)
 
 
-def start_local(script: Path, args: Sequence[str], log_file: Path,
-                env: Mapping[str, str] | None = None) -> subprocess.Popen:
+def start_local(
+    script: Path, args: Sequence[str], log_file: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen:
     """Start a job script in the local mini-cluster and return at once: the script's Python
     and the mini-cluster's JVM in a process group of their own, output appended to `log_file`.
     `deploy.services.process.stop_group` stops both."""
     from deploy.services.process import spawn
 
-    return spawn([sys.executable, str(script), *args], log_file,
-                 {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable})
+    return spawn(
+        [sys.executable, str(script), *args], log_file, {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
+    )
 
 
 def submit(
-    script: Path, args: Sequence[str], rest_url: str, parallelism: int, timeout_s: float | None,
-    detached: bool = False, echo: bool = False, env: Mapping[str, str] | None = None,
+    script: Path,
+    args: Sequence[str],
+    rest_url: str,
+    parallelism: int,
+    timeout_s: float | None,
+    detached: bool = False,
+    echo: bool = False,
+    env: Mapping[str, str] | None = None,
     from_savepoint: str | None = None,
 ) -> str:
     """Submit a job script to the standalone cluster at `rest_url`; unless `detached`, wait
@@ -95,17 +104,24 @@ def submit(
     rest = urlparse(rest_url)
     with tempfile.TemporaryDirectory(prefix="crossings-job-") as bundle:
         for package in PYTHON_PACKAGES:
-            shutil.copytree(REPO_ROOT / package, Path(bundle) / package,
-                            ignore=shutil.ignore_patterns("__pycache__", "jvm"))
+            shutil.copytree(
+                REPO_ROOT / package, Path(bundle) / package, ignore=shutil.ignore_patterns("__pycache__", "jvm")
+            )
         argv = [
-            str(flink_home() / "bin" / "flink"), "run",
-            f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
+            str(flink_home() / "bin" / "flink"),
+            "run",
+            f"-Drest.address={rest.hostname}",
+            f"-Drest.port={rest.port}",
             # a job with Python functions runs them with this interpreter (with pyflink), not `python`
             f"-Dpython.executable={sys.executable}",
-            "--parallelism", str(parallelism), *(["--detached"] if detached else []),
+            "--parallelism",
+            str(parallelism),
+            *(["--detached"] if detached else []),
             *(["--fromSavepoint", from_savepoint] if from_savepoint else []),
-            "--python", str(script),
-            "--pyFiles", bundle,
+            "--python",
+            str(script),
+            "--pyFiles",
+            bundle,
             *(option for jar in connector_jars() for option in ("--jarfile", str(jar))),
             *args,
         ]
@@ -128,24 +144,40 @@ def stop_with_savepoint(rest_url: str, job_id: str, directory: Path, timeout_s: 
     from deploy.services.flink import flink_home
 
     rest = urlparse(rest_url)
-    output = _run([str(flink_home() / "bin" / "flink"), "stop", f"-Drest.address={rest.hostname}",
-                   f"-Drest.port={rest.port}", "--savepointPath", directory.resolve().as_uri(), job_id],
-                  timeout_s, f"stop of job {job_id} with a savepoint")
+    output = _run(
+        [
+            str(flink_home() / "bin" / "flink"),
+            "stop",
+            f"-Drest.address={rest.hostname}",
+            f"-Drest.port={rest.port}",
+            "--savepointPath",
+            directory.resolve().as_uri(),
+            job_id,
+        ],
+        timeout_s,
+        f"stop of job {job_id} with a savepoint",
+    )
     found = re.search(r"Savepoint completed\. Path: (\S+)", output)
     if found is None:
         raise JobError(f"flink stop gave no savepoint path:\n{output[-2000:]}")
     return found.group(1)
 
 
-def _run(argv: Sequence[str], timeout_s: float | None, what: str, echo: bool = False,
-         env: Mapping[str, str] | None = None) -> str:
+def _run(
+    argv: Sequence[str], timeout_s: float | None, what: str, echo: bool = False, env: Mapping[str, str] | None = None
+) -> str:
     """Run `argv` in its own process group (a job script and its Flink JVM), stopped on timeout,
     error, Ctrl-C, SIGTERM or SIGHUP; with `echo`, its output goes to stderr as it comes (and
     there is no timeout)."""
     from deploy.services.process import start_group, stop_group
 
-    process = start_group(argv, {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = start_group(
+        argv,
+        {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         if echo:
             tail: deque[str] = deque(maxlen=30)

@@ -16,8 +16,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _config(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", env_ignore_empty=True, extra="ignore",
-                              hide_input_in_errors=True)  # the value may be a secret
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", env_ignore_empty=True, extra="ignore", hide_input_in_errors=True
+    )  # the value may be a secret
 
 
 def _printable(secret: SecretStr) -> SecretStr:
@@ -65,21 +66,34 @@ class KafkaSettings(BaseSettings):
     controller_port: int = Field(0, description="KRaft controller port; 0 = a free port")
     data_dir: Path = Field(Path("var/kafka"), description="log dirs, config and logs")
     heap: str = Field("1g", description="JVM heap of the local broker")
-    brokers: int = Field(1, ge=1, le=9, description="brokers the local runner starts (KRaft, each also a controller; "
-                         "`crossings services up --brokers N`); the next ports after KAFKA_PORT and "
-                         "KAFKA_CONTROLLER_PORT when those are set")
+    brokers: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="brokers the local runner starts (KRaft, each also a controller; "
+        "`crossings services up --brokers N`); the next ports after KAFKA_PORT and "
+        "KAFKA_CONTROLLER_PORT when those are set",
+    )
     cluster_heap: str = Field("384m", description="JVM heap of each local broker when KAFKA_BROKERS > 1")
     replication_factor: int = Field(
-        0, ge=0, description="replicas of each topic (internal ones too) on the local runner's brokers, its "
-        "default.replication.factor, which topics are created with; 0 = KAFKA_BROKERS, at most 3")
+        0,
+        ge=0,
+        description="replicas of each topic (internal ones too) on the local runner's brokers, its "
+        "default.replication.factor, which topics are created with; 0 = KAFKA_BROKERS, at most 3",
+    )
     min_insync_replicas: int = Field(
-        0, ge=0, description="replicas that must have a record before an acks=all write succeeds, the local "
-        "runner's min.insync.replicas, which topics are created with; 0 = the replication factor - 1, at least 1")
+        0,
+        ge=0,
+        description="replicas that must have a record before an acks=all write succeeds, the local "
+        "runner's min.insync.replicas, which topics are created with; 0 = the replication factor - 1, at least 1",
+    )
     jars_dir: Path = Field(Path(".cache/jars/kafka"), description="broker classpath (make setup)")
     start_timeout_s: float = Field(60.0, description="how long to wait for the broker to answer")
     transaction_max_timeout_s: int = Field(
-        86400, ge=60, description="longest transaction the local broker allows; the job's exactly-once sinks use "
-        "it, so a job restored within it loses nothing"
+        86400,
+        ge=60,
+        description="longest transaction the local broker allows; the job's exactly-once sinks use "
+        "it, so a job restored within it loses nothing",
     )
 
     @property
@@ -137,17 +151,24 @@ class PipelineSettings(BaseSettings):
     skew_tolerance_s: int = Field(300, ge=0, description="released_at may be this far ahead of processing time")
     dedup_window_h: int = Field(24, ge=1, description="an event_id seen again within this is a duplicate")
     window_state_ttl_min: int = Field(60, ge=1, description="idle time after which window state is dropped")
-    checkpoint_interval_s: float = Field(5.0, gt=0, description="with exactly-once delivery, also how often results become visible")
+    checkpoint_interval_s: float = Field(
+        5.0, gt=0, description="with exactly-once delivery, also how often results become visible"
+    )
     mini_batch_latency_ms: int = Field(1000, ge=0, description="window updates are batched this long")
-    state_backend: str = Field("rocksdb", pattern="^(hashmap|rocksdb)$",
-                               description="rocksdb (off-heap, incremental checkpoints) or hashmap (heap, whole state "
-                                           "in every checkpoint)")
+    state_backend: str = Field(
+        "rocksdb",
+        pattern="^(hashmap|rocksdb)$",
+        description="rocksdb (off-heap, incremental checkpoints) or hashmap (heap, whole state in every checkpoint)",
+    )
     incremental_checkpoints: bool = Field(
-        True, description="rocksdb: a checkpoint writes only what changed since the last (hashmap writes all)")
+        True, description="rocksdb: a checkpoint writes only what changed since the last (hashmap writes all)"
+    )
     delivery_guarantee: str = Field(
-        "at-least-once", pattern="^(exactly-once|at-least-once)$",
+        "at-least-once",
+        pattern="^(exactly-once|at-least-once)$",
         description="exactly-once: outputs visible at each checkpoint (Kafka transactions); at-least-once: "
-                    "at once, a record may come twice after a failure (every output is keyed: readers drop copies)")
+        "at once, a record may come twice after a failure (every output is keyed: readers drop copies)",
+    )
     checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
     transactional_id_prefix: str = Field("crossings-job", description="unique per job deployment")
     consumer_group: str = Field("crossings-job", description="Kafka consumer group of the job's sources")
@@ -158,17 +179,18 @@ class ClickHouseSettings(BaseSettings):
 
     model_config = _config("CLICKHOUSE_")
 
-    url: str | None = Field(
-        None, description="clickhouse://host:port/database of a server; unset = embedded chdb"
-    )
+    url: str | None = Field(None, description="clickhouse://host:port/database of a server; unset = embedded chdb")
     user: str = Field("default", description="user of the server (the writer, sql/roles/)")
     password: Secret = Field(SecretStr(""), description="password of that user")
     database: str = Field("crossings", description="database of every table")
     data_path: Path = Field(Path("var/chdb"), description="chdb data folder (one process at a time)")
     retention_days: int = Field(1095, ge=1, description="crossings older than this are dropped (TTL)")
     dead_letters_ttl_days: int = Field(
-        30, ge=1, description="dead letters older than this (by detected_at) are dropped: TTL of dead_letters, "
-                              "set again by `crossings migrate` when it changes")
+        30,
+        ge=1,
+        description="dead letters older than this (by detected_at) are dropped: TTL of dead_letters, "
+        "set again by `crossings migrate` when it changes",
+    )
 
     @field_validator("url")
     @classmethod
@@ -217,9 +239,7 @@ class PrivacySettings(BaseSettings):
 
     model_config = _config("PRIVACY_")
 
-    hmac_key: Secret = Field(
-        SecretStr(""), description="key of the HMAC that turns identifiers into refs"
-    )
+    hmac_key: Secret = Field(SecretStr(""), description="key of the HMAC that turns identifiers into refs")
 
     @field_validator("hmac_key")
     @classmethod
@@ -231,8 +251,9 @@ class PrivacySettings(BaseSettings):
         if _PLACEHOLDER.fullmatch(secret):
             raise ValueError("is a placeholder, not a key: set a random one (`make setup` writes one into .env)")
         if len(secret.encode()) < HMAC_KEY_MIN_BYTES:
-            raise ValueError(f"must be at least {HMAC_KEY_MIN_BYTES} bytes of random key "
-                             "(`make setup` writes one into .env)")
+            raise ValueError(
+                f"must be at least {HMAC_KEY_MIN_BYTES} bytes of random key (`make setup` writes one into .env)"
+            )
         return key
 
 
@@ -246,12 +267,19 @@ class LoaderSettings(BaseSettings):
     batch_wait_ms: int = Field(1000, ge=1, description="... or when its oldest record waited this long")
     backoff_initial_ms: int = Field(100, ge=1, description="first wait before retrying a failed insert")
     backoff_max_ms: int = Field(30_000, ge=1, description="retry waits double up to this")
-    refused_tries: int = Field(3, ge=1, description="a batch ClickHouse refuses for good (a bad value, a type, too "
-                               "many partitions) is tried this often, then split: the rows it refuses go to "
-                               "load_rejects")
+    refused_tries: int = Field(
+        3,
+        ge=1,
+        description="a batch ClickHouse refuses for good (a bad value, a type, too "
+        "many partitions) is tried this often, then split: the rows it refuses go to "
+        "load_rejects",
+    )
     max_poll_interval_s: int = Field(
-        300, ge=7, description="an insert retried longer than this (a ClickHouse outage) puts the loader out of its "
-        "group; it rejoins when the insert succeeds, and its rows are read again from the last commit")
+        300,
+        ge=7,
+        description="an insert retried longer than this (a ClickHouse outage) puts the loader out of its "
+        "group; it rejoins when the insert succeeds, and its rows are read again from the last commit",
+    )
 
 
 class AlertSettings(BaseSettings):
@@ -268,12 +296,17 @@ class AlertSettings(BaseSettings):
     backoff_initial_ms: int = Field(500, ge=1, description="first wait before retrying a failed POST")
     backoff_max_ms: int = Field(60_000, ge=1, description="retry waits double up to this")
     delivery_max_seconds: float = Field(
-        1800.0, gt=0, description="a webhook's failed POSTs of an alert (5xx, 408, 429, connection errors, timeouts) "
-        "are retried this long after the alert was read, then recorded as a failed delivery; other 4xx are not retried"
+        1800.0,
+        gt=0,
+        description="a webhook's failed POSTs of an alert (5xx, 408, 429, connection errors, timeouts) "
+        "are retried this long after the alert was read, then recorded as a failed delivery; other 4xx are not retried",
     )
     max_poll_interval_s: int = Field(
-        300, ge=7, description="librdkafka's max.poll.interval.ms: the dispatcher polls while webhooks retry, so "
-        "an outage of any length keeps it in its group")
+        300,
+        ge=7,
+        description="librdkafka's max.poll.interval.ms: the dispatcher polls while webhooks retry, so "
+        "an outage of any length keeps it in its group",
+    )
 
     @field_validator("webhook_urls", mode="before")
     @classmethod
@@ -288,8 +321,17 @@ class AlertSettings(BaseSettings):
         return urls
 
 
-ALL_SETTINGS = (KafkaSettings, FlinkSettings, PipelineSettings, ClickHouseSettings, GrafanaSettings,
-                ClickHouseAnalystSettings, PrivacySettings, LoaderSettings, AlertSettings)
+ALL_SETTINGS = (
+    KafkaSettings,
+    FlinkSettings,
+    PipelineSettings,
+    ClickHouseSettings,
+    GrafanaSettings,
+    ClickHouseAnalystSettings,
+    PrivacySettings,
+    LoaderSettings,
+    AlertSettings,
+)
 
 
 def settings_error_line(error: ValidationError) -> str | None:
@@ -299,8 +341,10 @@ def settings_error_line(error: ValidationError) -> str | None:
     if cls is None:
         return None
     prefix = cls.model_config["env_prefix"]
-    return "; ".join(f"{prefix}{str(item['loc'][0]).upper()}: {item['msg'].removeprefix('Value error, ')}"
-                     for item in error.errors(include_url=False, include_input=False))
+    return "; ".join(
+        f"{prefix}{str(item['loc'][0]).upper()}: {item['msg'].removeprefix('Value error, ')}"
+        for item in error.errors(include_url=False, include_input=False)
+    )
 
 
 def settings_table() -> str:

@@ -21,6 +21,7 @@ from uuid import UUID
 
 from pydantic.fields import FieldInfo
 
+from schemas.enums import Kind
 from schemas.events import (
     CHANNELS_BY_KIND,
     MAX_CLEARANCE,
@@ -30,7 +31,6 @@ from schemas.events import (
     TravellerCrossing,
     TruckCrossing,
 )
-from schemas.enums import Kind
 from schemas.ports import PortRegistry, load_ports
 
 MODELS = {Kind.TRAVELLER: TravellerCrossing, Kind.DRIVER: DriverCrossing, Kind.TRUCK: TruckCrossing}
@@ -81,15 +81,16 @@ def crossing_contract(ports: PortRegistry | None = None) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "kinds": [kind.value for kind in Kind],
-        "fields": {kind.value: [name for name in model.model_fields if name != "kind"]
-                   for kind, model in MODELS.items()},
+        "fields": {
+            kind.value: [name for name in model.model_fields if name != "kind"] for kind, model in MODELS.items()
+        },
         "types": {name: json_type for name, (json_type, _) in checked.items()},
         "checks": [[name, check] for name, (_, check) in checked.items() if check != "text"],
-        "enums": {name: values for name, info in fields.items()
-                  if isinstance(values := enum_values(info), list)},
+        "enums": {name: values for name, info in fields.items() if isinstance(values := enum_values(info), list)},
         "channels": {kind.value: sorted(channels) for kind, channels in CHANNELS_BY_KIND.items()},
-        "ports": {port.code: {"kinds": sorted(port.kinds), "inspection_mode": port.inspection_mode.value}
-                  for port in ports},
+        "ports": {
+            port.code: {"kinds": sorted(port.kinds), "inspection_mode": port.inspection_mode.value} for port in ports
+        },
         "lane_pattern": LANE_PATTERN,
         "max_clearance_ms": int(MAX_CLEARANCE.total_seconds() * 1000),
         "max_declared_weight_kg": MAX_DECLARED_WEIGHT_KG,
@@ -98,4 +99,3 @@ def crossing_contract(ports: PortRegistry | None = None) -> dict:
 
 def contract_json(ports: PortRegistry | None = None) -> str:
     return json.dumps(crossing_contract(ports), separators=(",", ":"), sort_keys=True)
-

@@ -144,9 +144,7 @@ class CrossingBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=_kind_required)
 
     event_id: UUID
-    schema_version: Annotated[
-        int, Field(strict=True, json_schema_extra={"const": SCHEMA_VERSION})
-    ]
+    schema_version: Annotated[int, Field(strict=True, json_schema_extra={"const": SCHEMA_VERSION})]
     kind: Kind
     port_code: str = Field(description="a port code of schemas/ports.toml")
     direction: Direction
@@ -198,8 +196,7 @@ class CrossingBase(BaseModel):
         ports = load_ports()
         if self.port_code not in ports:
             raise ValueError(
-                f"port_code {self.port_code!r} is not in the port registry "
-                f"(known: {', '.join(sorted(ports.codes))})"
+                f"port_code {self.port_code!r} is not in the port registry (known: {', '.join(sorted(ports.codes))})"
             )
         port = ports.get(self.port_code)
         if self.kind not in port.kinds:
@@ -264,14 +261,10 @@ class TruckCrossing(CrossingBase):
     customs_decision: CustomsDecision
 
 
-Crossing = Annotated[
-    TravellerCrossing | DriverCrossing | TruckCrossing, Field(discriminator="kind")
-]
+Crossing = Annotated[TravellerCrossing | DriverCrossing | TruckCrossing, Field(discriminator="kind")]
 """Any crossing event; `kind` selects the model."""
 
-CROSSING_ADAPTER: TypeAdapter[Crossing] = TypeAdapter(
-    Crossing, config=ConfigDict(title="Crossing")
-)
+CROSSING_ADAPTER: TypeAdapter[Crossing] = TypeAdapter(Crossing, config=ConfigDict(title="Crossing"))
 
 
 def parse_crossing(data: bytes | str | dict[str, Any]) -> Crossing:

@@ -98,9 +98,7 @@ def _check_hours(value: tuple[time, time] | None) -> tuple[time, time] | None:
     return value
 
 
-OpeningHours = Annotated[
-    tuple[time, time] | None, BeforeValidator(_parse_hours), AfterValidator(_check_hours)
-]
+OpeningHours = Annotated[tuple[time, time] | None, BeforeValidator(_parse_hours), AfterValidator(_check_hours)]
 """None = round the clock; else (opens, closes) in local time, a close of 00:00 meaning 24:00."""
 
 
@@ -152,8 +150,7 @@ class Port(BaseModel):
             return self
         if self.hk_control_point not in HK_CONTROL_POINTS:
             raise ValueError(
-                f"hk_control_point: {self.hk_control_point!r} is not one of "
-                f"{', '.join(sorted(HK_CONTROL_POINTS))}"
+                f"hk_control_point: {self.hk_control_point!r} is not one of {', '.join(sorted(HK_CONTROL_POINTS))}"
             )
         if self.mode is not PortMode.LAND:
             raise ValueError("hk_control_point: only a land port has a Hong Kong counterpart")
@@ -244,9 +241,7 @@ class _PortsFile(BaseModel):
         for port in self.ports.values():
             name = port.hk_control_point
             if name is not None and seen.setdefault(name, port.code) != port.code:
-                raise ValueError(
-                    f"hk_control_point: {name!r} is given to both {seen[name]} and {port.code}"
-                )
+                raise ValueError(f"hk_control_point: {name!r} is given to both {seen[name]} and {port.code}")
         return self
 
 
@@ -275,9 +270,7 @@ class PortRegistry:
         try:
             return self._ports[code]
         except KeyError:
-            raise KeyError(
-                f"unknown port code {code!r}; known: {', '.join(self._ports)}"
-            ) from None
+            raise KeyError(f"unknown port code {code!r}; known: {', '.join(self._ports)}") from None
 
     def for_hk_control_point(self, name: str) -> Port | None:
         """The Shenzhen counterpart of a Hong Kong control point (exact IMMD name), if any."""

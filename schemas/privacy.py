@@ -38,9 +38,7 @@ class Pseudonymiser:
     def __init__(self, key: SecretStr) -> None:
         secret = key.get_secret_value()
         if not secret.strip():
-            raise ValueError(
-                "PRIVACY_HMAC_KEY is empty: set it to a long random secret before producing events"
-            )
+            raise ValueError("PRIVACY_HMAC_KEY is empty: set it to a long random secret before producing events")
         self._keyed = hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
     @classmethod
@@ -51,9 +49,7 @@ class Pseudonymiser:
     def ref(self, namespace: str, identifier: str) -> str:
         """The ref of `identifier` in `namespace` (one of NAMESPACES)."""
         if namespace not in NAMESPACES:
-            raise ValueError(
-                f"namespace {namespace!r} is not one of {', '.join(sorted(NAMESPACES))}"
-            )
+            raise ValueError(f"namespace {namespace!r} is not one of {', '.join(sorted(NAMESPACES))}")
         mac = self._keyed.copy()  # the key is hashed once, in __init__
         mac.update(f"{namespace}:{normalise_identifier(identifier)}".encode())
         return mac.hexdigest()[:REF_HEX_CHARS]

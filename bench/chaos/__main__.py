@@ -15,16 +15,33 @@ from rich.table import Table
 from bench.chaos.harness import Options, Outcome, run_scenario
 from bench.chaos.scenarios import SCENARIOS
 
-COLUMNS = ("scenario", "events in", "clean", "dead letters", "duplicates dropped", "too late",
-           "windows checked", "mismatches", "time to recover (s)")
+COLUMNS = (
+    "scenario",
+    "events in",
+    "clean",
+    "dead letters",
+    "duplicates dropped",
+    "too late",
+    "windows checked",
+    "mismatches",
+    "time to recover (s)",
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
-    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), dest="scenarios",
-                        help="run this scenario (repeatable; default: all)")
-    parser.add_argument("--events", type=int, help=f"simulated crossings per scenario (default {Options().events}, "
-                                                   f"--fast {Options().fast().events})")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=list(SCENARIOS),
+        dest="scenarios",
+        help="run this scenario (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        help=f"simulated crossings per scenario (default {Options().events}, --fast {Options().fast().events})",
+    )
     parser.add_argument("--seed", type=int, default=Options().seed)
     parser.add_argument("--fast", action="store_true", help="fewer events, shorter sends and outages")
     parser.add_argument("--keep", action="store_true", help="keep each run's folder (data and logs)")
@@ -62,8 +79,17 @@ def table(outcomes: list[Outcome]) -> Table:
             result.add_row(o.scenario, str(o.events_in), *[""] * 5, f"error: {o.error.splitlines()[0]}", "")
             continue
         recover = "-" if o.recover_s is None else f"{o.recover_s:.1f}"
-        result.add_row(o.scenario, str(o.events_in), str(o.clean), str(o.dead_letters), str(o.duplicates_dropped),
-                       str(o.too_late), str(o.windows_checked), str(o.mismatches), recover)
+        result.add_row(
+            o.scenario,
+            str(o.events_in),
+            str(o.clean),
+            str(o.dead_letters),
+            str(o.duplicates_dropped),
+            str(o.too_late),
+            str(o.windows_checked),
+            str(o.mismatches),
+            recover,
+        )
     return result
 
 

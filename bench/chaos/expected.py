@@ -131,8 +131,14 @@ def windows(on_time: list[Crossing]) -> tuple[dict[tuple, int], dict[tuple, tupl
     clearance = {}
     for key, values in samples.items():
         values.sort()
-        clearance[key] = (len(values), sum(values) / len(values), percentile(values, 0.5),
-                          percentile(values, 0.9), percentile(values, 0.99), values[-1])
+        clearance[key] = (
+            len(values),
+            sum(values) / len(values),
+            percentile(values, 0.5),
+            percentile(values, 0.9),
+            percentile(values, 0.99),
+            values[-1],
+        )
     return dict(throughput), clearance
 
 
@@ -163,13 +169,25 @@ def dead_letter_class(record: RawRecord, error: Exception) -> str:
     return "invalid-field"
 
 
-def produce(bootstrap: str, records: list[RawRecord], per_second: float | None = None,
-            sent: list[int] | None = None, quiet: bool = False) -> None:
+def produce(
+    bootstrap: str,
+    records: list[RawRecord],
+    per_second: float | None = None,
+    sent: list[int] | None = None,
+    quiet: bool = False,
+) -> None:
     """Send in order, keyed by port (one partition per port and topic), idempotently; at most
     `per_second` records a second if given. `sent[0]` counts the records handed over so far;
     `quiet`: no librdkafka log lines (a broker down on purpose), undelivered records still fail."""
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 20,
-                         **({"log_level": 0} if quiet else {})})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 20,
+            **({"log_level": 0} if quiet else {}),
+        }
+    )
     started = time.monotonic()
     try:
         for index, record in enumerate(records):

@@ -97,8 +97,13 @@ class Outcome:
         return self.error is None and self.mismatches == 0
 
 
-def wait_for(condition: Callable[[], object], what: str | Callable[[], str], timeout_s: float,
-             alive: Callable[[], None] | None = None, every_s: float = 0.5) -> object:
+def wait_for(
+    condition: Callable[[], object],
+    what: str | Callable[[], str],
+    timeout_s: float,
+    alive: Callable[[], None] | None = None,
+    every_s: float = 0.5,
+) -> object:
     """The first true value of `condition()`; ChaosError after `timeout_s` saying `what` (or
     what `what()` says then). `alive()` may raise to stop the wait early (a process it needs died)."""
     deadline = time.monotonic() + timeout_s
@@ -116,9 +121,16 @@ class CommittedCounts:
     thread: the latest value per key, and when each total of `received` was first seen."""
 
     def __init__(self, bootstrap: str) -> None:
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "chaos-follower",
-                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "enable.auto.commit": False, "log_level": 0})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "chaos-follower",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "log_level": 0,
+            }
+        )
         self.consumer.subscribe([PIPELINE_COUNTS.name])
         self.latest: dict[bytes, int] = {}
         self.history: list[tuple[float, int]] = [(time.monotonic(), 0)]
@@ -169,8 +181,15 @@ class LoaderProcess:
 
     def start(self, extra_env: Mapping[str, str] | None = None) -> LoaderProcess:
         self.process = subprocess.Popen(
-            self.argv, cwd=REPO, env={**self.env, **(extra_env or {})}, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+            self.argv,
+            cwd=REPO,
+            env={**self.env, **(extra_env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         self.reader = threading.Thread(target=self._read, args=(self.process,), name="chaos-loader", daemon=True)
         self.reader.start()
         return self
@@ -187,8 +206,10 @@ class LoaderProcess:
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
-            raise ChaosError(f"the loader exited with {self.process.returncode}; see {self.log_file}:\n"
-                             + "".join(line for _, line in self.lines[-15:]))
+            raise ChaosError(
+                f"the loader exited with {self.process.returncode}; see {self.log_file}:\n"
+                + "".join(line for _, line in self.lines[-15:])
+            )
 
     def caught_up_after(self, at: float) -> float | None:
         """When the loader, having loaded rows, first reported a lag of 0 after `at`."""
@@ -224,8 +245,15 @@ class LoaderProcess:
 class Run:
     """The services of one scenario, in `folder`; `cluster` given = use it instead of starting one."""
 
-    def __init__(self, name: str, options: Options, folder: Path, cluster: FlinkCluster | None = None,
-                 job_env: Mapping[str, str] | None = None, kafka: Mapping[str, object] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        options: Options,
+        folder: Path,
+        cluster: FlinkCluster | None = None,
+        job_env: Mapping[str, str] | None = None,
+        kafka: Mapping[str, object] | None = None,
+    ) -> None:
         self.name, self.options, self.folder = name, options, folder
         self.cluster = cluster
         self.job_env, self.kafka = dict(job_env or {}), dict(kafka or {})
@@ -240,12 +268,16 @@ class Run:
 
     def __enter__(self) -> Run:
         try:
-            self.broker = self.stack.enter_context(KafkaBroker(KafkaSettings(data_dir=self.folder / "kafka",
-                                                                                **self.kafka)))
+            self.broker = self.stack.enter_context(
+                KafkaBroker(KafkaSettings(data_dir=self.folder / "kafka", **self.kafka))
+            )
             ensure_topics(self.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
             if self.cluster is None:
-                self.cluster = self.stack.enter_context(FlinkCluster(FlinkSettings(
-                    data_dir=self.folder / "flink", taskmanagers=PARALLELISM, slots_per_taskmanager=1)))
+                self.cluster = self.stack.enter_context(
+                    FlinkCluster(
+                        FlinkSettings(data_dir=self.folder / "flink", taskmanagers=PARALLELISM, slots_per_taskmanager=1)
+                    )
+                )
             self.submit()
             self.counts = self.stack.enter_context(CommittedCounts(self.bootstrap))
         except BaseException:
@@ -267,20 +299,32 @@ class Run:
     def submit(self, from_checkpoint: Path | None = None) -> None:
         """Submit the job (from a retained checkpoint's folder, if given); returns at its first
         checkpoint."""
-        env = {"PIPELINE_CHECKPOINT_DIR": str(self.checkpoint_dir),
-               "PIPELINE_CHECKPOINT_INTERVAL_S": str(CHECKPOINT_INTERVAL_S),
-               "PIPELINE_CONSUMER_GROUP": f"chaos-{self.name}",
-               "PIPELINE_TRANSACTIONAL_ID_PREFIX": f"chaos-{self.name}", **self.job_env}
-        output = submit(JOB_SCRIPT, ["--bootstrap", self.bootstrap], self.cluster.rest_url, PARALLELISM, 300,
-                        detached=True, env=env, from_savepoint=str(from_checkpoint) if from_checkpoint else None)
+        env = {
+            "PIPELINE_CHECKPOINT_DIR": str(self.checkpoint_dir),
+            "PIPELINE_CHECKPOINT_INTERVAL_S": str(CHECKPOINT_INTERVAL_S),
+            "PIPELINE_CONSUMER_GROUP": f"chaos-{self.name}",
+            "PIPELINE_TRANSACTIONAL_ID_PREFIX": f"chaos-{self.name}",
+            **self.job_env,
+        }
+        output = submit(
+            JOB_SCRIPT,
+            ["--bootstrap", self.bootstrap],
+            self.cluster.rest_url,
+            PARALLELISM,
+            300,
+            detached=True,
+            env=env,
+            from_savepoint=str(from_checkpoint) if from_checkpoint else None,
+        )
         match = re.search(r"JobID ([0-9a-f]{32})", output)
         if match is None:
             raise ChaosError(f"no job id in the submission's output:\n{output[-2000:]}")
         if self.job_id is None:
             self.stack.callback(self._cancel)
         self.job_id = match[1]
-        wait_for(lambda: self.checkpoints()["counts"]["completed"] > 0, "the job's first checkpoint",
-                 self.options.wait_s)
+        wait_for(
+            lambda: self.checkpoints()["counts"]["completed"] > 0, "the job's first checkpoint", self.options.wait_s
+        )
 
     def latest_checkpoint(self) -> Path:
         """The folder of the job's newest checkpoint on disk (its `_metadata` written)."""
@@ -292,8 +336,11 @@ class Run:
     def _cancel(self) -> None:
         try:
             self.cluster.request(f"/jobs/{self.job_id}?mode=cancel", method="PATCH")
-            wait_for(lambda: self.cluster.request(f"/jobs/{self.job_id}")["state"] in {"CANCELED", "FAILED", "FINISHED"},
-                     "the job to stop", 60)
+            wait_for(
+                lambda: self.cluster.request(f"/jobs/{self.job_id}")["state"] in {"CANCELED", "FAILED", "FINISHED"},
+                "the job to stop",
+                60,
+            )
         except (OSError, ValueError, ChaosError):
             pass  # the cluster is stopped next anyway (or is not ours and was stopped)
 
@@ -301,9 +348,13 @@ class Run:
         return self.cluster.request(f"/jobs/{self.job_id}/checkpoints")
 
     def loader_env(self) -> dict[str, str]:
-        return {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-                "CLICKHOUSE_DATA_PATH": str(self.folder / "chdb"), "LOADER_GROUP_ID": LOADER_GROUP,
-                "PYTHONPATH": str(REPO)}
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "CLICKHOUSE_DATA_PATH": str(self.folder / "chdb"),
+            "LOADER_GROUP_ID": LOADER_GROUP,
+            "PYTHONPATH": str(REPO),
+        }
 
     def start_process(self, argv: list[str], log_name: str, env: Mapping[str, str]) -> LoaderProcess:
         """A service of the run other than the loader, stopped with the run."""
@@ -341,8 +392,14 @@ class Run:
 
     def final_state(self) -> dict:
         """The warehouse's final state (`bench.chaos.state`), read once the loader has stopped."""
-        result = subprocess.run([sys.executable, "-m", "bench.chaos.state"], cwd=REPO, env=self.loader_env(),
-                                capture_output=True, text=True, timeout=300)
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.chaos.state"],
+            cwd=REPO,
+            env=self.loader_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if result.returncode != 0:
             raise ChaosError(f"reading the final state failed:\n{result.stderr[-3000:]}")
         return json.loads(result.stdout)
@@ -358,30 +415,48 @@ def run_scenario(scenario, options: Options, cluster: FlinkCluster | None = None
     outcome.events_in = len(records)
     folder = Path(tempfile.mkdtemp(prefix=f"chaos-{scenario.name}-"))
     try:
-        with Run(scenario.name, options, folder, None if scenario.own_cluster else cluster,
-                 scenario.job_env(options), scenario.kafka(options)) as run:
+        with Run(
+            scenario.name,
+            options,
+            folder,
+            None if scenario.own_cluster else cluster,
+            scenario.job_env(options),
+            scenario.kafka(options),
+        ) as run:
             ready = time.monotonic()
             scenario.start_loader(run, options)
             sending = run.send(records)
-            wait_for(lambda: run.sent[0] >= len(records) * options.fault_at, "the input to be part sent",
-                     options.wait_s)
+            wait_for(
+                lambda: run.sent[0] >= len(records) * options.fault_at, "the input to be part sent", options.wait_s
+            )
             fault_end = scenario.inject(run, options, outcome)
             run.finish_sending(sending)
             completed = run.checkpoints()["counts"]["completed"]
             produce(run.bootstrap, [poison_row(records)])
             # exactly once, the loader reads past the row once the transaction open beside it commits
-            wait_for(lambda: run.checkpoints()["counts"]["completed"] > completed, "a checkpoint after the poison row",
-                     options.wait_s)
+            wait_for(
+                lambda: run.checkpoints()["counts"]["completed"] > completed,
+                "a checkpoint after the poison row",
+                options.wait_s,
+            )
             sent = time.monotonic()
-            wait_for(lambda: run.counts.received() >= len(records), "the job's committed counts to cover the input",
-                     options.wait_s)
+            wait_for(
+                lambda: run.counts.received() >= len(records),
+                "the job's committed counts to cover the input",
+                options.wait_s,
+            )
             complete = time.monotonic()
-            caught_up = wait_for(lambda: run.loader.caught_up_after(complete),
-                                 lambda: f"the loader to catch up; its last stats: {run.loader.last_stats()}",
-                                 options.wait_s, run.loader.check_alive)
+            caught_up = wait_for(
+                lambda: run.loader.caught_up_after(complete),
+                lambda: f"the loader to catch up; its last stats: {run.loader.last_stats()}",
+                options.wait_s,
+                run.loader.check_alive,
+            )
             outcome.recover_s = scenario.recovery(run, fault_end)
-            outcome.notes.append(f"services and job ready {ready - started:.0f} s, input sent {sent - ready:.0f} s, "
-                                 f"job done {complete - sent:.0f} s and loader {caught_up - complete:.0f} s later")
+            outcome.notes.append(
+                f"services and job ready {ready - started:.0f} s, input sent {sent - ready:.0f} s, "
+                f"job done {complete - sent:.0f} s and loader {caught_up - complete:.0f} s later"
+            )
             run.loader.stop()
             state = run.final_state()
             outcome.differences += clear_identifiers_in_topics(run.bootstrap)
@@ -417,16 +492,25 @@ def clear_identifiers_in_topics(bootstrap: str) -> list[str]:
     found = []
     for message in read_topics(bootstrap, [spec.name for spec in JOB_OUTPUTS]):
         text = (message.key() or b"") + (message.value() or b"")
-        found += [f"{identifier} in {message.topic()}[{message.partition()}]@{message.offset()}"
-                  for identifier in CLEAR_IDENTIFIERS if identifier.encode() in text]
+        found += [
+            f"{identifier} in {message.topic()}[{message.partition()}]@{message.offset()}"
+            for identifier in CLEAR_IDENTIFIERS
+            if identifier.encode() in text
+        ]
     return found
 
 
 def read_topics(bootstrap: str, topics: list[str]) -> Iterator[Message]:
     """Every record of `topics` (read_committed), from the start to the end of each partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"chaos-read-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True,
-                         "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"chaos-read-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe(topics)
     partitions = sum(spec.partitions for spec in JOB_OUTPUTS + list(RAW_TOPICS.values()) if spec.name in topics)
     at_end: set[tuple[str, int]] = set()
@@ -457,28 +541,45 @@ def compare(outcome: Outcome, expected: Expected, state: dict) -> None:
             if key not in got or key not in want or not equal(got[key], want[key]):
                 differences.append(f"{what} {key}: ClickHouse {got.get(key)}, recomputed {want.get(key)}")
 
-    want_counts = {"received": expected.received, "clean": len(expected.clean_ids),
-                   "dead_letters": sum(expected.dead_letter_classes.values()),
-                   "duplicates": expected.duplicates, "too_late": expected.too_late}
+    want_counts = {
+        "received": expected.received,
+        "clean": len(expected.clean_ids),
+        "dead_letters": sum(expected.dead_letter_classes.values()),
+        "duplicates": expected.duplicates,
+        "too_late": expected.too_late,
+    }
     check("pipeline_counts", counts, want_counts)
     if counts["received"] != counts["clean"] + counts["dead_letters"] + counts["duplicates"]:
         differences.append(f"pipeline_counts do not reconcile: {counts}")
-    check("crossings", {(r["port_code"], r["kind"], r["direction"]): int(r["crossings"]) for r in state["crossings"]},
-          dict(expected.clean_per_group))
-    check("dead letters", Counter({r["class"]: int(r["letters"]) for r in state["dead_letters"]}),
-          expected.dead_letter_classes)
-    throughput = {(_iso(r["window_start"]), r["port_code"], r["kind"], r["direction"], r["channel_type"]):
-                  int(r["crossings"]) for r in state["throughput"]}
+    check(
+        "crossings",
+        {(r["port_code"], r["kind"], r["direction"]): int(r["crossings"]) for r in state["crossings"]},
+        dict(expected.clean_per_group),
+    )
+    check(
+        "dead letters",
+        Counter({r["class"]: int(r["letters"]) for r in state["dead_letters"]}),
+        expected.dead_letter_classes,
+    )
+    throughput = {
+        (_iso(r["window_start"]), r["port_code"], r["kind"], r["direction"], r["channel_type"]): int(r["crossings"])
+        for r in state["throughput"]
+    }
     check("throughput window", throughput, expected.throughput)
-    clearance = {(_iso(r["window_start"]), r["port_code"], r["kind"], r["direction"]):
-                 (int(r["crossings"]), *(float(r[k]) for k in ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")))
-                 for r in state["clearance"]}
+    clearance = {
+        (_iso(r["window_start"]), r["port_code"], r["kind"], r["direction"]): (
+            int(r["crossings"]),
+            *(float(r[k]) for k in ("mean_s", "p50_s", "p90_s", "p99_s", "max_s")),
+        )
+        for r in state["clearance"]
+    }
     check("clearance window", clearance, expected.clearance, _close)
     outcome.windows_checked = len(throughput.keys() | expected.throughput.keys()) + len(
-        clearance.keys() | expected.clearance.keys())
+        clearance.keys() | expected.clearance.keys()
+    )
     rejects = {(row["table_name"], row["topic"]): int(row["rows"]) for row in state["load_rejects"]}
     check("load_rejects", rejects, {("crossings", CLEAN.name): 1})
-    check("clear identifiers in tables", {k: v for k, v in state["clear_identifiers"].items() if v},  {})
+    check("clear identifiers in tables", {k: v for k, v in state["clear_identifiers"].items() if v}, {})
     loaded = state["loaded"][0]
     outcome.notes.append(f"crossings rows inserted {int(loaded['rows'])} for {int(loaded['events'])} events")
     outcome.mismatches = len(differences)

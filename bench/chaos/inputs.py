@@ -43,9 +43,19 @@ POISON_SHARE, DUPLICATE_SHARE, DUPLICATE_MAX_GAP = 0.01, 0.05, 500
 PILOT_SCALE = 0.02
 # a passport number where a ref belongs, and one in a field the models do not have
 CLEAR_IDENTIFIERS = ("E12345678", "K98765432")
-DEFECTS = ("clear-identifier", "clearance-over-24h", "extra-field", "invalid-field", "kind-not-cleared",
-           "malformed-json", "missing-field", "not-an-object", "timestamps-out-of-order", "unknown-port",
-           "wrong-json-type")
+DEFECTS = (
+    "clear-identifier",
+    "clearance-over-24h",
+    "extra-field",
+    "invalid-field",
+    "kind-not-cleared",
+    "malformed-json",
+    "missing-field",
+    "not-an-object",
+    "timestamps-out-of-order",
+    "unknown-port",
+    "wrong-json-type",
+)
 
 
 def live_events(events: int, seed: int, now: datetime) -> list[Crossing]:
@@ -60,14 +70,20 @@ def live_events(events: int, seed: int, now: datetime) -> list[Crossing]:
 
 
 def _half_hour(scale: float, seed: int) -> list[Crossing]:
-    source = SimulatorSource(SIM_START, SPAN.total_seconds() / 3600, seed=seed, scale=scale,
-                             pseudonymiser=Pseudonymiser(SecretStr(os.urandom(16).hex())))
+    source = SimulatorSource(
+        SIM_START,
+        SPAN.total_seconds() / 3600,
+        seed=seed,
+        scale=scale,
+        pseudonymiser=Pseudonymiser(SecretStr(os.urandom(16).hex())),
+    )
     return [event for event in source.events() if event.released_at < SIM_START + SPAN]
 
 
 def _moved(event: Crossing, shift: timedelta) -> Crossing:
-    return event.model_copy(update={name: getattr(event, name) + shift
-                                    for name in ("queued_at", "inspection_started_at", "released_at")})
+    return event.model_copy(
+        update={name: getattr(event, name) + shift for name in ("queued_at", "inspection_started_at", "released_at")}
+    )
 
 
 def dirty_records(events: list[Crossing], seed: int) -> list[RawRecord]:
@@ -80,8 +96,7 @@ def dirty_records(events: list[Crossing], seed: int) -> list[RawRecord]:
     defect_of = {index: DEFECTS[n] if n < len(DEFECTS) else rng.choice(DEFECTS) for n, index in enumerate(poisoned)}
     keyed = []
     for index, event in enumerate(events):
-        delay = (rng.uniform(*TOO_LATE_S) if index in too_late
-                 else rng.uniform(1, LATE_MAX_S) if index in late else 0.0)
+        delay = rng.uniform(*TOO_LATE_S) if index in too_late else rng.uniform(1, LATE_MAX_S) if index in late else 0.0
         sent = event.released_at.timestamp() + delay
         if event.port_code == SKEWED_PORT:  # sent on time, stamped by a clock an hour ahead
             event = _moved(event, SKEW)
@@ -104,9 +119,15 @@ def _too_late_candidates(events: list[Crossing]) -> list[int]:
     longest hold-back after them: held back, they arrive beyond the allowed lateness."""
     last: dict[tuple, datetime] = {}
     for event in events:
-        last[(event.kind, event.port_code)] = max(event.released_at, last.get((event.kind, event.port_code), event.released_at))
-    return [index for index, event in enumerate(events) if event.port_code != SKEWED_PORT
-            and last[(event.kind, event.port_code)] - event.released_at > timedelta(seconds=TOO_LATE_S[1])]
+        last[(event.kind, event.port_code)] = max(
+            event.released_at, last.get((event.kind, event.port_code), event.released_at)
+        )
+    return [
+        index
+        for index, event in enumerate(events)
+        if event.port_code != SKEWED_PORT
+        and last[(event.kind, event.port_code)] - event.released_at > timedelta(seconds=TOO_LATE_S[1])
+    ]
 
 
 def poison(event: Crossing, defect: str) -> RawRecord:
@@ -122,10 +143,15 @@ def poison(event: Crossing, defect: str) -> RawRecord:
         "unknown-port": lambda: orjson.dumps({**data, "port_code": "HONG_KONG_ISLAND"}),
         "kind-not-cleared": lambda: orjson.dumps({**data, "port_code": _not_clearing(event)}),
         "timestamps-out-of-order": lambda: orjson.dumps(
-            {**data, "inspection_started_at": _z(queued - timedelta(minutes=5))}),
+            {**data, "inspection_started_at": _z(queued - timedelta(minutes=5))}
+        ),
         "clearance-over-24h": lambda: orjson.dumps(
-            {**data, "queued_at": _z(queued - timedelta(hours=30)),
-             "inspection_started_at": _z(queued - timedelta(hours=29))}),
+            {
+                **data,
+                "queued_at": _z(queued - timedelta(hours=30)),
+                "inspection_started_at": _z(queued - timedelta(hours=29)),
+            }
+        ),
         "wrong-json-type": lambda: orjson.dumps({**data, "schema_version": str(data["schema_version"])}),
         "clear-identifier": lambda: orjson.dumps({**data, "subject_ref": CLEAR_IDENTIFIERS[0]}),
         "extra-field": lambda: orjson.dumps({**data, "passport_no": CLEAR_IDENTIFIERS[1]}),

@@ -18,8 +18,10 @@ QUERIES = Path(__file__).resolve().parent / "sql"
 
 def main() -> None:
     with open_warehouse() as warehouse:
-        state = {path.stem: warehouse.query(path.read_text(encoding="utf-8")).dicts()
-                 for path in sorted(QUERIES.glob("*.sql"))}
+        state = {
+            path.stem: warehouse.query(path.read_text(encoding="utf-8")).dicts()
+            for path in sorted(QUERIES.glob("*.sql"))
+        }
         state["clear_identifiers"] = clear_identifiers(warehouse)
     print(json.dumps(state))
 

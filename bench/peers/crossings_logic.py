@@ -3,8 +3,9 @@
 The peer runs in a virtualenv of its own (`.cache/venv-quix`: quixstreams pins older
 confluent-kafka and pydantic than ours), so this module imports neither pydantic nor our
 packages: the standard library only, and `schemas/ports.toml` read with tomllib. It ports the
-rules of the job's parser (`schemas/contract.py`, pipeline/jvm) in their order; `tests/unit/bench/test_peer.py` holds its verdicts
-equal to the pipeline's and its window keys and percentiles equal to the job's.
+rules of the job's parser (`schemas/contract.py`, pipeline/jvm) in their order;
+`tests/unit/bench/test_peer.py` holds its verdicts equal to the pipeline's and its window keys
+and percentiles equal to the job's.
 """
 
 from __future__ import annotations
@@ -24,11 +25,24 @@ MAX_CLEARANCE_MS = 24 * 3600 * 1000
 MAX_DECLARED_WEIGHT_KG = 60_000
 KINDS = ("traveller", "driver", "truck")
 RAW_TOPICS = tuple(f"crossings.raw.{kind}" for kind in KINDS)
-COMMON_FIELDS = ("event_id", "schema_version", "port_code", "direction", "lane_id", "channel_type", "queued_at",
-                 "inspection_started_at", "released_at", "inspection_mode", "subject_ref")
-KIND_FIELDS = {"traveller": ("category", "document_type"),
-               "driver": ("vehicle_ref", "health_check"),
-               "truck": ("plate_ref", "cargo_type", "declared_weight_kg", "customs_decision")}
+COMMON_FIELDS = (
+    "event_id",
+    "schema_version",
+    "port_code",
+    "direction",
+    "lane_id",
+    "channel_type",
+    "queued_at",
+    "inspection_started_at",
+    "released_at",
+    "inspection_mode",
+    "subject_ref",
+)
+KIND_FIELDS = {
+    "traveller": ("category", "document_type"),
+    "driver": ("vehicle_ref", "health_check"),
+    "truck": ("plate_ref", "cargo_type", "declared_weight_kg", "customs_decision"),
+}
 ENUMS = {
     "direction": {"entry", "exit"},
     "channel_type": {"e-channel", "manual-counter", "vehicle-lane", "freight-lane"},
@@ -39,8 +53,7 @@ ENUMS = {
     "cargo_type": {"general", "cold-chain", "dangerous-goods", "parcels", "empty"},
     "customs_decision": {"released", "inspected-released", "held"},
 }
-CHANNELS_BY_KIND = {"traveller": {"e-channel", "manual-counter"}, "driver": {"vehicle-lane"},
-                    "truck": {"freight-lane"}}
+CHANNELS_BY_KIND = {"traveller": {"e-channel", "manual-counter"}, "driver": {"vehicle-lane"}, "truck": {"freight-lane"}}
 REFS = ("subject_ref", "vehicle_ref", "plate_ref")
 TIMESTAMPS = ("queued_at", "inspection_started_at", "released_at")
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -124,6 +137,7 @@ def reason_class(payload: Any, now: datetime, skew_tolerance_s: int) -> str | No
 
 def broken_field(fields: dict[str, str | None]) -> bool:
     """Whether a present field has a value out of its domain (the job's value rules)."""
+
     def present(name: str) -> str | None:
         return fields.get(name)
 
@@ -184,6 +198,11 @@ def percentile(ordered: list[float], p: float) -> float:
 def clearance_figures(values: list[float]) -> dict[str, float]:
     """The job's clearance columns for one window's clearance seconds."""
     ordered = sorted(values)
-    return {"crossings": len(ordered), "mean_s": sum(ordered) / len(ordered),
-            "p50_s": percentile(ordered, 0.5), "p90_s": percentile(ordered, 0.9),
-            "p99_s": percentile(ordered, 0.99), "max_s": ordered[-1]}
+    return {
+        "crossings": len(ordered),
+        "mean_s": sum(ordered) / len(ordered),
+        "p50_s": percentile(ordered, 0.5),
+        "p90_s": percentile(ordered, 0.9),
+        "p99_s": percentile(ordered, 0.99),
+        "max_s": ordered[-1],
+    }

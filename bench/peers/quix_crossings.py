@@ -28,13 +28,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crossings_logic import (
+    RAW_TOPICS,
+    clearance_figures,
+    clearance_key,
+    clearance_s,
+    iso,
+    millis,
+    parse_time,
+    reason_class,
+    throughput_key,
+)
 from quixstreams import Application
 from quixstreams.dataframe.windows import Collect
 from quixstreams.models.serializers.exceptions import ValueDeserializationError
-
-from crossings_logic import (
-    RAW_TOPICS, clearance_figures, clearance_key, clearance_s, iso, millis, parse_time, reason_class, throughput_key,
-)
 
 
 class Progress:
@@ -44,8 +51,15 @@ class Progress:
         self.app: Application | None = None
         self.events = events
         self.skew_tolerance_s = skew_tolerance_s
-        self.counts = {"consumed": 0, "malformed": 0, "invalid": 0, "duplicates": 0, "late": 0,
-                       "throughput_events": 0, "clearance_events": 0}
+        self.counts = {
+            "consumed": 0,
+            "malformed": 0,
+            "invalid": 0,
+            "duplicates": 0,
+            "late": 0,
+            "throughput_events": 0,
+            "clearance_events": 0,
+        }
         self.started = time.time()
         self.first_at: float | None = None
         self.done_at: float | None = None
@@ -76,6 +90,7 @@ class Progress:
         def count(value) -> None:
             self.counts[f"{branch}_events"] += 1
             self.stop_when_done()
+
         return count
 
     def late(self, *args) -> bool:
@@ -93,18 +108,26 @@ class Progress:
 
     def stop_when_done(self) -> None:
         clean = self.counts["consumed"] - self.counts["invalid"] - self.counts["duplicates"]  # malformed: not consumed
-        if (self.counts["consumed"] + self.counts["malformed"] >= self.events
-                and self.counts["throughput_events"] >= clean and self.counts["clearance_events"] >= clean):
+        if (
+            self.counts["consumed"] + self.counts["malformed"] >= self.events
+            and self.counts["throughput_events"] >= clean
+            and self.counts["clearance_events"] >= clean
+        ):
             self.done_at = self.done_at or time.time()
             self.app.stop()
 
     def report(self) -> dict:
         done = self.done_at or time.time()
         measured_from = self.first_at or self.started
-        return {**self.counts, "complete": self.done_at is not None,
-                "elapsed_s": round(done - measured_from, 3), "elapsed_with_startup_s": round(done - self.started, 3),
-                "events_per_s": round(self.counts["consumed"] / max(done - measured_from, 1e-9)),
-                "throughput": self.throughput, "clearance": self.clearance}
+        return {
+            **self.counts,
+            "complete": self.done_at is not None,
+            "elapsed_s": round(done - measured_from, 3),
+            "elapsed_with_startup_s": round(done - self.started, 3),
+            "events_per_s": round(self.counts["consumed"] / max(done - measured_from, 1e-9)),
+            "throughput": self.throughput,
+            "clearance": self.clearance,
+        }
 
 
 def event_time(value, headers, timestamp: float, timestamp_type) -> int:
@@ -124,18 +147,33 @@ def build(app: Application, progress: Progress, grace_ms: int) -> None:
         kind = name.rsplit(".", 1)[1]
 
         throughput = sdf.group_by(throughput_key, name=f"throughput-{kind}").update(progress.windowed("throughput"))
-        throughput = throughput.tumbling_window(duration_ms=60_000, grace_ms=grace_ms, name="throughput",
-                                                on_late=progress.late).count().final()
-        throughput.update(lambda window, key, timestamp, headers: progress.throughput.append(
-            {"window_start": iso(window["start"]), "key": key, "crossings": window["value"]}), metadata=True)
+        throughput = (
+            throughput.tumbling_window(duration_ms=60_000, grace_ms=grace_ms, name="throughput", on_late=progress.late)
+            .count()
+            .final()
+        )
+        throughput.update(
+            lambda window, key, timestamp, headers: progress.throughput.append(
+                {"window_start": iso(window["start"]), "key": key, "crossings": window["value"]}
+            ),
+            metadata=True,
+        )
 
         clearance = sdf.group_by(clearance_key, name=f"clearance-{kind}").update(progress.windowed("clearance"))
         clearance = clearance.apply(clearance_s)
-        clearance = clearance.hopping_window(duration_ms=300_000, step_ms=60_000, grace_ms=grace_ms,
-                                             name="clearance", on_late=progress.late).agg(seconds=Collect()).final()
-        clearance.update(lambda window, key, timestamp, headers: progress.clearance.append(
-            {"window_start": iso(window["start"]), "key": key, **clearance_figures(window["seconds"])}),
-            metadata=True)
+        clearance = (
+            clearance.hopping_window(
+                duration_ms=300_000, step_ms=60_000, grace_ms=grace_ms, name="clearance", on_late=progress.late
+            )
+            .agg(seconds=Collect())
+            .final()
+        )
+        clearance.update(
+            lambda window, key, timestamp, headers: progress.clearance.append(
+                {"window_start": iso(window["start"]), "key": key, **clearance_figures(window["seconds"])}
+            ),
+            metadata=True,
+        )
 
 
 def main() -> None:
@@ -145,16 +183,27 @@ def main() -> None:
     parser.add_argument("--events", type=int, required=True, help="raw records to consume before stopping")
     parser.add_argument("--out", type=Path, required=True, help="JSON document of counts, timings and windows")
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--grace-ms", type=int, default=630_000,
-                        help="the job's out-of-orderness plus allowed lateness")
+    parser.add_argument(
+        "--grace-ms", type=int, default=630_000, help="the job's out-of-orderness plus allowed lateness"
+    )
     parser.add_argument("--skew-tolerance-s", type=int, default=300)
-    parser.add_argument("--idle-timeout-s", type=float, default=120,
-                        help="stop when no message came for this long (the report is then incomplete)")
+    parser.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=120,
+        help="stop when no message came for this long (the report is then incomplete)",
+    )
     args = parser.parse_args()
 
     progress = Progress(args.events, args.skew_tolerance_s)
-    app = Application(broker_address=args.bootstrap, consumer_group=args.group, auto_offset_reset="earliest",
-                      state_dir=str(args.state_dir), loglevel="WARNING", on_consumer_error=progress.malformed)
+    app = Application(
+        broker_address=args.bootstrap,
+        consumer_group=args.group,
+        auto_offset_reset="earliest",
+        state_dir=str(args.state_dir),
+        loglevel="WARNING",
+        on_consumer_error=progress.malformed,
+    )
     progress.app = app
     build(app, progress, args.grace_ms)
     app.run(timeout=args.idle_timeout_s, collect=False)

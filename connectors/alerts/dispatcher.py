@@ -64,7 +64,13 @@ from confluent_kafka import KafkaException, TopicPartition
 from pydantic import ValidationError
 
 from connectors.kafka.consumer import (
-    CommitRefused, CommitRetriable, ConsumeLoop, ConsumerStats, GroupReader, Partition, Record,
+    CommitRefused,
+    CommitRetriable,
+    ConsumeLoop,
+    ConsumerStats,
+    GroupReader,
+    Partition,
+    Record,
 )
 from connectors.kafka.topics import ALERTS
 from connectors.retry import Backoff, Stopped, retry
@@ -122,10 +128,14 @@ def summary(alert: dict[str, Any]) -> str:
     what = f"{alert['kind']} {alert['direction']} clearance at {port_name(alert['port_code'])}"
     peak, threshold = round(alert["peak_p90_s"]), round(alert["threshold_s"])
     if alert["state"] == "raised":
-        return (f"{alert['severity'].upper()} raised: {what} is slow: p90 {peak} s over the {threshold} s threshold "
-                f"since {_minute(alert['started_at'])}")
-    return (f"{alert['severity'].upper()} resolved: {what} is back under the {threshold} s threshold "
-            f"(peak p90 {peak} s, {_minute(alert['started_at'])} to {_minute(alert.get('ended_at'))})")
+        return (
+            f"{alert['severity'].upper()} raised: {what} is slow: p90 {peak} s over the {threshold} s threshold "
+            f"since {_minute(alert['started_at'])}"
+        )
+    return (
+        f"{alert['severity'].upper()} resolved: {what} is back under the {threshold} s threshold "
+        f"(peak p90 {peak} s, {_minute(alert['started_at'])} to {_minute(alert.get('ended_at'))})"
+    )
 
 
 def body(alert: dict[str, Any]) -> bytes:
@@ -164,8 +174,11 @@ class Webhook:
             self.headers["Authorization"] = f"Bearer {token}"
         self.timeout_s = timeout_s
         # what an error text must not show (a TLS error names the host, for one)
-        self._hidden = sorted({part for part in (url, parts.netloc, self.host, parts.path, parts.query, token)
-                               if part and len(part) > 1}, key=len, reverse=True)
+        self._hidden = sorted(
+            {part for part in (url, parts.netloc, self.host, parts.path, parts.query, token) if part and len(part) > 1},
+            key=len,
+            reverse=True,
+        )
         self._connection: http.client.HTTPConnection | None = None
 
     def post(self, payload: bytes, headers: dict[str, str]) -> int:
@@ -182,8 +195,11 @@ class Webhook:
             raise DeliveryError(self._redacted(f"{type(error).__name__}: {error}")) from error
         if not 200 <= response.status < 300:
             retry_after = response.getheader("Retry-After", "").strip()
-            raise DeliveryError(self._redacted(f"HTTP {response.status} {response.reason}"), retried(response.status),
-                                float(retry_after) if retry_after.isdigit() else None)
+            raise DeliveryError(
+                self._redacted(f"HTTP {response.status} {response.reason}"),
+                retried(response.status),
+                float(retry_after) if retry_after.isdigit() else None,
+            )
         return response.status
 
     def _redacted(self, text: str) -> str:
@@ -236,9 +252,11 @@ class DispatcherStats(ConsumerStats):
 
     def line(self) -> str:
         states = " ".join(f"{state}={count}" for state, count in sorted(self.alerts_per_state.items()))
-        return (f"dispatched {self.alerts} alerts {states}; posts {self.posts}; failed posts {self.failed_posts}; "
-                f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.total_lag}; "
-                f"tombstones {self.tombstones}; rejected {self.rejected}; last alert {self.last_alert_at or 'never'}")
+        return (
+            f"dispatched {self.alerts} alerts {states}; posts {self.posts}; failed posts {self.failed_posts}; "
+            f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.total_lag}; "
+            f"tombstones {self.tombstones}; rejected {self.rejected}; last alert {self.last_alert_at or 'never'}"
+        )
 
 
 class WebhookWorker:
@@ -246,10 +264,17 @@ class WebhookWorker:
     and the retry schedule of each (module docstring). `clock`, `wait` (returns True when the
     wait was cut short by a stop) and `jitter` (0..1) are injectable for tests."""
 
-    def __init__(self, index: int, webhook: Webhook, settings: AlertSettings, stats: DispatcherStats,
-                 on_done: Callable[[InFlight, int], None] = lambda entry, index: None,
-                 clock: Callable[[], float] = time.monotonic, wait: Callable[[float], bool] | None = None,
-                 jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        index: int,
+        webhook: Webhook,
+        settings: AlertSettings,
+        stats: DispatcherStats,
+        on_done: Callable[[InFlight, int], None] = lambda entry, index: None,
+        clock: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], bool] | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.index, self.webhook, self.stats, self.on_done = index, webhook, stats, on_done
         self.backoff = Backoff.from_ms(settings.backoff_initial_ms, settings.backoff_max_ms)
         self.halt = threading.Event()
@@ -276,8 +301,9 @@ class WebhookWorker:
                     return self._failed(entry, f"{error}; gave up after {attempts} attempts in {now - first:.1f} s")
                 step = next(delays)
                 delay = min(max(step * (0.5 + self.jitter() / 2), error.retry_after_s or 0), entry.deadline - now)
-                log.warning("alert %s to %s not accepted (retrying in %.2f s): %s", entry.key, self.webhook.name,
-                            delay, error)
+                log.warning(
+                    "alert %s to %s not accepted (retrying in %.2f s): %s", entry.key, self.webhook.name, delay, error
+                )
                 if self.wait(delay):
                     raise Stopped(f"stopped before {self.webhook.name} accepted alert {entry.key}") from error
                 if entry.cancelled:
@@ -288,8 +314,13 @@ class WebhookWorker:
                 return True
 
     def _failed(self, entry: InFlight, why: str) -> bool:
-        log.error("delivery failed: episode %s %s to %s: %s", entry.alert["episode_id"], entry.alert["state"],
-                  self.webhook.name, why)
+        log.error(
+            "delivery failed: episode %s %s to %s: %s",
+            entry.alert["episode_id"],
+            entry.alert["state"],
+            self.webhook.name,
+            why,
+        )
         with self.stats.lock:
             self.stats.failed_deliveries += 1
             self.stats.failed_per_webhook[self.webhook.name] += 1
@@ -322,34 +353,59 @@ class Dispatcher(ConsumeLoop):
     message read is finished). One consumer, and one worker and connection per webhook, for the
     whole run; `reader` and `clock` are injectable for tests."""
 
-    def __init__(self, bootstrap: str, settings: AlertSettings | None = None, topic: str = ALERTS.name,
-                 stop: threading.Event | None = None, stats_interval_s: float = 10.0,
-                 reader: GroupReader | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        settings: AlertSettings | None = None,
+        topic: str = ALERTS.name,
+        stop: threading.Event | None = None,
+        stats_interval_s: float = 10.0,
+        reader: GroupReader | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings or AlertSettings()
         self.topic = topic
         self.clock = clock
         self.backoff = Backoff.from_ms(self.settings.backoff_initial_ms, self.settings.backoff_max_ms)
         stats = DispatcherStats()
         token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
-        self.webhooks = [Webhook(url, token, self.settings.timeout_s, f"webhook {number}")
-                         for number, url in enumerate(self.settings.webhook_urls, 1)]
-        self.workers = [WebhookWorker(index, webhook, self.settings, stats, self._done, clock)
-                        for index, webhook in enumerate(self.webhooks)]
+        self.webhooks = [
+            Webhook(url, token, self.settings.timeout_s, f"webhook {number}")
+            for number, url in enumerate(self.settings.webhook_urls, 1)
+        ]
+        self.workers = [
+            WebhookWorker(index, webhook, self.settings, stats, self._done, clock)
+            for index, webhook in enumerate(self.webhooks)
+        ]
         self._pending: dict[Partition, deque[InFlight]] = {}  # per partition, in offset order
         self._lock = threading.Lock()
         self._paused = False
         # the poll loop never waits on a webhook, so it keeps within max.poll.interval.ms
-        super().__init__(reader or GroupReader(bootstrap, self.settings.group_id, "crossings-alerts", [topic],
-                                               on_revoke=self._commit_before_revoke,
-                                               **{"max.poll.interval.ms": self.settings.max_poll_interval_s * 1000}),
-                         stats, stop or threading.Event(), stats_interval_s)
+        super().__init__(
+            reader
+            or GroupReader(
+                bootstrap,
+                self.settings.group_id,
+                "crossings-alerts",
+                [topic],
+                on_revoke=self._commit_before_revoke,
+                **{"max.poll.interval.ms": self.settings.max_poll_interval_s * 1000},
+            ),
+            stats,
+            stop or threading.Event(),
+            stats_interval_s,
+        )
         if reader is None:
             self.reader.subscribe()
 
     def started(self) -> None:
         if self.webhooks:
-            log.info("alerts of %s to %d webhooks (%s)", self.topic, len(self.webhooks),
-                     ", ".join(webhook.name for webhook in self.webhooks))
+            log.info(
+                "alerts of %s to %d webhooks (%s)",
+                self.topic,
+                len(self.webhooks),
+                ", ".join(webhook.name for webhook in self.webhooks),
+            )
         else:
             log.info("no webhook configured (ALERTS_WEBHOOK_URLS): the alerts of %s are logged here", self.topic)
         for worker in self.workers:
@@ -375,8 +431,11 @@ class Dispatcher(ConsumeLoop):
             log.warning("cannot commit: %s", error)
         self.stats.in_flight = self.in_flight()
         if self.stats.in_flight:
-            log.warning("%d alerts not finished for every webhook: their offsets are not committed, a restart "
-                        "delivers them again", self.stats.in_flight)
+            log.warning(
+                "%d alerts not finished for every webhook: their offsets are not committed, a restart "
+                "delivers them again",
+                self.stats.in_flight,
+            )
 
     def stats_line(self) -> str:
         self.stats.in_flight = self.in_flight()
@@ -405,8 +464,9 @@ class Dispatcher(ConsumeLoop):
         with self._lock:
             self._pending.setdefault(entry.partition, deque()).append(entry)
         if entry.alert is not None and not self.workers:
-            log.log(logging.WARNING if entry.alert["state"] == "raised" else logging.INFO, "ALERT %s",
-                    summary(entry.alert))
+            log.log(
+                logging.WARNING if entry.alert["state"] == "raised" else logging.INFO, "ALERT %s", summary(entry.alert)
+            )
             self.stats.logged += 1
             self._finished(entry)
         for worker in self.workers if entry.waiting else ():
@@ -457,12 +517,19 @@ class Dispatcher(ConsumeLoop):
 
     def _commit(self, offsets: dict[Partition, int]) -> None:
         """While the broker is away, retried with the webhook backoff."""
+
         def failed(error: BaseException, delay: float) -> None:
             self.stats.failed_commits += 1
             log.warning("offset commit failed (retrying in %.2f s): %s", delay, error)
 
-        retry(lambda: self.reader.commit(offsets), CommitRetriable, self.backoff, self.stop, failed,
-              lambda: "stopped before the offset of a delivered alert was committed")
+        retry(
+            lambda: self.reader.commit(offsets),
+            CommitRetriable,
+            self.backoff,
+            self.stop,
+            failed,
+            lambda: "stopped before the offset of a delivered alert was committed",
+        )
         self.stats.commits += 1
 
     def _hold_back(self) -> None:

@@ -27,10 +27,34 @@ class RefusedError(WarehouseError):
 
 # ClickHouse's error codes that say an insert's data cannot go in as it is: parse and type
 # errors, values out of range, NULL where the column takes none, unknown enum elements.
-REFUSED_CODES = frozenset({
-    6, 7, 19, 25, 26, 27, 36, 38, 41, 48, 53, 69, 70, 72, 117, 130, 131, 321, 349, 376, 407, 441,
-    467, 691,
-})
+REFUSED_CODES = frozenset(
+    {
+        6,
+        7,
+        19,
+        25,
+        26,
+        27,
+        36,
+        38,
+        41,
+        48,
+        53,
+        69,
+        70,
+        72,
+        117,
+        130,
+        131,
+        321,
+        349,
+        376,
+        407,
+        441,
+        467,
+        691,
+    }
+)
 TOO_MANY_PARTS = 252  # also "too many partitions for single INSERT block", the insert's own fault
 
 

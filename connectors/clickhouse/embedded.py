@@ -53,7 +53,7 @@ class EmbeddedWarehouse(Warehouse):
             return 0
         names = ", ".join(columns)
         try:
-            arrow_rows = _arrow_table(columns, rows)
+            arrow_rows = _arrow_table(columns, rows)  # noqa: F841 (read by chdb, below)
         except (pa.ArrowException, TypeError, ValueError, OverflowError):
             try:
                 body = b"\n".join(orjson.dumps(list(row), default=str) for row in rows).decode()
@@ -62,8 +62,11 @@ class EmbeddedWarehouse(Warehouse):
             self._run(f"INSERT INTO {table} ({names}) FORMAT JSONCompactEachRow\n{body}", None, "CSV")
         else:
             # chdb finds `arrow_rows` by its name among the calling frames' variables
-            self._run(f"INSERT INTO {table} ({names}) SELECT {self._select(table, columns)} FROM Python(arrow_rows)",
-                      None, "CSV")
+            self._run(
+                f"INSERT INTO {table} ({names}) SELECT {self._select(table, columns)} FROM Python(arrow_rows)",
+                None,
+                "CSV",
+            )
         return len(rows)
 
     def _select(self, table: str, columns: Sequence[str]) -> str:
@@ -72,12 +75,19 @@ class EmbeddedWarehouse(Warehouse):
         such value into zeros and 1970 where the cast refuses it, as a server does."""
         types = self._types.get(table)
         if types is None:
-            types = dict(self.query("SELECT name, type FROM system.columns WHERE database = currentDatabase() "
-                                    "AND table = {table:String}", {"table": table}).rows)
+            types = dict(
+                self.query(
+                    "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                    "AND table = {table:String}",
+                    {"table": table},
+                ).rows
+            )
             if types:
                 self._types[table] = types
-        return ", ".join(f"CAST(`{name}` AS {types[name]})" if _PARSED.match(types.get(name, "")) else f"`{name}`"
-                         for name in columns)
+        return ", ".join(
+            f"CAST(`{name}` AS {types[name]})" if _PARSED.match(types.get(name, "")) else f"`{name}`"
+            for name in columns
+        )
 
     def close(self) -> None:
         self._session.close()

@@ -41,7 +41,13 @@ from confluent_kafka import KafkaException
 
 from connectors.clickhouse.base import RefusedError, Warehouse, WarehouseError
 from connectors.kafka.consumer import (
-    CommitRefused, CommitRetriable, ConsumeLoop, ConsumerStats, GroupReader, Partition, Record,
+    CommitRefused,
+    CommitRetriable,
+    ConsumeLoop,
+    ConsumerStats,
+    GroupReader,
+    Partition,
+    Record,
 )
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec
 from connectors.retry import Backoff, retry
@@ -80,21 +86,58 @@ def _optional_number(value: Any) -> float | None:
 
 # Each converter: (decoded JSON value, partition, offset) -> the row, in its table's column order.
 
-CROSSING_COLUMNS = ("event_id", "schema_version", "kind", "port_code", "direction", "lane_id", "channel_type",
-                    "inspection_mode", "queued_at", "inspection_started_at", "released_at", "subject_ref",
-                    "category", "document_type", "vehicle_ref", "health_check", "plate_ref", "cargo_type",
-                    "declared_weight_kg", "customs_decision", "kafka_partition", "kafka_offset")
+CROSSING_COLUMNS = (
+    "event_id",
+    "schema_version",
+    "kind",
+    "port_code",
+    "direction",
+    "lane_id",
+    "channel_type",
+    "inspection_mode",
+    "queued_at",
+    "inspection_started_at",
+    "released_at",
+    "subject_ref",
+    "category",
+    "document_type",
+    "vehicle_ref",
+    "health_check",
+    "plate_ref",
+    "cargo_type",
+    "declared_weight_kg",
+    "customs_decision",
+    "kafka_partition",
+    "kafka_offset",
+)
 
 
 def crossing_row(event: dict, partition: int, offset: int) -> tuple:
     get = event.get
-    return (event["event_id"], _number(event["schema_version"], int), event["kind"], event["port_code"],
-            event["direction"], event["lane_id"], event["channel_type"], event["inspection_mode"],
-            timestamp(event["queued_at"]), timestamp(event["inspection_started_at"]),
-            timestamp(event["released_at"]), event["subject_ref"],
-            get("category"), get("document_type"), get("vehicle_ref"), get("health_check"),
-            get("plate_ref"), get("cargo_type"), _optional_number(get("declared_weight_kg")),
-            get("customs_decision"), partition, offset)
+    return (
+        event["event_id"],
+        _number(event["schema_version"], int),
+        event["kind"],
+        event["port_code"],
+        event["direction"],
+        event["lane_id"],
+        event["channel_type"],
+        event["inspection_mode"],
+        timestamp(event["queued_at"]),
+        timestamp(event["inspection_started_at"]),
+        timestamp(event["released_at"]),
+        event["subject_ref"],
+        get("category"),
+        get("document_type"),
+        get("vehicle_ref"),
+        get("health_check"),
+        get("plate_ref"),
+        get("cargo_type"),
+        _optional_number(get("declared_weight_kg")),
+        get("customs_decision"),
+        partition,
+        offset,
+    )
 
 
 def message_columns(message: type[OutputMessage]) -> tuple[str, ...]:
@@ -106,6 +149,7 @@ def message_columns(message: type[OutputMessage]) -> tuple[str, ...]:
 def message_row(message: type[OutputMessage]) -> Callable[[dict, int, int], tuple]:
     """The converter of an output topic's records: validated by its model, in
     `message_columns` order, times as ClickHouse text."""
+
     def row(value: dict, partition: int, offset: int) -> tuple:
         fields = message.model_validate(value)
         values = tuple(_column_value(getattr(fields, name)) for name in message.model_fields)
@@ -156,14 +200,17 @@ def message_target(spec: TopicSpec, table: str) -> Target:
     return Target(spec.name, table, message_columns(spec.message), message_row(spec.message))
 
 
-TARGETS = {target.topic: target for target in (
-    Target(CLEAN.name, "crossings", CROSSING_COLUMNS, crossing_row),
-    message_target(THROUGHPUT, "throughput_windows"),
-    message_target(CLEARANCE, "clearance_windows"),
-    message_target(PIPELINE_COUNTS, "pipeline_counts"),
-    message_target(ALERTS, "alerts"),
-    message_target(DEAD_LETTERS, "dead_letters"),
-)}
+TARGETS = {
+    target.topic: target
+    for target in (
+        Target(CLEAN.name, "crossings", CROSSING_COLUMNS, crossing_row),
+        message_target(THROUGHPUT, "throughput_windows"),
+        message_target(CLEARANCE, "clearance_windows"),
+        message_target(PIPELINE_COUNTS, "pipeline_counts"),
+        message_target(ALERTS, "alerts"),
+        message_target(DEAD_LETTERS, "dead_letters"),
+    )
+}
 
 
 @dataclass
@@ -186,10 +233,12 @@ class LoaderStats(ConsumerStats):
 
     def line(self) -> str:
         tables = " ".join(f"{table}={count}" for table, count in sorted(self.rows_per_table.items()))
-        return (f"loaded {self.rows} rows ({self.rows_per_s:,.0f} rows/s) {tables}; lag {self.total_lag}; "
-                f"tombstones {self.tombstones}; rejected {self.rejected}; refused {self.refused} (in load_rejects); "
-                f"failed inserts {self.failed_inserts}; "
-                f"last insert {self.last_insert_at or 'never'}")
+        return (
+            f"loaded {self.rows} rows ({self.rows_per_s:,.0f} rows/s) {tables}; lag {self.total_lag}; "
+            f"tombstones {self.tombstones}; rejected {self.rejected}; refused {self.refused} (in load_rejects); "
+            f"failed inserts {self.failed_inserts}; "
+            f"last insert {self.last_insert_at or 'never'}"
+        )
 
 
 class BatchingSink:
@@ -208,8 +257,11 @@ class BatchingSink:
         return batch
 
     def due(self, now: float) -> list[TableBatch]:
-        return [batch for batch in self._batches.values()
-                if batch.offsets and (len(batch.rows) >= self.batch_rows or now - batch.opened_at >= self.batch_wait_s)]
+        return [
+            batch
+            for batch in self._batches.values()
+            if batch.offsets and (len(batch.rows) >= self.batch_rows or now - batch.opened_at >= self.batch_wait_s)
+        ]
 
     def pending(self) -> list[TableBatch]:
         return [batch for batch in self._batches.values() if batch.offsets]
@@ -266,8 +318,14 @@ class WarehouseSink(BatchingSink):
     """Writes batches with `Warehouse.insert`, retrying with capped exponential backoff; a
     batch refused for good is split, and the rows refused go to `load_rejects`."""
 
-    def __init__(self, warehouse: Warehouse, settings: LoaderSettings, stats: LoaderStats,
-                 stop: threading.Event, commit: Callable[[TableBatch], None]) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        settings: LoaderSettings,
+        stats: LoaderStats,
+        stop: threading.Event,
+        commit: Callable[[TableBatch], None],
+    ) -> None:
         super().__init__(settings.batch_rows, settings.batch_wait_ms / 1000)
         self.warehouse = warehouse
         self.commit = commit
@@ -305,21 +363,28 @@ class WarehouseSink(BatchingSink):
                 if refusals < tries:
                     raise
                 self.stats.failed_inserts += 1
-                log.warning("ClickHouse refused %d rows of %s %d times: %s", len(rows), target.table, refusals,
-                            error)
+                log.warning("ClickHouse refused %d rows of %s %d times: %s", len(rows), target.table, refusals, error)
                 return error
             return None
 
         def failed(error: BaseException, delay: float) -> None:
             self.stats.failed_inserts += 1
-            log.warning("insert of %d rows into %s failed (retrying in %.2f s): %s",
-                        len(rows), target.table, delay, error)
+            log.warning(
+                "insert of %d rows into %s failed (retrying in %.2f s): %s", len(rows), target.table, delay, error
+            )
 
-        return retry(attempt, WarehouseError, self.backoff, self.stop, failed,
-                     lambda: f"stopped with {len(rows)} rows for {target.table} not inserted")
+        return retry(
+            attempt,
+            WarehouseError,
+            self.backoff,
+            self.stop,
+            failed,
+            lambda: f"stopped with {len(rows)} rows for {target.table} not inserted",
+        )
 
-    def _split(self, target: Target, rows: list[tuple[tuple, tuple[int, int]]],
-               refusal: RefusedError) -> list[tuple[tuple[int, int], tuple, str]]:
+    def _split(
+        self, target: Target, rows: list[tuple[tuple, tuple[int, int]]], refusal: RefusedError
+    ) -> list[tuple[tuple[int, int], tuple, str]]:
         """`rows` (with their sources), whose insert was refused, in halves: each half that
         ClickHouse takes is inserted, each it refuses is split again. Returns the single rows
         it refuses: (source, row, its message)."""
@@ -339,16 +404,34 @@ class WarehouseSink(BatchingSink):
         it is written (or a stop): only then may the batch's offsets be committed."""
         records = []
         for (partition, offset), row, error in rejects:
-            log.error("ClickHouse refused a row of %s (topic %s partition %d offset %d), recorded in %s: %s",
-                      target.table, target.topic, partition, offset, REJECTS_TABLE, error[:REJECT_CLIP])
+            log.error(
+                "ClickHouse refused a row of %s (topic %s partition %d offset %d), recorded in %s: %s",
+                target.table,
+                target.topic,
+                partition,
+                offset,
+                REJECTS_TABLE,
+                error[:REJECT_CLIP],
+            )
             records.append(reject_row(target, partition, offset, row, error))
 
         def failed(error: BaseException, delay: float) -> None:
-            log.warning("recording %d refused rows in %s failed (retrying in %.2f s): %s",
-                        len(records), REJECTS_TABLE, delay, error)
+            log.warning(
+                "recording %d refused rows in %s failed (retrying in %.2f s): %s",
+                len(records),
+                REJECTS_TABLE,
+                delay,
+                error,
+            )
 
-        retry(lambda: self.warehouse.insert(REJECTS_TABLE, REJECT_COLUMNS, records), WarehouseError, self.backoff,
-              self.stop, failed, lambda: f"stopped with {len(records)} refused rows of {target.table} not recorded")
+        retry(
+            lambda: self.warehouse.insert(REJECTS_TABLE, REJECT_COLUMNS, records),
+            WarehouseError,
+            self.backoff,
+            self.stop,
+            failed,
+            lambda: f"stopped with {len(records)} refused rows of {target.table} not recorded",
+        )
         self.stats.refused += len(records)
 
 
@@ -356,15 +439,25 @@ class Loader(ConsumeLoop):
     """Consumes the job's outputs into the warehouse until `stop` is set (or, with `once`,
     until it has caught up). One warehouse and one consumer for the whole run."""
 
-    def __init__(self, bootstrap: str, warehouse: Warehouse, settings: LoaderSettings | None = None,
-                 targets: Mapping[str, Target] = TARGETS, stop: threading.Event | None = None,
-                 stats_interval_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        warehouse: Warehouse,
+        settings: LoaderSettings | None = None,
+        targets: Mapping[str, Target] = TARGETS,
+        stop: threading.Event | None = None,
+        stats_interval_s: float = 10.0,
+    ) -> None:
         self.settings = settings or LoaderSettings()
         self.targets = targets
-        reader = GroupReader(bootstrap, self.settings.group_id, "crossings-loader", list(targets),
-                             on_revoke=self._drop_uncommitted, **{
-                                 "max.partition.fetch.bytes": 16 << 20,
-                                 "max.poll.interval.ms": self.settings.max_poll_interval_s * 1000})
+        reader = GroupReader(
+            bootstrap,
+            self.settings.group_id,
+            "crossings-loader",
+            list(targets),
+            on_revoke=self._drop_uncommitted,
+            **{"max.partition.fetch.bytes": 16 << 20, "max.poll.interval.ms": self.settings.max_poll_interval_s * 1000},
+        )
         super().__init__(reader, LoaderStats(), stop or threading.Event(), stats_interval_s)
         self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
         try:
@@ -416,21 +509,30 @@ class Loader(ConsumeLoop):
         dropped = sum(len(batch.rows) for batch in self.sink.pending())
         for batch in self.sink.pending():
             batch.clear()
-        log.info("partitions were revoked: %d rows not inserted yet are read again from the committed offsets",
-                 dropped)
+        log.info("partitions were revoked: %d rows not inserted yet are read again from the committed offsets", dropped)
 
     def _commit(self, batch: TableBatch) -> None:
         """Commit what `batch` covers; while the broker is away, retried with the insert backoff.
         A commit the group refuses (it rebalanced) is left: the rows are inserted, and their
         next reader inserts them again, which the tables' keys collapse."""
+
         def failed(error: BaseException, delay: float) -> None:
             log.warning("offset commit failed (retrying in %.2f s): %s", delay, error)
 
         try:
-            retry(lambda: self.reader.commit(batch.offsets), CommitRetriable, self.sink.backoff, self.stop, failed,
-                  lambda: f"stopped before the offsets of {batch.target.table} were committed")
+            retry(
+                lambda: self.reader.commit(batch.offsets),
+                CommitRetriable,
+                self.sink.backoff,
+                self.stop,
+                failed,
+                lambda: f"stopped before the offsets of {batch.target.table} were committed",
+            )
         except CommitRefused as error:
-            log.warning("offsets of %s not committed, the group rebalanced (read again from the last commit): %s",
-                        batch.target.table, error)
+            log.warning(
+                "offsets of %s not committed, the group rebalanced (read again from the last commit): %s",
+                batch.target.table,
+                error,
+            )
             return
         self.stats.commits += 1

@@ -68,8 +68,9 @@ def applied_versions(warehouse: Warehouse) -> dict[int, str]:
     return {int(version): checksum for version, checksum in rows}
 
 
-def migrate(warehouse: Warehouse, settings: ClickHouseSettings | None = None,
-            folder: Path = MIGRATIONS_DIR) -> list[Migration]:
+def migrate(
+    warehouse: Warehouse, settings: ClickHouseSettings | None = None, folder: Path = MIGRATIONS_DIR
+) -> list[Migration]:
     """Apply what is not applied yet; returns those migrations (empty when up to date)."""
     settings = settings or ClickHouseSettings()
     bookkeeping, *migrations = load_migrations(folder)
@@ -79,15 +80,20 @@ def migrate(warehouse: Warehouse, settings: ClickHouseSettings | None = None,
     for migration in migrations:
         if migration.version in applied:
             if applied[migration.version] != migration.checksum:
-                raise MigrationError(f"{migration.path} changed after it was applied as version "
-                                     f"{migration.version}: add a new numbered file instead")
+                raise MigrationError(
+                    f"{migration.path} changed after it was applied as version "
+                    f"{migration.version}: add a new numbered file instead"
+                )
             if not _ttl_is_current(warehouse, migration.rendered(settings)):
                 _apply(warehouse, migration, settings)  # its setting changed
                 done.append(migration)
             continue
         _apply(warehouse, migration, settings)
-        warehouse.insert("schema_migrations", ["version", "name", "checksum"],
-                         [(migration.version, migration.name, migration.checksum)])
+        warehouse.insert(
+            "schema_migrations",
+            ["version", "name", "checksum"],
+            [(migration.version, migration.name, migration.checksum)],
+        )
         done.append(migration)
     return done
 
@@ -108,7 +114,9 @@ def _ttl_is_current(warehouse: Warehouse, text: str) -> bool:
         return True
     table, expression = match.groups()
     formatted = warehouse.query("SELECT formatQuerySingleLine({sql:String})", {"sql": f"SELECT {expression}"})
-    engine = warehouse.query("SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
-                             "AND name = {table:String}", {"table": table})
+    engine = warehouse.query(
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {table:String}",
+        {"table": table},
+    )
     expected = formatted.rows[0][0].removeprefix("SELECT ")
     return bool(engine.rows) and f" TTL {expected} " in f" {engine.rows[0][0]} "

@@ -26,8 +26,12 @@ from connectors.clickhouse.base import QueryResult, RefusedError, Warehouse, War
 from pipeline.settings import ClickHouseSettings
 
 # Errors of the driver itself that mean a value cannot be written as its column's type.
-_DRIVER_REFUSALS = (errors.TypeMismatchError, errors.CannotParseUuidError, errors.CannotParseDomainError,
-                    errors.LogicalError)  # LogicalError: an enum element the column does not have
+_DRIVER_REFUSALS = (
+    errors.TypeMismatchError,
+    errors.CannotParseUuidError,
+    errors.CannotParseDomainError,
+    errors.LogicalError,
+)  # LogicalError: an enum element the column does not have
 # What a column writer (or typing a value) raises for a value it cannot take.
 _VALUE_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, struct.error)
 
@@ -46,8 +50,9 @@ class ServerWarehouse(Warehouse):
         bootstrap = Client(database="default", **connection)
         try:
             # only when missing: a read-only analyst may not create, but connects to what exists
-            if not bootstrap.execute("SELECT 1 FROM system.databases WHERE name = {name:String}",
-                                     {"name": self.database}):
+            if not bootstrap.execute(
+                "SELECT 1 FROM system.databases WHERE name = {name:String}", {"name": self.database}
+            ):
                 bootstrap.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         except errors.Error as error:
             raise WarehouseError(f"cannot reach ClickHouse at {url.hostname}:{url.port}: {error}") from error
@@ -108,8 +113,11 @@ def typed_rows(columns_with_types: Sequence[tuple[str, str]], rows: Iterable[Seq
     """The rows as lists (lists are typed in place) with each value of a column in
     `columns_with_types` (name, ClickHouse type) typed as the driver writes that type;
     None stays None. ValueError for text that is no value of its type."""
-    typing = [(index, convert) for index, (_, spec) in enumerate(columns_with_types)
-              if (convert := value_typing(spec)) is not None]
+    typing = [
+        (index, convert)
+        for index, (_, spec) in enumerate(columns_with_types)
+        if (convert := value_typing(spec)) is not None
+    ]
     typed = []
     for row in rows:
         row = row if isinstance(row, list) else list(row)
@@ -143,10 +151,12 @@ def _datetime_in(zone: ZoneInfo | None) -> Callable[[Any], Any]:
     """Text ('2024-05-01 08:00:00.123456789', digits beyond microseconds dropped) or a
     datetime; naive ones are in `zone`, the column's (none: the server's, as the driver and
     ClickHouse's text parsing take them). Ints (seconds or ticks) go as they are."""
+
     def typed(value: Any) -> Any:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if isinstance(value, datetime) and value.tzinfo is None and zone is not None:
             value = value.replace(tzinfo=zone)
         return value
+
     return typed

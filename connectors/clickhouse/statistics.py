@@ -49,9 +49,16 @@ def load_statistics(
     for row in traffic:
         port = ports.for_hk_control_point(row.control_point)
         for category, travellers in row.counts.items():
-            records.append((
-                row.day, row.control_point, _HK_DIRECTION_NAMES[row.direction],
-                port.code if port else None, row.direction.value, category.value, travellers,
-            ))
+            records.append(
+                (
+                    row.day,
+                    row.control_point,
+                    _HK_DIRECTION_NAMES[row.direction],
+                    port.code if port else None,
+                    row.direction.value,
+                    category.value,
+                    travellers,
+                )
+            )
     inserted = warehouse.insert(TABLE, COLUMNS, records)
     return StatisticsLoad(inserted, len(traffic), len({row.day for row in traffic}), rejections)

@@ -36,11 +36,19 @@ Partition = tuple[str, int]
 
 # a commit failing for these (broker or coordinator away) is worth retrying; others (the group
 # rebalanced, this member was removed) are not: the partitions' new owner reads from the commits
-RETRIED_COMMIT_ERRORS = frozenset({
-    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError._WAIT_COORD,
-    KafkaError.REQUEST_TIMED_OUT, KafkaError.NETWORK_EXCEPTION, KafkaError.COORDINATOR_NOT_AVAILABLE,
-    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-})
+RETRIED_COMMIT_ERRORS = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._TIMED_OUT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    }
+)
 
 
 class CommitRetriable(Exception):
@@ -71,31 +79,49 @@ class GroupReader:
     `on_revoke(partitions)` is called (inside `poll`) before partitions go to another member or
     are read again from their commits."""
 
-    def __init__(self, bootstrap: str, group_id: str, client_id: str, topics: list[str],
-                 on_revoke: Callable[[list[Partition]], None] = lambda partitions: None,
-                 **config: object) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        client_id: str,
+        topics: list[str],
+        on_revoke: Callable[[list[Partition]], None] = lambda partitions: None,
+        **config: object,
+    ) -> None:
         self.topics = topics
         self.on_revoke = on_revoke
         self._at_end: set[Partition] = set()
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": group_id, "client.id": client_id,
-            "isolation.level": "read_committed", "enable.auto.commit": False, "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest", "enable.partition.eof": True,
-            # a member killed without leaving the group holds its partitions this long (default 45 s)
-            "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
-            **config,
-        }, logger=log)
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group_id,
+                "client.id": client_id,
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,
+                # a member killed without leaving the group holds its partitions this long (default 45 s)
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+                **config,
+            },
+            logger=log,
+        )
 
     def subscribe(self, wait_for_topics_s: float = 30.0) -> None:
         """Subscribe once the broker knows every topic (else the first assignment may miss one)."""
         deadline = time.monotonic() + wait_for_topics_s
         while missing := self._missing_topics():
             if time.monotonic() > deadline:
-                raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART,
-                                                f"topics not found after {wait_for_topics_s:.0f} s: {', '.join(missing)}"))
+                raise KafkaException(
+                    KafkaError(
+                        KafkaError.UNKNOWN_TOPIC_OR_PART,
+                        f"topics not found after {wait_for_topics_s:.0f} s: {', '.join(missing)}",
+                    )
+                )
             time.sleep(0.5)
-        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked,
-                                on_lost=self._revoked)
+        self.consumer.subscribe(self.topics, on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
 
     def poll(self, max_records: int, timeout_s: float) -> list[Record]:
         """Up to `max_records` records, waiting at most `timeout_s` for the first one."""
@@ -118,7 +144,8 @@ class GroupReader:
         try:
             results = self.consumer.commit(
                 offsets=[TopicPartition(topic, partition, offset) for (topic, partition), offset in offsets.items()],
-                asynchronous=False)
+                asynchronous=False,
+            )
         except KafkaException as exception:
             raise self._commit_error(exception.args[0]) from exception
         for result in results or []:
@@ -149,8 +176,9 @@ class GroupReader:
         if not assigned:
             return None
         lag = {topic: 0 for topic in self.topics}
-        behind = [TopicPartition(topic, partition) for topic, partition in assigned
-                  if (topic, partition) not in self._at_end]
+        behind = [
+            TopicPartition(topic, partition) for topic, partition in assigned if (topic, partition) not in self._at_end
+        ]
         if not behind:
             return lag
         positions = {(tp.topic, tp.partition): tp.offset for tp in self.consumer.position(behind)}
@@ -176,8 +204,11 @@ class GroupReader:
             known = self.consumer.list_topics(timeout=5).topics
         except KafkaException:
             return list(self.topics)
-        return [topic for topic in self.topics
-                if topic not in known or known[topic].error is not None or not known[topic].partitions]
+        return [
+            topic
+            for topic in self.topics
+            if topic not in known or known[topic].error is not None or not known[topic].partitions
+        ]
 
     def _is_event(self, message: Message) -> bool:
         """True for the end of a partition and for errors (logged; librdkafka retries them)."""
@@ -207,7 +238,6 @@ class GroupReader:
         return kind(error.str())
 
 
-
 @dataclass
 class ConsumerStats:
     """The figures every consume loop keeps: subclasses add their own."""
@@ -225,7 +255,9 @@ class ConsumerStats:
     def as_dict(self) -> dict[str, Any]:
         """The `--json` output: every field but `started_at`, counters as sorted dicts."""
         values = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "started_at"}
-        data = {name: dict(sorted(value.items())) if isinstance(value, dict) else value for name, value in values.items()}
+        data = {
+            name: dict(sorted(value.items())) if isinstance(value, dict) else value for name, value in values.items()
+        }
         data["total_lag"] = self.total_lag
         data["elapsed_s"] = round(time.monotonic() - self.started_at, 3)
         return data
@@ -237,8 +269,9 @@ class ConsumeLoop(ABC):
     stop (or, `once`, when caught up) `drain`; whatever happens `finish`, read the lag and close
     the consumer. Subclasses write (quix-streams' `BatchingSink`); they commit what they wrote."""
 
-    def __init__(self, reader: GroupReader, stats: ConsumerStats, stop: threading.Event,
-                 stats_interval_s: float) -> None:
+    def __init__(
+        self, reader: GroupReader, stats: ConsumerStats, stop: threading.Event, stats_interval_s: float
+    ) -> None:
         self.reader, self.stats, self.stop, self.stats_interval_s = reader, stats, stop, stats_interval_s
         self.log = logging.getLogger(type(self).__module__)  # the lines name the loader or the dispatcher
 

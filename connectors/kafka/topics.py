@@ -9,8 +9,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from schemas.enums import Kind
-from schemas.outputs import Alert, ClearanceWindow, DeadLetter, OutputMessage, PipelineCounts, ThroughputWindow
 from schemas.events import raw_topic
+from schemas.outputs import Alert, ClearanceWindow, DeadLetter, OutputMessage, PipelineCounts, ThroughputWindow
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,16 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
             replicas, min_isr = int(configs["default.replication.factor"]), configs["min.insync.replicas"]
         for spec in missing:
             try:
-                admin.create_topics([NewTopic(spec.name, spec.partitions, replicas,
-                                              topic_configs={**spec.config, "min.insync.replicas": min_isr})])
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            spec.name,
+                            spec.partitions,
+                            replicas,
+                            topic_configs={**spec.config, "min.insync.replicas": min_isr},
+                        )
+                    ]
+                )
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
@@ -65,13 +73,13 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
     finally:
         admin.close()
 
+
 # What the streaming job writes. Window and count topics carry upserts keyed by window and
 # dimensions, so compaction keeps the last value per key.
 CLEAN = TopicSpec("crossings.clean")
 DEAD_LETTERS = TopicSpec("crossings.dlq", message=DeadLetter)
 THROUGHPUT = TopicSpec("crossings.metrics.throughput", config={"cleanup.policy": "compact"}, message=ThroughputWindow)
 CLEARANCE = TopicSpec("crossings.metrics.clearance", config={"cleanup.policy": "compact"}, message=ClearanceWindow)
-PIPELINE_COUNTS = TopicSpec("crossings.metrics.pipeline", config={"cleanup.policy": "compact"},
-                            message=PipelineCounts)
+PIPELINE_COUNTS = TopicSpec("crossings.metrics.pipeline", config={"cleanup.policy": "compact"}, message=PipelineCounts)
 ALERTS = TopicSpec("crossings.alerts", message=Alert)
 JOB_OUTPUTS = [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS]

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 
-
 Scale = Decimal | float | str | int | Fraction
 MAX_SCALE_EXPONENT = 30
 

@@ -157,19 +157,14 @@ def read_hk_statistics(
             if fields is not None and not raw.strip():
                 continue
             day = _parse_date(fields[0]) if fields else None
-            if day is not None and (
-                (date_from and day < date_from) or (date_to and day > date_to)
-            ):
+            if day is not None and ((date_from and day < date_from) or (date_to and day > date_to)):
                 continue
             reason = reason or _check(fields, day)
             if reason is None:
                 key = (day, fields[1], fields[2])
                 first = seen.setdefault(key, line)
                 if first != line:
-                    reason = (
-                        f"duplicate row: {fields[1]} {fields[2]} on {fields[0]} "
-                        f"is also at line {first}"
-                    )
+                    reason = f"duplicate row: {fields[1]} {fields[2]} on {fields[0]} is also at line {first}"
             if reason is not None:
                 rejections.append(Rejection(line, reason, raw))
                 continue
@@ -179,10 +174,7 @@ def read_hk_statistics(
                     day=day,
                     control_point=fields[1],
                     direction=HK_DIRECTIONS[fields[2]],
-                    counts={
-                        category: _count(value)
-                        for category, value in zip(CATEGORY_COLUMNS.values(), fields[3:6])
-                    },
+                    counts={category: _count(value) for category, value in zip(CATEGORY_COLUMNS.values(), fields[3:6])},
                 )
             )
     return rows, rejections
@@ -298,9 +290,7 @@ class _Stream:
         }
         self.key = (port.code, direction, category)
 
-    def build(
-        self, released_at: datetime, hour: int, ref: Callable[[str, str], str]
-    ) -> TravellerCrossing:
+    def build(self, released_at: datetime, hour: int, ref: Callable[[str, str], str]) -> TravellerCrossing:
         """The next event, released at `released_at` in local hour `hour`."""
         rng = self.rng
         channel = self.channels[bisect(self.thresholds, rng.random()) if self.thresholds else 0]
@@ -347,8 +337,7 @@ class ReplaySource(Source):
         for port in self._ports:
             if port.hk_control_point and Kind.TRAVELLER not in port.kinds:
                 raise ValueError(
-                    f"port {port.code} is the counterpart of {port.hk_control_point!r} "
-                    "but does not clear travellers"
+                    f"port {port.code} is the counterpart of {port.hk_control_point!r} but does not clear travellers"
                 )
         self._pseudonymiser = pseudonymiser or Pseudonymiser.from_settings()
         rows, self.rejections = read_hk_statistics(self.path, date_from, date_to)
@@ -387,9 +376,7 @@ class ReplaySource(Source):
                     if share:
                         low, high = windows[hour]
                         span, random_ = (high - low) * _US, stream.rng.random
-                        batch.extend(
-                            (low * _US + int(random_() * span), index) for _ in range(share)
-                        )
+                        batch.extend((low * _US + int(random_() * span), index) for _ in range(share))
                 batch.sort()
                 emitted = self._emitted
                 for offset_us, index in batch:
@@ -410,9 +397,7 @@ class ReplaySource(Source):
             weights, windows = _open_profile(port, direction)
             weight_sum = sum(weights)
             lanes = port.lanes[Kind.TRAVELLER][direction]
-            category_channels = {
-                category: _channel_shares(lanes, category) for category in TravellerCategory
-            }
+            category_channels = {category: _channel_shares(lanes, category) for category in TravellerCategory}
             arrivals: dict[ChannelType, list[float]] = {channel: [0.0] * 24 for channel in lanes}
             for row in rows:
                 for category, count in row.counts.items():
@@ -466,9 +451,7 @@ def _open_profile(port: Port, direction: Direction) -> tuple[list[float], list[t
         # A close of 00:00 is midnight at the end of the day.
         opens, closes = _seconds(hours[0]), _seconds(hours[1]) or _DAY_S
     profile = hourly_weights(Kind.TRAVELLER, direction)
-    windows = [
-        (max(hour * _HOUR_S, opens), min((hour + 1) * _HOUR_S, closes)) for hour in range(24)
-    ]
+    windows = [(max(hour * _HOUR_S, opens), min((hour + 1) * _HOUR_S, closes)) for hour in range(24)]
     open_fraction = [max(high - low, 0) / _HOUR_S for low, high in windows]
     weights = [w * f for w, f in zip(profile, open_fraction, strict=True)]
     if not any(weights):
@@ -480,9 +463,7 @@ def _seconds(at: time) -> int:
     return at.hour * _HOUR_S + at.minute * 60
 
 
-def _channel_shares(
-    lanes: Mapping[ChannelType, int], category: TravellerCategory
-) -> dict[ChannelType, float]:
+def _channel_shares(lanes: Mapping[ChannelType, int], category: TravellerCategory) -> dict[ChannelType, float]:
     """How a category spreads over the channel types: in proportion to their capacity, but
     foreign travellers at manual counters only (where the port has them)."""
     if category == TravellerCategory.FOREIGN and ChannelType.MANUAL_COUNTER in lanes:
@@ -492,9 +473,7 @@ def _channel_shares(
     return {ch: c / total for ch, c in capacity.items()}
 
 
-def _channel(
-    direction: Direction, channel: ChannelType, lanes: int, arrivals: list[float]
-) -> _Channel:
+def _channel(direction: Direction, channel: ChannelType, lanes: int, arrivals: list[float]) -> _Channel:
     """A channel type with its lane ids (the simulator's format) and the mean queue wait in
     each local hour, given the hour's real arrivals at it."""
     service = SERVICE_TIMES[channel]

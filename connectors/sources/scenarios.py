@@ -165,6 +165,4 @@ def scenario_by_name(name: str) -> Scenario:
     try:
         return SCENARIOS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}"
-        ) from None
+        raise ValueError(f"unknown scenario {name!r}; known scenarios: {', '.join(SCENARIOS)}") from None

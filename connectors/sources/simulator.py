@@ -234,14 +234,10 @@ class SimulatorSource(Source):
         self._scale = scale
         self._scale_lanes = scale_lanes
         self._speed = speed
-        self._pacing = {
-            name: value for name, value in (("clock", clock), ("sleep", sleep)) if value
-        }
+        self._pacing = {name: value for name, value in (("clock", clock), ("sleep", sleep)) if value}
         for effect in self._scenario.effects:
             _check_effect(effect, self._ports.get(effect.port))
-        self._effect_windows = [
-            self._daily(*effect.seconds_of_day) for effect in self._scenario.effects
-        ]
+        self._effect_windows = [self._daily(*effect.seconds_of_day) for effect in self._scenario.effects]
         self._effect_stats = [_EffectStats(e.label()) for e in self._scenario.effects]
         self._queues = self._build_queues(port_codes, kinds, directions)
 
@@ -251,10 +247,7 @@ class SimulatorSource(Source):
         """A local time-of-day window, in seconds after the simulated start, on every day
         of the run (Asia/Shanghai keeps no daylight saving, so days repeat)."""
         days = range(int((self._end_s + self._day_offset_s) // DAY_S) + 1)
-        windows = [
-            (day * DAY_S + from_s - self._day_offset_s, day * DAY_S + to_s - self._day_offset_s)
-            for day in days
-        ]
+        windows = [(day * DAY_S + from_s - self._day_offset_s, day * DAY_S + to_s - self._day_offset_s) for day in days]
         return [(w0, w1) for w0, w1 in windows if w1 > 0 and w0 < self._end_s]
 
     def _build_queues(
@@ -289,9 +282,7 @@ class SimulatorSource(Source):
                                 kind=kind,
                                 direction=direction,
                                 channel=channel,
-                                lane_ids=tuple(
-                                    f"{direction}-{channel}-{n:02d}" for n in range(1, lanes + 1)
-                                ),
+                                lane_ids=tuple(f"{direction}-{channel}-{n:02d}" for n in range(1, lanes + 1)),
                                 segments=self._segments(key, volume * share, opening, effects),
                                 closed=self._lane_closures(key, registered, lanes, effects),
                                 category_cum=category_cum,
@@ -329,8 +320,7 @@ class SimulatorSource(Source):
         opening hours, so an open day brings `daily_volume` before scenario effects."""
         weights = slot_weights(key[1], key[2])
         open_share = sum(
-            weight * _overlap(opening, k * _SLOT_S, (k + 1) * _SLOT_S) / _SLOT_S
-            for k, weight in enumerate(weights)
+            weight * _overlap(opening, k * _SLOT_S, (k + 1) * _SLOT_S) / _SLOT_S for k, weight in enumerate(weights)
         )
         open_windows = [w for o in opening for w in self._daily(*o)]
         breaks = {0.0, self._end_s}

@@ -44,8 +44,15 @@ def main() -> int:
         print(f"job {JOB_NAME} already runs on {args.rest_url}: {', '.join(running)}")
         return 0
     parallelism = FlinkSettings().parallelism
-    submit(JOB_SCRIPT, ["--bootstrap", bootstrap, "--parallelism", str(parallelism)], args.rest_url,
-           parallelism, timeout_s=None, detached=True, echo=True)
+    submit(
+        JOB_SCRIPT,
+        ["--bootstrap", bootstrap, "--parallelism", str(parallelism)],
+        args.rest_url,
+        parallelism,
+        timeout_s=None,
+        detached=True,
+        echo=True,
+    )
     return 0
 
 

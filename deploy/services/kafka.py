@@ -68,8 +68,10 @@ class KafkaBroker:
         ]
         ports = [port for node in self.nodes for port in (node.port, node.controller_port)]
         if len(set(ports)) < len(ports):
-            raise ServiceError(f"{count} Kafka nodes take KAFKA_PORT and KAFKA_CONTROLLER_PORT and the {count - 1} "
-                               f"ports after each: they overlap ({ports}); leave them 0 for free ports")
+            raise ServiceError(
+                f"{count} Kafka nodes take KAFKA_PORT and KAFKA_CONTROLLER_PORT and the {count - 1} "
+                f"ports after each: they overlap ({ports}); leave them 0 for free ports"
+            )
 
     @property
     def bootstrap(self) -> str:
@@ -187,14 +189,20 @@ class KafkaBroker:
     def _wait(self, what: str) -> None:
         # several JVMs start at once on few cores: each is given the whole timeout
         try:
-            wait_until(self.answers, self.settings.start_timeout_s * len(self.nodes), what,
-                       lambda: all(node.running() for node in self.nodes if node.pid is not None), self.log_file)
+            wait_until(
+                self.answers,
+                self.settings.start_timeout_s * len(self.nodes),
+                what,
+                lambda: all(node.running() for node in self.nodes if node.pid is not None),
+                self.log_file,
+            )
         except ServiceError as error:
             dead = next((node for node in self.nodes if node.pid is not None and not node.running()), None)
             if dead is None or dead is self.nodes[0]:
                 raise
-            raise ServiceError(f"{what}: node {dead.node_id} exited while starting; see {dead.log_file}:\n"
-                               f"{tail(dead.log_file)}") from error
+            raise ServiceError(
+                f"{what}: node {dead.node_id} exited while starting; see {dead.log_file}:\n{tail(dead.log_file)}"
+            ) from error
 
     def _classpath(self) -> str:
         jars = self.settings.jars_dir.resolve()
@@ -232,8 +240,16 @@ class KafkaBroker:
 
     def _format(self, java: str, classpath: str, node: KafkaNode, cluster_id: str) -> None:
         result = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             f"--cluster-id={cluster_id}", "--config", str(node.config_file)],
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id}",
+                "--config",
+                str(node.config_file),
+            ],
             capture_output=True,
             text=True,
             check=False,

@@ -86,9 +86,7 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def spawn(
-    argv: Sequence[str], log_file: Path, env: Mapping[str, str] | None = None
-) -> subprocess.Popen:
+def spawn(argv: Sequence[str], log_file: Path, env: Mapping[str, str] | None = None) -> subprocess.Popen:
     """Start `argv` in a new process group with stdout and stderr appended to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:

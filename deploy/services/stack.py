@@ -34,8 +34,11 @@ class LocalStack:
         """Start what is not running yet (or Kafka with another number of brokers); returns the status."""
         state = self._read_state()
         brokers = len(state.get("kafka", {}).get("pids", []))
-        if (self._alive(state.get("kafka"), kafka.MARKER) and brokers == self.kafka_settings.brokers
-                and self._alive(state.get("flink"), flink.MARKER)):
+        if (
+            self._alive(state.get("kafka"), kafka.MARKER)
+            and brokers == self.kafka_settings.brokers
+            and self._alive(state.get("flink"), flink.MARKER)
+        ):
             return self.status()
         self.down()
         broker = KafkaBroker(self.kafka_settings).start()
@@ -97,7 +100,9 @@ class LocalStack:
         except FileNotFoundError:
             return {}
         except ValueError as error:
-            raise ServiceError(f"{self.state_file} is not valid JSON ({error}); remove it and stop stray processes by hand") from error
+            raise ServiceError(
+                f"{self.state_file} is not valid JSON ({error}); remove it and stop stray processes by hand"
+            ) from error
 
     def _write_state(self, state: dict) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)

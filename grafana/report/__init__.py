@@ -78,16 +78,16 @@ def run_panels(warehouse: Warehouse, time_range: TimeRange) -> dict[str, tuple[d
                 results.append(PanelResult(panel))
                 continue
             try:
-                results.append(PanelResult(panel, warehouse.query(
-                    expand(panel["targets"][0]["rawSql"], time_range, variables))))
+                results.append(
+                    PanelResult(panel, warehouse.query(expand(panel["targets"][0]["rawSql"], time_range, variables)))
+                )
             except WarehouseError as error:
                 results.append(PanelResult(panel, error=str(error)))
         boards[name] = (board, results)
     return boards
 
 
-def write_report(warehouse: Warehouse, start: datetime, end: datetime, out: Path, source: str = ""
-                 ) -> ReportSummary:
+def write_report(warehouse: Warehouse, start: datetime, end: datetime, out: Path, source: str = "") -> ReportSummary:
     """Writes the report from `start` to `end` (UTC if naive) to `out`, the interval chosen
     from the range; returns what it holds."""
     start, end = (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment for moment in (start, end))
@@ -97,12 +97,18 @@ def write_report(warehouse: Warehouse, start: datetime, end: datetime, out: Path
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     panels = [item for _, results in boards.values() for item in results if item.panel["type"] != "row"]
-    return ReportSummary(out, len(panels), sum(1 for item in panels if item.rows),
-                         tuple(item.panel["title"] for item in panels if item.error), len(text.encode()))
+    return ReportSummary(
+        out,
+        len(panels),
+        sum(1 for item in panels if item.rows),
+        tuple(item.panel["title"] for item in panels if item.error),
+        len(text.encode()),
+    )
 
 
-def _report(warehouse: Warehouse, time_range: TimeRange, source: str
-            ) -> tuple[dict[str, tuple[dict, list[PanelResult]]], str]:
+def _report(
+    warehouse: Warehouse, time_range: TimeRange, source: str
+) -> tuple[dict[str, tuple[dict, list[PanelResult]]], str]:
     boards = run_panels(warehouse, time_range)
     return boards, _html(boards, time_range, _engine(warehouse, source), _zone(warehouse))
 
@@ -141,34 +147,41 @@ def _moment(value: str | datetime, zone: ZoneInfo) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
-def _html(boards: dict[str, tuple[dict, list[PanelResult]]], time_range: TimeRange, engine: str,
-          zone: ZoneInfo) -> str:
+def _html(boards: dict[str, tuple[dict, list[PanelResult]]], time_range: TimeRange, engine: str, zone: ZoneInfo) -> str:
     stamp = "%Y-%m-%d %H:%M"
     span = f"{time_range.start.astimezone(UTC):{stamp}} to {time_range.end.astimezone(UTC):{stamp}} UTC"
     interval = format_value(time_range.interval_s, "s")
-    header = (f'<header><h1>Shenzhen border crossings: report</h1><dl>'
-              f'<dt>Time range</dt><dd id="time-range">{span} (interval {interval})</dd>'
-              f'<dt>Generated at</dt><dd id="generated-at">{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC</dd>'
-              f'<dt>Warehouse</dt><dd id="warehouse">{escape(engine)}</dd></dl></header>')
+    header = (
+        f"<header><h1>Shenzhen border crossings: report</h1><dl>"
+        f'<dt>Time range</dt><dd id="time-range">{span} (interval {interval})</dd>'
+        f'<dt>Generated at</dt><dd id="generated-at">{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC</dd>'
+        f'<dt>Warehouse</dt><dd id="warehouse">{escape(engine)}</dd></dl></header>'
+    )
     sections = [_board(board, results, time_range, zone) for board, results in boards.values()]
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
-            f"<title>Crossings report {escape(span)}</title><style>{STYLE}</style></head>"
-            f"<body>{header}{''.join(sections)}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>Crossings report {escape(span)}</title><style>{STYLE}</style></head>"
+        f"<body>{header}{''.join(sections)}</body></html>\n"
+    )
 
 
 def _board(board: dict, results: list[PanelResult], time_range: TimeRange, zone: ZoneInfo) -> str:
-    parts = [f'<section class="dashboard" id="{escape(board["uid"])}"><h2>{escape(board["title"])}</h2>'
-             f'<p class="description">{escape(board.get("description", ""))}</p><div class="grid">']
+    parts = [
+        f'<section class="dashboard" id="{escape(board["uid"])}"><h2>{escape(board["title"])}</h2>'
+        f'<p class="description">{escape(board.get("description", ""))}</p><div class="grid">'
+    ]
     for item in results:
         panel = item.panel
         if panel["type"] == "row":
             parts.append(f'<h3 class="row">{escape(panel["title"])}</h3>')
             continue
         width = panel["gridPos"]["w"]
-        parts.append(f'<article class="panel" id="panel-{escape(board["uid"])}-{panel["id"]}" '
-                     f'data-type="{escape(panel["type"])}" data-rows="{item.rows}" style="grid-column: span {width}">'
-                     f'<h4>{escape(panel["title"])}</h4>{_body(item, width, time_range, zone)}</article>')
+        parts.append(
+            f'<article class="panel" id="panel-{escape(board["uid"])}-{panel["id"]}" '
+            f'data-type="{escape(panel["type"])}" data-rows="{item.rows}" style="grid-column: span {width}">'
+            f"<h4>{escape(panel['title'])}</h4>{_body(item, width, time_range, zone)}</article>"
+        )
     parts.append("</div></section>")
     return "".join(parts)
 
@@ -181,9 +194,14 @@ def _body(item: PanelResult, width: int, time_range: TimeRange, zone: ZoneInfo) 
     if panel["type"] == "timeseries":
         values = [name for name, kind in zip(result.columns[1:], result.types[1:]) if NUMERIC.match(kind)]
         domain = (time_range.start.timestamp(), time_range.end.timestamp())
-        return line_chart(panel["title"], time_series(result, zone), domain, unit=unit,
-                          y_label=(values[0] if len(values) == 1 else "value") + AXIS_UNITS.get(unit, ""),
-                          width=round(PAGE_WIDTH * width / 24) - 24)
+        return line_chart(
+            panel["title"],
+            time_series(result, zone),
+            domain,
+            unit=unit,
+            y_label=(values[0] if len(values) == 1 else "value") + AXIS_UNITS.get(unit, ""),
+            width=round(PAGE_WIDTH * width / 24) - 24,
+        )
     if not result.rows:
         return '<p class="no-data">no data</p>'
     if panel["type"] == "stat":
@@ -197,20 +215,31 @@ def _stat(result: QueryResult, unit: str) -> str:
     values = [row[column] for row in result.rows if column is not None and row[column] is not None]
     if not values:
         return '<p class="no-data">no data</p>'
-    return (f'<div class="stat" data-value="{escape(str(values[-1]))}">{escape(format_value(float(values[-1]), unit))}'
-            f'</div><p class="caption">{escape(result.columns[column])}</p>')
+    return (
+        f'<div class="stat" data-value="{escape(str(values[-1]))}">{escape(format_value(float(values[-1]), unit))}'
+        f'</div><p class="caption">{escape(result.columns[column])}</p>'
+    )
 
 
 def _table(result: QueryResult) -> str:
     numeric = [bool(NUMERIC.match(kind)) for kind in result.types]
     head = "".join(f"<th>{escape(name)}</th>" for name in result.columns)
-    rows = ["<tr>" + "".join(f'<td class="{"num" if is_number else "text"}">{escape(_cell(value, is_number))}</td>'
-                             for value, is_number in zip(row, numeric)) + "</tr>"
-            for row in result.rows[:TABLE_ROWS]]
-    more = (f'<p class="caption">first {TABLE_ROWS} of {len(result.rows)} rows</p>'
-            if len(result.rows) > TABLE_ROWS else "")
-    return (f'<table class="data" data-rows="{len(result.rows)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(rows)}</tbody></table>{more}")
+    rows = [
+        "<tr>"
+        + "".join(
+            f'<td class="{"num" if is_number else "text"}">{escape(_cell(value, is_number))}</td>'
+            for value, is_number in zip(row, numeric)
+        )
+        + "</tr>"
+        for row in result.rows[:TABLE_ROWS]
+    ]
+    more = (
+        f'<p class="caption">first {TABLE_ROWS} of {len(result.rows)} rows</p>' if len(result.rows) > TABLE_ROWS else ""
+    )
+    return (
+        f'<table class="data" data-rows="{len(result.rows)}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{more}"
+    )
 
 
 def _cell(value: object, is_number: bool) -> str:

@@ -9,8 +9,20 @@ from datetime import UTC, datetime
 from html import escape
 
 # Grafana's classic series colours
-PALETTE = ("#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9", "#705da0",
-           "#508642", "#cca300", "#447ebc", "#c15c17")
+PALETTE = (
+    "#7eb26d",
+    "#eab839",
+    "#6ed0e0",
+    "#ef843c",
+    "#e24d42",
+    "#1f78c1",
+    "#ba43a9",
+    "#705da0",
+    "#508642",
+    "#cca300",
+    "#447ebc",
+    "#c15c17",
+)
 # candidate steps of the time axis, seconds: 1 min ... 1 week
 TIME_STEPS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200, 86400, 172800, 604800)
 # steps of a seconds axis: round seconds, minutes, hours
@@ -88,8 +100,16 @@ def _number(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def line_chart(title: str, series: Mapping[str, Sequence[Point]], x_domain: tuple[float, float], *,
-               unit: str = "", y_label: str = "", width: int = 600, height: int = 240) -> str:
+def line_chart(
+    title: str,
+    series: Mapping[str, Sequence[Point]],
+    x_domain: tuple[float, float],
+    *,
+    unit: str = "",
+    y_label: str = "",
+    width: int = 600,
+    height: int = 240,
+) -> str:
     """An <svg class="chart"> with one line per series (points (epoch s, value); None values
     are skipped), time and value axes with ticks and labels, and a legend below; "no data"
     when no series has a value. data-series / data-points count what was drawn."""
@@ -97,13 +117,17 @@ def line_chart(title: str, series: Mapping[str, Sequence[Point]], x_domain: tupl
     drawn = {name: points for name, points in drawn.items() if points}
     total = sum(len(points) for points in drawn.values())
     legend, legend_height = _legend(list(drawn), width, height)
-    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
-             f'height="{height + legend_height}" viewBox="0 0 {width} {height + legend_height}" '
-             f'aria-label="{escape(title)}" data-series="{len(drawn)}" data-points="{total}">',
-             f"<title>{escape(title)}</title>"]
+    parts = [
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" '
+        f'height="{height + legend_height}" viewBox="0 0 {width} {height + legend_height}" '
+        f'aria-label="{escape(title)}" data-series="{len(drawn)}" data-points="{total}">',
+        f"<title>{escape(title)}</title>",
+    ]
     if not drawn:
-        parts.append(f'<text class="no-data" x="{width / 2}" y="{height / 2}" text-anchor="middle" '
-                     f'font-family="sans-serif" font-size="16" fill="#888">no data</text></svg>')
+        parts.append(
+            f'<text class="no-data" x="{width / 2}" y="{height / 2}" text-anchor="middle" '
+            f'font-family="sans-serif" font-size="16" fill="#888">no data</text></svg>'
+        )
         return "".join(parts)
     values = [y for points in drawn.values() for _, y in points]
     y_ticks = nice_ticks(min(0.0, *values), max(0.0, *values), steps=DURATION_STEPS if unit == "s" else ())
@@ -114,8 +138,10 @@ def line_chart(title: str, series: Mapping[str, Sequence[Point]], x_domain: tupl
         colour = PALETTE[index % len(PALETTE)]
         xy = [(linear(x, x_domain, x_span), linear(y, y_domain, y_span)) for x, y in points]
         path = " ".join(f"{'L' if i else 'M'}{x:.1f},{y:.1f}" for i, (x, y) in enumerate(xy))
-        parts.append(f'<path class="series" data-series="{escape(name)}" data-points="{len(xy)}" d="{path}" '
-                     f'fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        parts.append(
+            f'<path class="series" data-series="{escape(name)}" data-points="{len(xy)}" d="{path}" '
+            f'fill="none" stroke="{colour}" stroke-width="1.5"/>'
+        )
         if len(xy) <= MARKERS_UP_TO:
             parts += [f'<circle class="point" cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"/>' for x, y in xy]
     parts += legend
@@ -123,27 +149,43 @@ def line_chart(title: str, series: Mapping[str, Sequence[Point]], x_domain: tupl
     return "".join(parts)
 
 
-def _axes(x_domain: tuple[float, float], y_ticks: list[float], x_span: tuple[float, float],
-          y_span: tuple[float, float], unit: str, y_label: str, width: int, height: int) -> list[str]:
+def _axes(
+    x_domain: tuple[float, float],
+    y_ticks: list[float],
+    x_span: tuple[float, float],
+    y_span: tuple[float, float],
+    unit: str,
+    y_label: str,
+    width: int,
+    height: int,
+) -> list[str]:
     """Grid lines, tick labels and axis titles."""
     y_domain = (y_ticks[0], y_ticks[-1])
     parts = ['<g class="axis y-axis">']
     for tick in y_ticks:
         y = linear(tick, y_domain, y_span)
-        parts.append(f'<line x1="{x_span[0]}" x2="{x_span[1]}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
-                     f'<text class="tick" x="{x_span[0] - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>'
-                     f"{escape(format_value(tick, unit))}</text>")
-    parts.append(f'<text class="label" transform="translate(12,{(y_span[0] + y_span[1]) / 2:.1f}) rotate(-90)" '
-                 f'text-anchor="middle" {FONT}>{escape(y_label)}</text></g><g class="axis x-axis">')
+        parts.append(
+            f'<line x1="{x_span[0]}" x2="{x_span[1]}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+            f'<text class="tick" x="{x_span[0] - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>'
+            f"{escape(format_value(tick, unit))}</text>"
+        )
+    parts.append(
+        f'<text class="label" transform="translate(12,{(y_span[0] + y_span[1]) / 2:.1f}) rotate(-90)" '
+        f'text-anchor="middle" {FONT}>{escape(y_label)}</text></g><g class="axis x-axis">'
+    )
     ticks, step = time_ticks(*x_domain)
     for tick in ticks:
         x = linear(tick, x_domain, x_span)
-        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y_span[0]}" y2="{y_span[0] + 4}" stroke="#888"/>'
-                     f'<text class="tick" x="{x:.1f}" y="{y_span[0] + 16}" text-anchor="middle" {FONT}>'
-                     f"{escape(time_label(tick, step, x_domain[1] - x_domain[0]))}</text>")
-    parts.append(f'<line x1="{x_span[0]}" x2="{x_span[1]}" y1="{y_span[0]}" y2="{y_span[0]}" stroke="#888"/>'
-                 f'<text class="label" x="{(x_span[0] + x_span[1]) / 2}" y="{height - 6}" text-anchor="middle" '
-                 f"{FONT}>time (UTC)</text></g>")
+        parts.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y_span[0]}" y2="{y_span[0] + 4}" stroke="#888"/>'
+            f'<text class="tick" x="{x:.1f}" y="{y_span[0] + 16}" text-anchor="middle" {FONT}>'
+            f"{escape(time_label(tick, step, x_domain[1] - x_domain[0]))}</text>"
+        )
+    parts.append(
+        f'<line x1="{x_span[0]}" x2="{x_span[1]}" y1="{y_span[0]}" y2="{y_span[0]}" stroke="#888"/>'
+        f'<text class="label" x="{(x_span[0] + x_span[1]) / 2}" y="{height - 6}" text-anchor="middle" '
+        f"{FONT}>time (UTC)</text></g>"
+    )
     return parts
 
 
@@ -156,8 +198,10 @@ def _legend(names: list[str], width: int, top: int) -> tuple[list[str], int]:
         if x + entry > width and x > LEFT:
             x, row = LEFT, row + 1
         y = top + row * LEGEND_ROW + 4
-        parts.append(f'<rect x="{x}" y="{y}" width="10" height="10" fill="{PALETTE[index % len(PALETTE)]}"/>'
-                     f'<text x="{x + 14}" y="{y + 9}" {FONT}>{escape(name)}</text>')
+        parts.append(
+            f'<rect x="{x}" y="{y}" width="10" height="10" fill="{PALETTE[index % len(PALETTE)]}"/>'
+            f'<text x="{x + 14}" y="{y + 9}" {FONT}>{escape(name)}</text>'
+        )
         x += entry
     parts.append("</g>")
     return parts, (row + 1) * LEGEND_ROW + 6 if names else 0

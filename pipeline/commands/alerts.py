@@ -16,7 +16,8 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("alerts", help="the job's alerts: to the duty officers' webhooks")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     dispatch = actions.add_parser(
-        "dispatch", help="POST each raised and resolved alert to ALERTS_WEBHOOK_URLS (none: log it), until stopped")
+        "dispatch", help="POST each raised and resolved alert to ALERTS_WEBHOOK_URLS (none: log it), until stopped"
+    )
     dispatch.add_argument("--once", action="store_true", help="stop once caught up (consumer lag 0)")
     dispatch.add_argument("--json", action="store_true", help="print the final stats as one JSON document")
     dispatch.add_argument("--group", help="consumer group (default ALERTS_GROUP_ID, else crossings-alerts)")

@@ -28,13 +28,17 @@ from schemas.privacy import Pseudonymiser
 def register(groups: argparse._SubParsersAction) -> None:
     generate = groups.add_parser("generate", help="simulate the ports and produce crossings to Kafka")
     generate.add_argument("--sim-hours", type=float, default=24.0, help="simulated hours (default 24)")
-    generate.add_argument("--start", type=date.fromisoformat,
-                          help="simulated local day to start at, YYYY-MM-DD (default: the period ends at the "
-                          "last Shenzhen midnight or before, so no event is in the future)")
+    generate.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        help="simulated local day to start at, YYYY-MM-DD (default: the period ends at the "
+        "last Shenzhen midnight or before, so no event is in the future)",
+    )
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument("--scenario", default="normal", choices=sorted(SCENARIOS))
-    generate.add_argument("--speed", type=float, default=None,
-                          help="pace event time at X times real time (default: as fast as possible)")
+    generate.add_argument(
+        "--speed", type=float, default=None, help="pace event time at X times real time (default: as fast as possible)"
+    )
     generate.add_argument("--scale", type=float, default=1.0, help="multiply the default daily volumes")
     _output_options(generate)
     generate.set_defaults(handler=run_generate)
@@ -56,8 +60,9 @@ def _output_options(parser: argparse.ArgumentParser) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     privacy = PrivacySettings()  # outside the try: a bad setting is the CLI's to report
     try:
-        start = (datetime.combine(args.start, time(0), SHENZHEN_TZ) if args.start
-                 else simulated_period(args.sim_hours)[0])
+        start = (
+            datetime.combine(args.start, time(0), SHENZHEN_TZ) if args.start else simulated_period(args.sim_hours)[0]
+        )
         source = SimulatorSource(
             start,
             args.sim_hours,
@@ -78,14 +83,23 @@ def run_replay(args: argparse.Namespace) -> int:
         raise UserError(f"no such file: {args.csv}")
     privacy = PrivacySettings()
     try:
-        source = ReplaySource(args.csv, args.date_from, args.date_to, args.scale, seed=args.seed,
-                              pseudonymiser=Pseudonymiser.from_settings(privacy))
+        source = ReplaySource(
+            args.csv,
+            args.date_from,
+            args.date_to,
+            args.scale,
+            seed=args.seed,
+            pseudonymiser=Pseudonymiser.from_settings(privacy),
+        )
     except ValueError as error:
         raise UserError(str(error)) from error
     _produce(source, total=sum(source.expected_counts().values()), as_json=args.json)
     if source.rejections:
-        print(f"crossings replay: rejected rows: {len(source.rejections)} (listed in the summary); "
-              f"the other rows of {args.csv} were replayed", file=sys.stderr)
+        print(
+            f"crossings replay: rejected rows: {len(source.rejections)} (listed in the summary); "
+            f"the other rows of {args.csv} were replayed",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -102,8 +116,13 @@ def _produce(source: Source, total: int | None, as_json: bool) -> None:
 
 
 def _with_progress(events: Iterator[Crossing], total: int | None) -> Iterator[Crossing]:
-    columns = [TextColumn("producing"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("producing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("events", total=total, rate="")
         started = monotonic()
@@ -125,5 +144,9 @@ def _print_summary(summary: dict) -> None:
     if rejected:
         console.print(f"[yellow]{len(rejected)} rows rejected[/yellow]")
         for rejection in rejected:  # one line each, as file:line: reason; it quotes the file: no markup
-            console.print(f"  {summary['path']}:{rejection['line']}: {rejection['reason']}",
-                          markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"  {summary['path']}:{rejection['line']}: {rejection['reason']}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )

@@ -13,19 +13,24 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("services", "status"): ("crossings services status --json",),
     ("generate",): ("crossings generate --sim-hours 24 --scenario demo-day --speed 60 --scale 0.1",),
     ("replay",): (f"crossings replay {STATISTICS} --from 2024-01-01 --to 2024-01-07 --scale 0.01",),
-    ("job", "run"): ("crossings job run",
-                     "PIPELINE_CONSUMER_GROUP=reprocess-1 PIPELINE_TRANSACTIONAL_ID_PREFIX=reprocess-1 "
-                     "crossings job run --bounded"),
+    ("job", "run"): (
+        "crossings job run",
+        "PIPELINE_CONSUMER_GROUP=reprocess-1 PIPELINE_TRANSACTIONAL_ID_PREFIX=reprocess-1 crossings job run --bounded",
+    ),
     ("job", "submit"): ("crossings job submit", "crossings job submit --from-savepoint PATH"),
     ("job", "stop"): ("crossings job stop",),
     ("load",): ("crossings load", "crossings load --once --json"),
     ("migrate",): ("crossings migrate",),
-    ("sql",): ('crossings sql "SELECT port_code, count() FROM crossings FINAL GROUP BY port_code"',
-               "crossings sql -f sql/queries/daily_crossings.sql --param date_from=2024-01-01 "
-               "--param date_to=2024-01-07 --format csv"),
+    ("sql",): (
+        'crossings sql "SELECT port_code, count() FROM crossings FINAL GROUP BY port_code"',
+        "crossings sql -f sql/queries/daily_crossings.sql --param date_from=2024-01-01 "
+        "--param date_to=2024-01-07 --format csv",
+    ),
     ("load-statistics",): (f"crossings load-statistics {STATISTICS} --from 2024-01-01 --to 2024-01-07",),
-    ("alerts", "dispatch"): ("ALERTS_WEBHOOK_URLS=https://ops.example/hooks/alerts crossings alerts dispatch",
-                             "crossings alerts dispatch --once --json"),
+    ("alerts", "dispatch"): (
+        "ALERTS_WEBHOOK_URLS=https://ops.example/hooks/alerts crossings alerts dispatch",
+        "crossings alerts dispatch --once --json",
+    ),
     ("grafana", "build"): ("crossings grafana build", "crossings grafana build --check"),
     ("grafana", "push"): ("GRAFANA_URL=http://127.0.0.1:3000 GRAFANA_TOKEN=... crossings grafana push",),
     ("report",): ("crossings report --from 2024-05-01 --to 2024-05-01 --out var/report.html",),

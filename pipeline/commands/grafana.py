@@ -11,18 +11,23 @@ from pipeline.commands.common import UserError
 
 def register(groups: argparse._SubParsersAction) -> None:
     grafana = groups.add_parser(
-        "grafana", help="build the Grafana dashboards' JSON and alert rules, push them to a Grafana")
+        "grafana", help="build the Grafana dashboards' JSON and alert rules, push them to a Grafana"
+    )
     actions = grafana.add_subparsers(dest="grafana_command", required=True)
     build = actions.add_parser(
-        "build", help="write grafana/dashboards/*.json and grafana/provisioning/alerting/rules.yaml")
+        "build", help="write grafana/dashboards/*.json and grafana/provisioning/alerting/rules.yaml"
+    )
     build.add_argument("--check", action="store_true", help="only report stale files (exit 1 if any)")
     build.set_defaults(handler=run_build)
     push = actions.add_parser(
-        "push", help="create or update the data source, folder, dashboards, alert rules and contact point "
-                     "on a Grafana over its HTTP API")
+        "push",
+        help="create or update the data source, folder, dashboards, alert rules and contact point "
+        "on a Grafana over its HTTP API",
+    )
     push.add_argument("--url", help="Grafana's base URL (default GRAFANA_URL)")
-    push.add_argument("--token", help="service-account token (default GRAFANA_TOKEN, which keeps it out of "
-                                      "the process list)")
+    push.add_argument(
+        "--token", help="service-account token (default GRAFANA_TOKEN, which keeps it out of the process list)"
+    )
     push.set_defaults(handler=run_push)
 
 

@@ -17,27 +17,45 @@ def register(groups: argparse._SubParsersAction) -> None:
     run_parser = actions.add_parser("run", help="run it in the local mini-cluster until stopped (Ctrl-C)")
     run_parser.add_argument("--parallelism", type=int, default=1)
     submit_parser = actions.add_parser(
-        "submit", help="submit it to the standalone cluster (`crossings services up`) and return")
-    submit_parser.add_argument("--parallelism", type=int, help="default FLINK_PARALLELISM, else "
-                               f"{FlinkSettings.model_fields['parallelism'].default}")
+        "submit", help="submit it to the standalone cluster (`crossings services up`) and return"
+    )
+    submit_parser.add_argument(
+        "--parallelism",
+        type=int,
+        help=f"default FLINK_PARALLELISM, else {FlinkSettings.model_fields['parallelism'].default}",
+    )
     submit_parser.add_argument("--wait", action="store_true", help="wait for the job to end (with --bounded)")
-    submit_parser.add_argument("--from-savepoint", metavar="PATH",
-                               help="start from a savepoint (the path `crossings job stop` printed)")
+    submit_parser.add_argument(
+        "--from-savepoint", metavar="PATH", help="start from a savepoint (the path `crossings job stop` printed)"
+    )
     stop_parser = actions.add_parser(
-        "stop", help="stop the job on the cluster with a savepoint (resume: submit --from-savepoint PATH)")
-    stop_parser.add_argument("--savepoint-dir", type=Path, default=None,
-                             help="where the savepoint goes (default PIPELINE_CHECKPOINT_DIR/savepoints)")
+        "stop", help="stop the job on the cluster with a savepoint (resume: submit --from-savepoint PATH)"
+    )
+    stop_parser.add_argument(
+        "--savepoint-dir",
+        type=Path,
+        default=None,
+        help="where the savepoint goes (default PIPELINE_CHECKPOINT_DIR/savepoints)",
+    )
     stop_parser.set_defaults(handler=stop_job)
     for action in (run_parser, submit_parser):
-        action.add_argument("--bounded", action="store_true",
-                            help="read the raw topics from the start to their current end, then finish")
+        action.add_argument(
+            "--bounded",
+            action="store_true",
+            help="read the raw topics from the start to their current end, then finish",
+        )
     run_parser.set_defaults(handler=run)
     submit_parser.set_defaults(handler=submit_job)
 
 
 def job_args(args: argparse.Namespace, parallelism: int) -> list[str]:
-    return ["--bootstrap", kafka_bootstrap(), "--parallelism", str(parallelism),
-            *(["--bounded"] if args.bounded else [])]
+    return [
+        "--bootstrap",
+        kafka_bootstrap(),
+        "--parallelism",
+        str(parallelism),
+        *(["--bounded"] if args.bounded else []),
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,8 +72,15 @@ def _cluster_rest() -> str:
 
 def submit_job(args: argparse.Namespace) -> int:
     parallelism = FlinkSettings().parallelism if args.parallelism is None else args.parallelism
-    output = submit(JOB_SCRIPT, job_args(args, parallelism), _cluster_rest(), parallelism, timeout_s=None,
-                    detached=not args.wait, from_savepoint=args.from_savepoint)
+    output = submit(
+        JOB_SCRIPT,
+        job_args(args, parallelism),
+        _cluster_rest(),
+        parallelism,
+        timeout_s=None,
+        detached=not args.wait,
+        from_savepoint=args.from_savepoint,
+    )
     print(output.strip().splitlines()[-1] if output.strip() else "submitted")
     return 0
 

@@ -20,10 +20,16 @@ def register(groups: argparse._SubParsersAction) -> None:
     load.add_argument("--once", action="store_true", help="stop once caught up (consumer lag 0)")
     load.add_argument("--json", action="store_true", help="print the final stats as one JSON document")
     load.add_argument("--group", help=f"consumer group (default LOADER_GROUP_ID, else {defaults['group_id']})")
-    load.add_argument("--batch-rows", type=int, help="insert a table's batch at this many rows "
-                      f"(default LOADER_BATCH_ROWS, else {defaults['batch_rows']})")
-    load.add_argument("--max-wait-ms", type=int, help="... or when it is this old "
-                      f"(default LOADER_BATCH_WAIT_MS, else {defaults['batch_wait_ms']})")
+    load.add_argument(
+        "--batch-rows",
+        type=int,
+        help=f"insert a table's batch at this many rows (default LOADER_BATCH_ROWS, else {defaults['batch_rows']})",
+    )
+    load.add_argument(
+        "--max-wait-ms",
+        type=int,
+        help=f"... or when it is this old (default LOADER_BATCH_WAIT_MS, else {defaults['batch_wait_ms']})",
+    )
     load.add_argument("--stats-interval", type=float, default=10.0, help="seconds between stats log lines")
     load.set_defaults(handler=run_load)
 

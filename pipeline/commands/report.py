@@ -13,10 +13,16 @@ from pipeline.commands.common import UserError
 
 def register(groups: argparse._SubParsersAction) -> None:
     report = groups.add_parser("report", help="write the ops centre and freight panels as one offline HTML file")
-    report.add_argument("--from", dest="start", type=parse_moment, required=True,
-                        help="UTC date (YYYY-MM-DD: from its start) or datetime (YYYY-MM-DDTHH:MM[:SS])")
-    report.add_argument("--to", dest="end", type=parse_moment, required=True,
-                        help="UTC date (YYYY-MM-DD: through its end) or datetime")
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=parse_moment,
+        required=True,
+        help="UTC date (YYYY-MM-DD: from its start) or datetime (YYYY-MM-DDTHH:MM[:SS])",
+    )
+    report.add_argument(
+        "--to", dest="end", type=parse_moment, required=True, help="UTC date (YYYY-MM-DD: through its end) or datetime"
+    )
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (default report.html)")
     report.set_defaults(handler=run_report)
 
@@ -31,13 +37,15 @@ def parse_moment(text: str) -> date | datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DDTHH:MM[:SS])") from None
+            f"{text!r} is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DDTHH:MM[:SS])"
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def report_range(start: date | datetime, end: date | datetime) -> tuple[datetime, datetime]:
     """--from and --to as UTC datetimes: a --from date starts at its midnight, a --to date
     ends at the next one (the whole day is in)."""
+
     def at(moment: date | datetime, next_day: bool) -> datetime:
         if isinstance(moment, datetime):
             return moment
@@ -58,11 +66,16 @@ def run_report(args: argparse.Namespace) -> int:
     settings = ClickHouseSettings()
     with open_warehouse(settings) as warehouse:
         summary = write_report(warehouse, start, end, args.out, source=describe(settings))
-    print(f"wrote {summary.path} ({summary.size_bytes // 1024} KiB): {summary.panels} panels, "
-          f"{summary.with_data} with data, {summary.panels - summary.with_data - len(summary.failed)} empty, "
-          f"{len(summary.failed)} failed")
+    print(
+        f"wrote {summary.path} ({summary.size_bytes // 1024} KiB): {summary.panels} panels, "
+        f"{summary.with_data} with data, {summary.panels - summary.with_data - len(summary.failed)} empty, "
+        f"{len(summary.failed)} failed"
+    )
     if summary.failed:
-        print(f"{len(summary.failed)} panel queries failed, the report shows why (is the warehouse migrated? "
-              "`crossings migrate`)", file=sys.stderr)
+        print(
+            f"{len(summary.failed)} panel queries failed, the report shows why (is the warehouse migrated? "
+            "`crossings migrate`)",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -16,9 +16,14 @@ def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("services", help="start, stop or inspect the local Kafka broker and Flink cluster")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     up_parser = actions.add_parser("up", help="start Kafka (KRaft) and the standalone Flink cluster")
-    up_parser.add_argument("--brokers", type=int, choices=range(1, 10), metavar="N",
-                           help="Kafka brokers, each also a KRaft controller (default KAFKA_BROKERS, 1); "
-                                "3: topics get 3 replicas and min.insync.replicas 2")
+    up_parser.add_argument(
+        "--brokers",
+        type=int,
+        choices=range(1, 10),
+        metavar="N",
+        help="Kafka brokers, each also a KRaft controller (default KAFKA_BROKERS, 1); "
+        "3: topics get 3 replicas and min.insync.replicas 2",
+    )
     up_parser.set_defaults(handler=up)
     actions.add_parser("down", help="stop what `up` started, and only that").set_defaults(handler=down)
     status_parser = actions.add_parser("status", help="show addresses and whether each service runs")

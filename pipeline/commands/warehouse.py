@@ -31,13 +31,27 @@ def register(groups: argparse._SubParsersAction) -> None:
     sql = groups.add_parser("sql", help="run a query on the warehouse and print the rows")
     sql.add_argument("query", nargs="?", help="the SQL text (or -f FILE)")
     sql.add_argument("-f", "--file", type=Path, help="read the SQL from a file, e.g. sql/queries/x.sql")
-    sql.add_argument("--param", dest="params", action="append", type=parse_param, default=[],
-                     metavar="NAME=VALUE", help="value of a {NAME:Type} parameter (repeatable)")
-    sql.add_argument("--format", choices=("table", "csv", "json"), default="table",
-                     help="table (default), csv, or json (one array of objects)")
-    sql.add_argument("--write", action="store_true",
-                     help="run as the writer (an operator's INSERT, ALTER, DROP); without it the query "
-                          "runs read-only: readonly = 1 on chdb, the analyst login on a server")
+    sql.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        type=parse_param,
+        default=[],
+        metavar="NAME=VALUE",
+        help="value of a {NAME:Type} parameter (repeatable)",
+    )
+    sql.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table (default), csv, or json (one array of objects)",
+    )
+    sql.add_argument(
+        "--write",
+        action="store_true",
+        help="run as the writer (an operator's INSERT, ALTER, DROP); without it the query "
+        "runs read-only: readonly = 1 on chdb, the analyst login on a server",
+    )
     sql.set_defaults(handler=run_sql)
 
     load = groups.add_parser("load-statistics", help="load the HK daily passenger statistics")
@@ -136,12 +150,15 @@ def open_for_sql(write: bool) -> Warehouse:
     if settings.url:
         analyst = ClickHouseAnalystSettings()
         if not analyst.password.get_secret_value():
-            raise UserError("CLICKHOUSE_ANALYST_PASSWORD is not set: on a server `crossings sql` reads as the "
-                            "analyst login (or give --write to run as the writer)")
+            raise UserError(
+                "CLICKHOUSE_ANALYST_PASSWORD is not set: on a server `crossings sql` reads as the "
+                "analyst login (or give --write to run as the writer)"
+            )
         url = urlsplit(settings.url)  # without the writer's user and password, if it holds them
         url = urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2]))
-        return open_warehouse(settings.model_copy(update={"url": url, "user": analyst.user,
-                                                          "password": analyst.password}))
+        return open_warehouse(
+            settings.model_copy(update={"url": url, "user": analyst.user, "password": analyst.password})
+        )
     warehouse = open_warehouse(settings)
     try:
         warehouse.command("SET readonly = 1")  # for this session, which cannot lift it again
@@ -179,8 +196,9 @@ def run_load_statistics(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UserError(str(error)) from error
     console = Console()
-    console.print(f"[bold]{load.rows}[/bold] rows loaded into official_daily_traffic "
-                  f"({load.lines} CSV lines, {load.days} days)")
+    console.print(
+        f"[bold]{load.rows}[/bold] rows loaded into official_daily_traffic ({load.lines} CSV lines, {load.days} days)"
+    )
     if not load.rejections:
         return 0
     console.print(f"[yellow]{len(load.rejections)} lines rejected, the rest loaded[/yellow]")

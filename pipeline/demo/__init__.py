@@ -112,13 +112,18 @@ class JobProcess:
 
     def __init__(self, bootstrap: str, work_dir: Path) -> None:
         self.log_path = work_dir / "logs" / "job.log"
-        self.process = start_local(JOB_SCRIPT, ["--bootstrap", bootstrap, "--parallelism", "1"], self.log_path,
-                                   {"PIPELINE_CHECKPOINT_DIR": str(work_dir / "checkpoints")})
+        self.process = start_local(
+            JOB_SCRIPT,
+            ["--bootstrap", bootstrap, "--parallelism", "1"],
+            self.log_path,
+            {"PIPELINE_CHECKPOINT_DIR": str(work_dir / "checkpoints")},
+        )
 
     def check(self) -> None:
         if self.process.poll() is not None:
-            raise DemoError(f"the job stopped (exit {self.process.returncode}): see {self.log_path}\n"
-                            + tail(self.log_path))
+            raise DemoError(
+                f"the job stopped (exit {self.process.returncode}): see {self.log_path}\n" + tail(self.log_path)
+            )
 
     def stop(self) -> None:
         stop_group(self.process.pid, grace_s=15)
@@ -130,14 +135,26 @@ class Demo:
     def __init__(self, options: DemoOptions, stop: threading.Event | None = None) -> None:
         self.options = options
         self.start, self.end = simulated_period(options.sim_hours)
-        self.source = SimulatorSource(self.start, options.sim_hours, seed=options.seed, scenario=options.scenario,
-                                      scale=options.scale, scale_lanes=True, speed=options.speed)
+        self.source = SimulatorSource(
+            self.start,
+            options.sim_hours,
+            seed=options.seed,
+            scenario=options.scenario,
+            scale=options.scale,
+            scale_lanes=True,
+            speed=options.speed,
+        )
         self.stop = stop or threading.Event()  # set by Ctrl-C, SIGTERM or SIGHUP: the run ends, summarised
         self.produced = 0
         self.producer_started: float | None = None
         last_day = (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date()
-        self.summary = DemoSummary(options.scenario, (self.start.isoformat(), self.end.isoformat()),
-                                   (self.start.date().isoformat(), last_day.isoformat()), options.speed, options.scale)
+        self.summary = DemoSummary(
+            options.scenario,
+            (self.start.isoformat(), self.end.isoformat()),
+            (self.start.date().isoformat(), last_day.isoformat()),
+            options.speed,
+            options.scale,
+        )
 
     def sim_now(self) -> datetime:
         """The simulator's clock: event time runs at `speed` from the first event produced."""
@@ -157,8 +174,13 @@ class Demo:
         with ExitStack() as stack:
             warehouse = stack.enter_context(SharedWarehouse(open_warehouse(clickhouse)))
             migrate(warehouse, clickhouse)
-            broker = stack.enter_context(KafkaBroker(KafkaSettings(
-                bootstrap_servers=None, port=0, controller_port=0, data_dir=options.work_dir / "kafka")))
+            broker = stack.enter_context(
+                KafkaBroker(
+                    KafkaSettings(
+                        bootstrap_servers=None, port=0, controller_port=0, data_dir=options.work_dir / "kafka"
+                    )
+                )
+            )
             ensure_topics(broker.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
             job = JobProcess(broker.bootstrap, options.work_dir)
             stack.callback(job.stop)
@@ -180,25 +202,35 @@ class Demo:
                 for worker in workers:
                     if worker.error is not None:
                         raise DemoError(f"the {worker.name} failed: {worker.error}") from worker.error
-                snapshot = take_snapshot(warehouse, self.start, self.sim_now(), wall_start, datetime.now(UTC),
-                                         speed=options.speed, produced=self.produced,
-                                         consumer_lag=loader.stats.total_lag)
+                snapshot = take_snapshot(
+                    warehouse,
+                    self.start,
+                    self.sim_now(),
+                    wall_start,
+                    datetime.now(UTC),
+                    speed=options.speed,
+                    produced=self.produced,
+                    consumer_lag=loader.stats.total_lag,
+                )
                 show(snapshot)
                 received = snapshot.counts["received"]
                 if received > progress[0]:
                     progress = (received, time.monotonic())
                 if received == 0 and time.monotonic() - started > options.startup_timeout_s:
-                    raise DemoError(f"the job counted no event within {options.startup_timeout_s:.0f} s; "
-                                    f"see {job.log_path}")
+                    raise DemoError(
+                        f"the job counted no event within {options.startup_timeout_s:.0f} s; see {job.log_path}"
+                    )
                 if not producer.is_alive():
                     if received >= self.produced and snapshot.consumer_lag == 0:
                         drained_since = drained_since or time.monotonic()
                         if time.monotonic() - drained_since >= 3 * options.refresh_s:
                             break  # every event counted, and the loader has stayed caught up
                     elif received and time.monotonic() - progress[1] > options.stall_timeout_s:
-                        raise DemoError(f"the pipeline made no progress for {options.stall_timeout_s:.0f} s "
-                                        f"({received:,} of {self.produced:,} events counted); see "
-                                        f"{options.work_dir / 'logs'}")
+                        raise DemoError(
+                            f"the pipeline made no progress for {options.stall_timeout_s:.0f} s "
+                            f"({received:,} of {self.produced:,} events counted); see "
+                            f"{options.work_dir / 'logs'}"
+                        )
                 self.stop.wait(options.refresh_s)
             self.stop.set()
             self.summary.elapsed_s = round(time.monotonic() - started, 1)

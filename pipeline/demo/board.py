@@ -55,8 +55,17 @@ def _rows(warehouse: Warehouse, sql: str, time_range: TimeRange) -> list[dict]:
     return warehouse.query(expand(sql, time_range)).dicts()
 
 
-def take_snapshot(warehouse: Warehouse, period_start: datetime, sim_now: datetime, wall_start: datetime,
-                  wall_now: datetime, *, speed: float, produced: int, consumer_lag: int) -> Snapshot:
+def take_snapshot(
+    warehouse: Warehouse,
+    period_start: datetime,
+    sim_now: datetime,
+    wall_start: datetime,
+    wall_now: datetime,
+    *,
+    speed: float,
+    produced: int,
+    consumer_lag: int,
+) -> Snapshot:
     """The board's figures from the warehouse, as of the simulator's clock `sim_now`."""
     simulated = TimeRange(period_start, max(sim_now, period_start + timedelta(seconds=1)), interval_s=MINUTE_S)
     wall = TimeRange(wall_start - timedelta(minutes=1), wall_now + timedelta(minutes=1), interval_s=MINUTE_S)
@@ -74,9 +83,17 @@ def take_snapshot(warehouse: Warehouse, period_start: datetime, sim_now: datetim
     counts = {name: int(counts_rows[0][name] or 0) if counts_rows else 0 for name in COUNT_COLUMNS}
     freshness = _rows(warehouse, health.FRESHNESS, simulated)
     freshness_s = freshness[0]["seconds_since_newest_event"] if freshness and counts["clean"] else None
-    return Snapshot(sim_now=sim_now, speed=speed, produced=produced,
-                    elapsed_s=(wall_now - wall_start).total_seconds(), consumer_lag=consumer_lag,
-                    ports=list(ports.values()), open_alerts=open_alerts, counts=counts, freshness_s=freshness_s)
+    return Snapshot(
+        sim_now=sim_now,
+        speed=speed,
+        produced=produced,
+        elapsed_s=(wall_now - wall_start).total_seconds(),
+        consumer_lag=consumer_lag,
+        ports=list(ports.values()),
+        open_alerts=open_alerts,
+        counts=counts,
+        freshness_s=freshness_s,
+    )
 
 
 def _minutes(seconds: float | None) -> str:
@@ -92,23 +109,42 @@ def render(snapshot: Snapshot) -> RenderableType:
         f"  running {snapshot.elapsed_s:.0f} s",
     )
     ports = Table(title="Per port: the newest 1-minute window and 5-minute clearance", expand=True)
-    for column, justify in (("port", "left"), ("crossings/min", "right"), ("crossings so far", "right"),
-                            ("p90 clearance", "right"), ("alert", "left")):
+    for column, justify in (
+        ("port", "left"),
+        ("crossings/min", "right"),
+        ("crossings so far", "right"),
+        ("p90 clearance", "right"),
+        ("alert", "left"),
+    ):
         ports.add_column(column, justify=justify)
     for line in snapshot.ports:
-        ports.add_row(line.name, "-" if line.per_minute is None else f"{line.per_minute:.0f}", f"{line.crossings:,}",
-                      _minutes(line.p90_s), Text("OPEN", style="bold red") if line.alerting else "")
+        ports.add_row(
+            line.name,
+            "-" if line.per_minute is None else f"{line.per_minute:.0f}",
+            f"{line.crossings:,}",
+            _minutes(line.p90_s),
+            Text("OPEN", style="bold red") if line.alerting else "",
+        )
     alerts = Table(title=f"Open alert episodes: {len(snapshot.open_alerts)}", expand=True)
     for column in ("port", "kind", "direction", "severity", "raised (local)", "peak p90", "threshold"):
         alerts.add_column(column)
     for alert in snapshot.open_alerts:
         raised = datetime.fromisoformat(alert["raised_at"]).replace(tzinfo=UTC)  # stored in UTC
-        alerts.add_row(alert["port_code"], alert["kind"], alert["direction"], alert["severity"],
-                       f"{raised.astimezone(SHENZHEN_TZ):%H:%M}", _minutes(alert["peak_p90_s"]),
-                       _minutes(alert["threshold_s"]))
+        alerts.add_row(
+            alert["port_code"],
+            alert["kind"],
+            alert["direction"],
+            alert["severity"],
+            f"{raised.astimezone(SHENZHEN_TZ):%H:%M}",
+            _minutes(alert["peak_p90_s"]),
+            _minutes(alert["threshold_s"]),
+        )
     counts = snapshot.counts
-    fresh = "-" if snapshot.freshness_s is None else (
-        f"{_minutes(snapshot.freshness_s)} simulated = {snapshot.freshness_s / snapshot.speed:.1f} s real")
+    fresh = (
+        "-"
+        if snapshot.freshness_s is None
+        else (f"{_minutes(snapshot.freshness_s)} simulated = {snapshot.freshness_s / snapshot.speed:.1f} s real")
+    )
     pipeline = Text.assemble(
         ("pipeline  ", "bold"),
         f"produced {snapshot.produced:,}  received {counts['received']:,}  clean {counts['clean']:,}  "

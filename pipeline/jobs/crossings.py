@@ -13,8 +13,17 @@ from pyflink.table import Schema, StreamTableEnvironment, Table, TableDescriptor
 from pyflink.table.expressions import col
 
 from connectors.kafka.topics import (
-    ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT,
-    TopicSpec, broker_config, ensure_topics,
+    ALERTS,
+    CLEAN,
+    CLEARANCE,
+    DEAD_LETTERS,
+    JOB_OUTPUTS,
+    PIPELINE_COUNTS,
+    RAW_TOPICS,
+    THROUGHPUT,
+    TopicSpec,
+    broker_config,
+    ensure_topics,
 )
 from pipeline.runtime import stream_environments
 from pipeline.settings import PipelineSettings
@@ -28,9 +37,11 @@ from schemas.outputs import OutputMessage, flink_type
 
 JOB_NAME = "crossings"
 # what the `crossing-json` format gives the job of each raw record (pipeline/jvm)
-PARSED_COLUMNS = ("reason STRING, event_id STRING, kind STRING, port_code STRING, direction STRING, "
-                  "channel_type STRING, event_time TIMESTAMP(3), clearance_ms INT, received_at TIMESTAMP(3), "
-                  "payload STRING")
+PARSED_COLUMNS = (
+    "reason STRING, event_id STRING, kind STRING, port_code STRING, direction STRING, "
+    "channel_type STRING, event_time TIMESTAMP(3), clearance_ms INT, received_at TIMESTAMP(3), "
+    "payload STRING"
+)
 
 
 def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> None:
@@ -59,26 +70,37 @@ def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> 
 
 
 def kafka_options(bootstrap: str, **options: str) -> str:
-    return ", ".join(f"{literal(k)} = {literal(v)}" for k, v in {
-        "properties.bootstrap.servers": bootstrap, **options}.items())
+    return ", ".join(
+        f"{literal(k)} = {literal(v)}" for k, v in {"properties.bootstrap.servers": bootstrap, **options}.items()
+    )
 
 
-def create_source(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str,
-                  bounded: bool) -> Table:
+def create_source(
+    table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str, bounded: bool
+) -> Table:
     """The three raw topics, each record parsed once by the `crossing-json` format
     (pipeline/jvm) into its verdict (`reason`, NULL = valid) and the typed columns later
     stages need, with its coordinates. The watermark follows `event_time`: released_at of
     records that parse and are not ahead of the skew tolerance, so a bad clock or a malformed
     record cannot move event time."""
-    scan = ({"scan.startup.mode": "earliest-offset", "scan.bounded.mode": "latest-offset"} if bounded
-            else {"scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest"})
+    scan = (
+        {"scan.startup.mode": "earliest-offset", "scan.bounded.mode": "latest-offset"}
+        if bounded
+        else {"scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest"}
+    )
     options = kafka_options(
-        bootstrap, connector="kafka", format="crossing-json",
+        bootstrap,
+        connector="kafka",
+        format="crossing-json",
         topic=";".join(spec.name for spec in RAW_TOPICS.values()),
-        **{"crossing-json.contract": contract_json(),
-           "crossing-json.skew-tolerance-s": str(settings.skew_tolerance_s),
-           "properties.group.id": settings.consumer_group,
-           "properties.isolation.level": "read_committed", **scan})
+        **{
+            "crossing-json.contract": contract_json(),
+            "crossing-json.skew-tolerance-s": str(settings.skew_tolerance_s),
+            "properties.group.id": settings.consumer_group,
+            "properties.isolation.level": "read_committed",
+            **scan,
+        },
+    )
     table_env.execute_sql(f"""
         CREATE TEMPORARY TABLE raw_crossings (
           {PARSED_COLUMNS},
@@ -86,13 +108,12 @@ def create_source(table_env: StreamTableEnvironment, settings: PipelineSettings,
           `partition` INT METADATA VIRTUAL,
           `offset` BIGINT METADATA VIRTUAL,
           proctime AS PROCTIME(),
-          WATERMARK FOR event_time AS {plus_seconds('event_time', -settings.out_of_orderness_s)}
+          WATERMARK FOR event_time AS {plus_seconds("event_time", -settings.out_of_orderness_s)}
         ) WITH ({options})""")
     return table_env.from_path("raw_crossings")
 
 
-def create_published_windows(table_env: StreamTableEnvironment, settings: PipelineSettings,
-                             bootstrap: str) -> Table:
+def create_published_windows(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str) -> Table:
     """The clearance windows as the job publishes them, read back from their topic for the
     alerts. A separate source keeps the alert operator's need for watermarks off the raw
     branch, whose mini-batches then stay on processing time (an operator that requires
@@ -101,34 +122,49 @@ def create_published_windows(table_env: StreamTableEnvironment, settings: Pipeli
     counts as final once the events' watermark has passed its end, as in the job, floored to the
     minute."""
     options = kafka_options(
-        bootstrap, connector="kafka", topic=CLEARANCE.name, format="json",
-        **{"properties.group.id": settings.consumer_group,
-           "properties.isolation.level": "read_committed",
-           "scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest"})
+        bootstrap,
+        connector="kafka",
+        topic=CLEARANCE.name,
+        format="json",
+        **{
+            "properties.group.id": settings.consumer_group,
+            "properties.isolation.level": "read_committed",
+            "scan.startup.mode": "group-offsets",
+            "properties.auto.offset.reset": "earliest",
+        },
+    )
     table_env.execute_sql(f"""
         CREATE TEMPORARY TABLE published_clearance (
           window_start STRING, port_code STRING, kind STRING, direction STRING,
           crossings BIGINT, p90_s DOUBLE,
           window_begin AS TO_TIMESTAMP(window_start, '{ISO_UTC}'),
-          WATERMARK FOR window_begin AS {plus_seconds('window_begin', -settings.out_of_orderness_s)}
+          WATERMARK FOR window_begin AS {plus_seconds("window_begin", -settings.out_of_orderness_s)}
         ) WITH ({options})""")
     return table_env.sql_query(
-        "SELECT window_begin AS window_start, port_code, kind, direction, crossings, p90_s "
-        "FROM published_clearance")
+        "SELECT window_begin AS window_start, port_code, kind, direction, crossings, p90_s FROM published_clearance"
+    )
 
 
-def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str,
-                 transaction_timeout_ms: int | None) -> None:
+def create_sinks(
+    table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str, transaction_timeout_ms: int | None
+) -> None:
     """The six output topics, each sink's schema from its message model (`schemas.outputs`).
     Exactly once, each sink's transactions last `transaction_timeout_ms` (the broker's
     longest): a job restored within it from its last checkpoint commits what that checkpoint
     pre-committed; a later restore finds them aborted by the broker, and that output is lost."""
+
     def sink(name: str, connector: str, topic: str, schema: Schema, **options: str) -> None:
         # JSON compresses about fivefold: less for the broker, which shares the cores, to write;
         # acks=all: a record is written once min.insync.replicas brokers have it
-        options |= {"topic": topic, "properties.bootstrap.servers": bootstrap, "properties.acks": "all",
-                    "properties.compression.type": "lz4", "properties.linger.ms": "20",
-                    "properties.batch.size": "262144", "sink.delivery-guarantee": settings.delivery_guarantee}
+        options |= {
+            "topic": topic,
+            "properties.bootstrap.servers": bootstrap,
+            "properties.acks": "all",
+            "properties.compression.type": "lz4",
+            "properties.linger.ms": "20",
+            "properties.batch.size": "262144",
+            "sink.delivery-guarantee": settings.delivery_guarantee,
+        }
         if settings.delivery_guarantee == "exactly-once":
             options["sink.transactional-id-prefix"] = f"{settings.transactional_id_prefix}-{name}"
             if transaction_timeout_ms:
@@ -139,17 +175,31 @@ def create_sinks(table_env: StreamTableEnvironment, settings: PipelineSettings, 
         table_env.create_temporary_table(name, descriptor.build())
 
     def upsert(name: str, spec: TopicSpec) -> None:
-        sink(name, "upsert-kafka", spec.name, message_schema(spec.message).primary_key(*spec.message.key).build(),
-             **{"key.format": "json", "value.format": "json"})
+        sink(
+            name,
+            "upsert-kafka",
+            spec.name,
+            message_schema(spec.message).primary_key(*spec.message.key).build(),
+            **{"key.format": "json", "value.format": "json"},
+        )
 
     clean = Schema.new_builder().column("port_code", "STRING").column("payload", "STRING").build()
-    sink("clean_sink", "kafka", CLEAN.name, clean, **{
-        "key.format": "raw", "key.fields": "port_code", "value.format": "raw", "value.fields-include": "EXCEPT_KEY"})
-    sink("dead_letter_sink", "kafka", DEAD_LETTERS.name, message_schema(DEAD_LETTERS.message).build(),
-         format="json")
+    sink(
+        "clean_sink",
+        "kafka",
+        CLEAN.name,
+        clean,
+        **{"key.format": "raw", "key.fields": "port_code", "value.format": "raw", "value.fields-include": "EXCEPT_KEY"},
+    )
+    sink("dead_letter_sink", "kafka", DEAD_LETTERS.name, message_schema(DEAD_LETTERS.message).build(), format="json")
     (alert_key,) = ALERTS.message.key
-    sink("alert_sink", "kafka", ALERTS.name, message_schema(ALERTS.message).build(), **{
-        "key.format": "raw", "key.fields": alert_key, "value.format": "json", "value.fields-include": "ALL"})
+    sink(
+        "alert_sink",
+        "kafka",
+        ALERTS.name,
+        message_schema(ALERTS.message).build(),
+        **{"key.format": "raw", "key.fields": alert_key, "value.format": "json", "value.fields-include": "ALL"},
+    )
     upsert("throughput_sink", THROUGHPUT)
     upsert("clearance_sink", CLEARANCE)
     upsert("pipeline_counts_sink", PIPELINE_COUNTS)
@@ -167,8 +217,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
     parser.add_argument("--parallelism", type=int, default=None)
-    parser.add_argument("--bounded", action="store_true",
-                        help="read the raw topics from the start to their current end, then finish")
+    parser.add_argument(
+        "--bounded", action="store_true", help="read the raw topics from the start to their current end, then finish"
+    )
     parser.add_argument("--explain", action="store_true", help="print the execution plan and exit")
     args = parser.parse_args()
     settings = PipelineSettings()
@@ -178,8 +229,12 @@ def main() -> None:
     register_functions(table_env)
     raw = create_source(table_env, settings, args.bootstrap, args.bounded)
     exactly_once = settings.delivery_guarantee == "exactly-once" and not args.explain
-    create_sinks(table_env, settings, args.bootstrap,
-                 int(broker_config(args.bootstrap, "transaction.max.timeout.ms")) if exactly_once else None)
+    create_sinks(
+        table_env,
+        settings,
+        args.bootstrap,
+        int(broker_config(args.bootstrap, "transaction.max.timeout.ms")) if exactly_once else None,
+    )
 
     parsed = mark_lateness(table_env, raw, settings.out_of_orderness_s, settings.allowed_lateness_s)
     clean = first_occurrences(table_env, parsed.where(col("reason").is_null))
@@ -187,9 +242,12 @@ def main() -> None:
 
     statements = table_env.create_statement_set()
     statements.add_insert("clean_sink", clean.select(col("port_code"), col("payload")))
-    statements.add_insert("dead_letter_sink", table_env.sql_query(f"""
-        SELECT reason, `topic`, `partition`, `offset`, payload, {iso('received_at')} AS detected_at
-        FROM {parsed} WHERE reason IS NOT NULL"""))
+    statements.add_insert(
+        "dead_letter_sink",
+        table_env.sql_query(f"""
+        SELECT reason, `topic`, `partition`, `offset`, payload, {iso("received_at")} AS detected_at
+        FROM {parsed} WHERE reason IS NOT NULL"""),
+    )
     statements.add_insert("throughput_sink", throughput(table_env, on_time, settings.window_state_ttl_min))
     windows = clearance_windows(table_env, on_time, settings.window_state_ttl_min)
     statements.add_insert("clearance_sink", clearance(table_env, windows))

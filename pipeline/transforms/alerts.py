@@ -28,23 +28,31 @@ ALERT_FIELDS = list(Alert.model_fields)
 
 def alert_registry(ports: PortRegistry | None = None) -> str:
     """Thresholds and opening hours per port and kind, as ALERT_EPISODES reads them."""
+
     def hours(port, kind) -> list[str] | None:
         opening = port.opening_hours[kind]
         return None if opening is None else [f"{at:%H:%M}" for at in opening]
 
-    return json.dumps({
-        "min_crossings": MIN_WINDOW_CROSSINGS,
-        "ports": {port.code: {kind.value: {"threshold_s": port.clearance_threshold_s[kind], "hours": hours(port, kind)}
-                              for kind in sorted(port.kinds)}
-                  for port in ports or load_ports()},
-    }, separators=(",", ":"))
+    return json.dumps(
+        {
+            "min_crossings": MIN_WINDOW_CROSSINGS,
+            "ports": {
+                port.code: {
+                    kind.value: {"threshold_s": port.clearance_threshold_s[kind], "hours": hours(port, kind)}
+                    for kind in sorted(port.kinds)
+                }
+                for port in ports or load_ports()
+            },
+        },
+        separators=(",", ":"),
+    )
 
 
 def alert_episodes(env: TableEnvironment, windows: Table, ports: PortRegistry | None = None) -> Table:
     """The raised and resolved messages of the episodes in the clearance `windows` (an
     updating table of window_start, port_code, kind, direction, p90_s and crossings)."""
     return env.sql_query(f"""
-        SELECT {', '.join(ALERT_FIELDS)}
+        SELECT {", ".join(ALERT_FIELDS)}
         FROM ALERT_EPISODES(
           input => TABLE {windows} PARTITION BY (port_code, kind, direction),
           ports => {literal(alert_registry(ports))},

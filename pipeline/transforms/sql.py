@@ -6,8 +6,10 @@ from pyflink.table import TableEnvironment
 
 ISO_UTC = "yyyy-MM-dd''T''HH:mm:ss''Z''"
 # pipeline/jvm, built by make setup; the `crossing-json` format is found by its factory
-JAVA_FUNCTIONS = {"CLEARANCE_STATS": "crossings.flink.ClearanceStats",
-                  "ALERT_EPISODES": "crossings.flink.AlertEpisodes"}
+JAVA_FUNCTIONS = {
+    "CLEARANCE_STATS": "crossings.flink.ClearanceStats",
+    "ALERT_EPISODES": "crossings.flink.AlertEpisodes",
+}
 
 
 def register_functions(env: TableEnvironment) -> None:

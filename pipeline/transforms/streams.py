@@ -7,8 +7,7 @@ from pyflink.table import Table, TableEnvironment
 from pipeline.transforms.sql import plus_seconds
 
 
-def mark_lateness(env: TableEnvironment, parsed: Table, out_of_orderness_s: int,
-                  allowed_lateness_s: int) -> Table:
+def mark_lateness(env: TableEnvironment, parsed: Table, out_of_orderness_s: int, allowed_lateness_s: int) -> Table:
     """Adds `too_late`: the record's event time is more than the out-of-orderness plus the
     allowed lateness behind the latest event time seen so far on its stream (source topic and
     port), dead letters with a plausible time included.
@@ -19,7 +18,7 @@ def mark_lateness(env: TableEnvironment, parsed: Table, out_of_orderness_s: int,
     `parsed.event_time` must be the rowtime."""
     behind = -(out_of_orderness_s + allowed_lateness_s)
     return env.sql_query(f"""
-        SELECT *, COALESCE(event_time < {plus_seconds('stream_max_time', behind)}, FALSE) AS too_late
+        SELECT *, COALESCE(event_time < {plus_seconds("stream_max_time", behind)}, FALSE) AS too_late
         FROM (
           SELECT *, MAX(CAST(event_time AS TIMESTAMP(3))) OVER (
             PARTITION BY `topic`, port_code ORDER BY proctime

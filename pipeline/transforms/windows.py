@@ -28,11 +28,11 @@ def _figures(stats: str) -> str:
 def throughput(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Table:
     """Crossings per 1-minute tumbling window, port, kind, direction and channel type."""
     return env.sql_query(f"""
-        SELECT {iso('window_start')} AS window_start,
+        SELECT {iso("window_start")} AS window_start,
                {iso("window_start + INTERVAL '1' MINUTE")} AS window_end,
                port_code, kind, direction, channel_type, crossings
         FROM (
-          SELECT {_ttl_hint('e', state_ttl_min)}
+          SELECT {_ttl_hint("e", state_ttl_min)}
                  FLOOR(e.event_time TO MINUTE) AS window_start,
                  port_code, kind, direction, channel_type, COUNT(*) AS crossings
           FROM {on_time} AS e
@@ -47,11 +47,12 @@ def clearance_windows(env: TableEnvironment, on_time: Table, state_ttl_min: int)
     copies = "\n          UNION ALL\n".join(
         f"SELECT TIMESTAMPADD(MINUTE, -{k}, FLOOR(event_time TO MINUTE)) AS window_start, "
         f"port_code, kind, direction, clearance_ms FROM {on_time}"
-        for k in range(CLEARANCE_WINDOW_MINUTES))
+        for k in range(CLEARANCE_WINDOW_MINUTES)
+    )
     return env.sql_query(f"""
-        SELECT window_start, port_code, kind, direction, {_figures('stats')}
+        SELECT window_start, port_code, kind, direction, {_figures("stats")}
         FROM (
-          SELECT {_ttl_hint('w', state_ttl_min)}
+          SELECT {_ttl_hint("w", state_ttl_min)}
                  w.window_start, port_code, kind, direction, CLEARANCE_STATS(clearance_ms) AS stats
           FROM (
           {copies}) AS w
@@ -61,7 +62,7 @@ def clearance_windows(env: TableEnvironment, on_time: Table, state_ttl_min: int)
 def clearance(env: TableEnvironment, windows: Table) -> Table:
     """The clearance windows as published: bounds as ISO-8601 UTC text."""
     return env.sql_query(f"""
-        SELECT {iso('window_start')} AS window_start,
+        SELECT {iso("window_start")} AS window_start,
                {iso(f"window_start + INTERVAL '{CLEARANCE_WINDOW_MINUTES}' MINUTE")} AS window_end,
-               port_code, kind, direction, {', '.join(CLEARANCE_FIGURES)}
+               port_code, kind, direction, {", ".join(CLEARANCE_FIGURES)}
         FROM {windows}""")

@@ -17,8 +17,9 @@ def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition, int]:
 def records_since(bootstrap: str, before: dict[TopicPartition, int], topics: list[str]) -> list:
     """Every record written to `topics` after the offsets in `before` (0 for new partitions)."""
     after = end_offsets(bootstrap, topics)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                             enable_auto_commit=False, max_poll_records=5000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False, max_poll_records=5000
+    )
     try:
         wanted = {tp: end for tp, end in after.items() if end > before.get(tp, 0)}
         consumer.assign(list(wanted))

@@ -39,14 +39,28 @@ FAST = dict(backoff_initial_ms=50, backoff_max_ms=300, timeout_s=2.0)
 
 def alert_pair(port_code: str = "HUANGGANG") -> list[dict]:
     episode = str(uuid.uuid4())
-    raised = {"episode_id": episode, "state": "raised", "severity": "critical", "port_code": port_code,
-              "kind": "traveller", "direction": "entry", "started_at": "2024-05-01T08:00:00Z", "ended_at": None,
-              "peak_p90_s": 950.0, "threshold_s": 300}
+    raised = {
+        "episode_id": episode,
+        "state": "raised",
+        "severity": "critical",
+        "port_code": port_code,
+        "kind": "traveller",
+        "direction": "entry",
+        "started_at": "2024-05-01T08:00:00Z",
+        "ended_at": None,
+        "peak_p90_s": 950.0,
+        "threshold_s": 300,
+    }
     return [raised, {**raised, "state": "resolved", "ended_at": "2024-05-01T08:20:00Z", "peak_p90_s": 990.0}]
 
 
-def produce_alerts(bootstrap: str, topic: str, alerts: list[dict], partitions: int = 1,
-                   extra: list[tuple[bytes | None, bytes | None]] = ()) -> None:
+def produce_alerts(
+    bootstrap: str,
+    topic: str,
+    alerts: list[dict],
+    partitions: int = 1,
+    extra: list[tuple[bytes | None, bytes | None]] = (),
+) -> None:
     ensure_topics(bootstrap, [TopicSpec(topic, partitions=partitions)])
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
     for alert in alerts:  # as the job writes them: key = episode_id, value = the JSON message
@@ -69,14 +83,19 @@ def test_raised_and_resolved_alerts_reach_every_webhook_and_a_restart_sends_noth
     bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
     topic, group = f"alerts-{tag}", f"alerts-{tag}"
     alerts = [*alert_pair("LUOHU"), *alert_pair("SHENZHEN_BAY"), *alert_pair("HUANGGANG")]
-    produce_alerts(bootstrap, topic, alerts, partitions=2,
-                   extra=[(b"not-an-alert", b"{not json"), (b"gone", None)])
+    produce_alerts(bootstrap, topic, alerts, partitions=2, extra=[(b"not-an-alert", b"{not json"), (b"gone", None)])
     with Receiver() as first, Receiver() as second:
         urls = [first.url("/hooks/ops?channel=duty"), second.url()]
         stats = dispatch(bootstrap, topic, group, urls, webhook_token="t0ken")
 
         assert (stats.alerts, stats.posts, stats.failed_posts, stats.rejected, stats.tombstones, stats.total_lag) == (
-            6, 12, 0, 1, 1, 0)
+            6,
+            12,
+            0,
+            1,
+            1,
+            0,
+        )
         assert stats.alerts_per_state == {"raised": 3, "resolved": 3}
         expected = {f"{alert['episode_id']}:{alert['state']}": alert for alert in alerts}
         for receiver in (first, second):
@@ -90,7 +109,9 @@ def test_raised_and_resolved_alerts_reach_every_webhook_and_a_restart_sends_noth
                 assert summary.startswith(f"CRITICAL {alert['state']}: traveller entry clearance at ")
             for episode in {alert["episode_id"] for alert in alerts}:  # an episode's messages in order
                 assert [k for k in keys(receiver.requests) if k.startswith(episode)] == [
-                    f"{episode}:raised", f"{episode}:resolved"]
+                    f"{episode}:raised",
+                    f"{episode}:resolved",
+                ]
             # one connection for the run: keep-alive, not one per record
             assert len({request.client_port for request in receiver.requests}) == 1
         assert first.requests[0].path == "/hooks/ops?channel=duty"
@@ -122,8 +143,9 @@ def test_a_webhook_that_refuses_connections_gets_every_alert_once_it_is_up(kafka
     alerts = [*alert_pair(), *alert_pair()]
     produce_alerts(bootstrap, topic, alerts)
     port = free_port()  # nothing listens there yet: connection refused
-    settings = AlertSettings(_env_file=None, webhook_urls=[f"http://127.0.0.1:{port}/hook"],
-                             group_id=f"alerts-down-{tag}", **FAST)
+    settings = AlertSettings(
+        _env_file=None, webhook_urls=[f"http://127.0.0.1:{port}/hook"], group_id=f"alerts-down-{tag}", **FAST
+    )
     stop = threading.Event()
     dispatcher = Dispatcher(bootstrap, settings, topic=topic, stop=stop)
     result: list[DispatcherStats] = []
@@ -152,12 +174,20 @@ def test_sigterm_stops_a_retry_without_commit_and_the_console_mode_then_logs_the
     topic, group = f"alerts-term-{tag}", f"alerts-term-{tag}"
     alerts = alert_pair("LUOHU")
     produce_alerts(bootstrap, topic, alerts)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "PYTHONPATH": str(REPO),
-           "ALERTS_WEBHOOK_URLS": f"http://127.0.0.1:{free_port()}/hook", "ALERTS_WEBHOOK_TOKEN": "t0ken",
-           "ALERTS_BACKOFF_INITIAL_MS": "100", "ALERTS_BACKOFF_MAX_MS": "300", "ALERTS_GROUP_ID": group}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "PYTHONPATH": str(REPO),
+        "ALERTS_WEBHOOK_URLS": f"http://127.0.0.1:{free_port()}/hook",
+        "ALERTS_WEBHOOK_TOKEN": "t0ken",
+        "ALERTS_BACKOFF_INITIAL_MS": "100",
+        "ALERTS_BACKOFF_MAX_MS": "300",
+        "ALERTS_GROUP_ID": group,
+    }
     command = [str(CROSSINGS_BIN), "alerts", "dispatch", "--json", "--topic", topic]
-    process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     retrying = threading.Event()
     log_lines: list[str] = []
 
@@ -184,8 +214,14 @@ def test_sigterm_stops_a_retry_without_commit_and_the_console_mode_then_logs_the
     assert process.returncode == 128 + signal.SIGTERM and "stopped by SIGTERM" in err, err[-2000:]
     assert json.loads(out)["alerts"] == 0 and "not committed" in err and "t0ken" not in err
 
-    console = subprocess.run([*command, "--once"], env={**env, "ALERTS_WEBHOOK_URLS": ""}, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=60)
+    console = subprocess.run(
+        [*command, "--once"],
+        env={**env, "ALERTS_WEBHOOK_URLS": ""},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert console.returncode == 0, console.stderr[-2000:]
     stats = json.loads(console.stdout)
@@ -223,7 +259,8 @@ def test_a_webhook_answering_404_is_recorded_failed_at_once_and_never_delays_a_h
                 produce_alerts(bootstrap, topic, pair, partitions=2)
                 raised_at.update({f"{alert['episode_id']}:{alert['state']}": time.monotonic() for alert in pair})
                 assert wait_for(lambda: set(healthy.keys()) >= set(raised_at), 30), (
-                    f"the healthy webhook has {len(healthy.keys())} of {len(raised_at)} alerts after 30 s")
+                    f"the healthy webhook has {len(healthy.keys())} of {len(raised_at)} alerts after 30 s"
+                )
             assert wait_for(lambda: dispatcher.stats.alerts == len(raised_at) and not dispatcher.in_flight(), 30)
         finally:
             stop.set()
@@ -237,7 +274,8 @@ def test_a_webhook_answering_404_is_recorded_failed_at_once_and_never_delays_a_h
         assert gone.attempts == len(raised_at) and gone.statuses == [404] * len(raised_at)  # never retried
         assert (stats.alerts, stats.posts, stats.failed_posts, stats.failed_deliveries) == (6, 6, 6, 6)
         assert stats.failed_per_webhook == {"webhook 1": 6} and stats.as_dict()["failed_per_webhook"] == {
-            "webhook 1": 6}
+            "webhook 1": 6
+        }
         failures = [record.getMessage() for record in caplog.records if "delivery failed" in record.getMessage()]
         for key in raised_at:  # each failure logged with its episode and the webhook's place
             episode, state = key.split(":")
@@ -258,8 +296,9 @@ def test_a_dead_webhook_is_retried_for_the_bounded_time_while_a_healthy_one_gets
     produce_alerts(bootstrap, topic, alerts)
     dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there: connection refused
     with Receiver() as healthy:
-        settings = AlertSettings(_env_file=None, webhook_urls=[dead, healthy.url()], group_id=group,
-                                 **{**FAST, "delivery_max_seconds": 8})
+        settings = AlertSettings(
+            _env_file=None, webhook_urls=[dead, healthy.url()], group_id=group, **{**FAST, "delivery_max_seconds": 8}
+        )
         dispatcher = Dispatcher(bootstrap, settings, topic=topic)
         result: list[DispatcherStats] = []
         started = time.monotonic()

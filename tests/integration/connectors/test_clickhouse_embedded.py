@@ -13,8 +13,11 @@ def test_mergetree_insert_and_select(warehouse):
              port LowCardinality(String), released_at DateTime64(3, 'UTC'), clearance_s UInt32
            ) ENGINE = MergeTree PARTITION BY toYYYYMM(released_at) ORDER BY (port, released_at)"""
     )
-    rows = [("LUOHU", "2024-01-01 08:00:00.000", 120), ("LUOHU", "2024-01-01 08:01:00.000", 300),
-            ("FUTIAN", "2024-02-01 09:00:00.000", 60)]
+    rows = [
+        ("LUOHU", "2024-01-01 08:00:00.000", 120),
+        ("LUOHU", "2024-01-01 08:01:00.000", 300),
+        ("FUTIAN", "2024-02-01 09:00:00.000", 60),
+    ]
     assert warehouse.insert("foundation_check", ["port", "released_at", "clearance_s"], rows) == 3
 
     result = warehouse.query(

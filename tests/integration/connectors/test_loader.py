@@ -33,7 +33,14 @@ from bench.chaos.faults import FaultyWarehouse
 from connectors.clickhouse.loader import TARGETS, Loader, Target
 from connectors.clickhouse.migrations import migrate
 from connectors.kafka.topics import (
-    ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec, ensure_topics,
+    ALERTS,
+    CLEAN,
+    CLEARANCE,
+    DEAD_LETTERS,
+    PIPELINE_COUNTS,
+    THROUGHPUT,
+    TopicSpec,
+    ensure_topics,
 )
 from pipeline.settings import LoaderSettings
 
@@ -49,8 +56,9 @@ def migrated(warehouse):
 
 
 def own_targets(bootstrap: str, prefix: str) -> dict[str, Target]:
-    targets = {f"{prefix}.{topic}": dataclasses.replace(target, topic=f"{prefix}.{topic}")
-               for topic, target in TARGETS.items()}
+    targets = {
+        f"{prefix}.{topic}": dataclasses.replace(target, topic=f"{prefix}.{topic}") for topic, target in TARGETS.items()
+    }
     ensure_topics(bootstrap, [TopicSpec(topic, partitions=2) for topic in targets])
     return targets
 
@@ -63,16 +71,31 @@ def produce(bootstrap: str, records: list[tuple[str, bytes | None, bytes | None]
 
 
 def crossing(kind: str, lane_id: str, index: int = 0) -> dict:
-    event = {"event_id": str(uuid.uuid4()), "schema_version": 1, "kind": kind, "port_code": "HUANGGANG",
-             "direction": "exit", "lane_id": lane_id, "channel_type": "e-channel",
-             "queued_at": f"2024-05-01T08:00:{index % 60:02d}.5Z",
-             "inspection_started_at": f"2024-05-01T08:01:{index % 60:02d}.123456Z",
-             "released_at": f"2024-05-01T08:02:{index % 60:02d}.25Z", "inspection_mode": "two-site",
-             "subject_ref": uuid.uuid4().hex}
-    extra = {"traveller": {"category": "hk-macao-resident", "document_type": "home-return-permit"},
-             "driver": {"vehicle_ref": uuid.uuid4().hex, "health_check": "passed", "channel_type": "vehicle-lane"},
-             "truck": {"plate_ref": uuid.uuid4().hex, "cargo_type": "general", "declared_weight_kg": 16870.5,
-                       "customs_decision": "released", "channel_type": "freight-lane"}}[kind]
+    event = {
+        "event_id": str(uuid.uuid4()),
+        "schema_version": 1,
+        "kind": kind,
+        "port_code": "HUANGGANG",
+        "direction": "exit",
+        "lane_id": lane_id,
+        "channel_type": "e-channel",
+        "queued_at": f"2024-05-01T08:00:{index % 60:02d}.5Z",
+        "inspection_started_at": f"2024-05-01T08:01:{index % 60:02d}.123456Z",
+        "released_at": f"2024-05-01T08:02:{index % 60:02d}.25Z",
+        "inspection_mode": "two-site",
+        "subject_ref": uuid.uuid4().hex,
+    }
+    extra = {
+        "traveller": {"category": "hk-macao-resident", "document_type": "home-return-permit"},
+        "driver": {"vehicle_ref": uuid.uuid4().hex, "health_check": "passed", "channel_type": "vehicle-lane"},
+        "truck": {
+            "plate_ref": uuid.uuid4().hex,
+            "cargo_type": "general",
+            "declared_weight_kg": 16870.5,
+            "customs_decision": "released",
+            "channel_type": "freight-lane",
+        },
+    }[kind]
     return {**event, **extra}
 
 
@@ -87,63 +110,187 @@ def test_each_topic_lands_in_its_table_with_its_values(kafka_broker, migrated):
     records = [
         *((topic["crossings"], b"HUANGGANG", orjson.dumps(event)) for event in events),
         (topic["crossings"], b"HUANGGANG", b"{not json"),
-        (topic["throughput_windows"], window_key, orjson.dumps({
-            "window_start": "2024-05-01T08:00:00Z", "window_end": "2024-05-01T08:01:00Z", "port_code": port,
-            "kind": "traveller", "direction": "entry", "channel_type": "e-channel", "crossings": 5})),
-        (topic["throughput_windows"], window_key, orjson.dumps({
-            "window_start": "2024-05-01T08:00:00Z", "window_end": "2024-05-01T08:01:00Z", "port_code": port,
-            "kind": "traveller", "direction": "entry", "channel_type": "e-channel", "crossings": 7})),
+        (
+            topic["throughput_windows"],
+            window_key,
+            orjson.dumps(
+                {
+                    "window_start": "2024-05-01T08:00:00Z",
+                    "window_end": "2024-05-01T08:01:00Z",
+                    "port_code": port,
+                    "kind": "traveller",
+                    "direction": "entry",
+                    "channel_type": "e-channel",
+                    "crossings": 5,
+                }
+            ),
+        ),
+        (
+            topic["throughput_windows"],
+            window_key,
+            orjson.dumps(
+                {
+                    "window_start": "2024-05-01T08:00:00Z",
+                    "window_end": "2024-05-01T08:01:00Z",
+                    "port_code": port,
+                    "kind": "traveller",
+                    "direction": "entry",
+                    "channel_type": "e-channel",
+                    "crossings": 7,
+                }
+            ),
+        ),
         (topic["throughput_windows"], b'{"other": 1}', None),
-        (topic["clearance_windows"], window_key, orjson.dumps({
-            "window_start": "2024-05-01T08:00:00Z", "window_end": "2024-05-01T08:05:00Z", "port_code": port,
-            "kind": "traveller", "direction": "entry", "crossings": 3, "mean_s": 12.5, "p50_s": 10.0,
-            "p90_s": 20.0, "p99_s": 24.0, "max_s": 25.0})),
-        (topic["pipeline_counts"], window_key, orjson.dumps({
-            "received_minute": "2024-05-01T08:00:00Z", "topic": f"raw-{tag}", "received": 10, "clean": 7,
-            "dead_letters": 2, "duplicates": 1, "too_late": 1})),
-        (topic["alerts"], episode.encode(), orjson.dumps({
-            "episode_id": episode, "state": "raised", "severity": "critical", "port_code": port, "kind": "traveller",
-            "direction": "entry", "started_at": "2024-05-01T08:00:00Z", "ended_at": None,
-            "peak_p90_s": 950.0, "threshold_s": 300})),
-        (topic["alerts"], episode.encode(), orjson.dumps({
-            "episode_id": episode, "state": "resolved", "severity": "critical", "port_code": port,
-            "kind": "traveller", "direction": "entry", "started_at": "2024-05-01T08:00:00Z",
-            "ended_at": "2024-05-01T08:20:00Z", "peak_p90_s": 990.0, "threshold_s": 300})),
-        (topic["dead_letters"], None, orjson.dumps({
-            "reason": "bad-json: truncated", "topic": f"raw-{tag}", "partition": 1, "offset": 42,
-            "payload": "{\"event_id\":", "detected_at": "2024-05-01T08:00:03Z"})),
+        (
+            topic["clearance_windows"],
+            window_key,
+            orjson.dumps(
+                {
+                    "window_start": "2024-05-01T08:00:00Z",
+                    "window_end": "2024-05-01T08:05:00Z",
+                    "port_code": port,
+                    "kind": "traveller",
+                    "direction": "entry",
+                    "crossings": 3,
+                    "mean_s": 12.5,
+                    "p50_s": 10.0,
+                    "p90_s": 20.0,
+                    "p99_s": 24.0,
+                    "max_s": 25.0,
+                }
+            ),
+        ),
+        (
+            topic["pipeline_counts"],
+            window_key,
+            orjson.dumps(
+                {
+                    "received_minute": "2024-05-01T08:00:00Z",
+                    "topic": f"raw-{tag}",
+                    "received": 10,
+                    "clean": 7,
+                    "dead_letters": 2,
+                    "duplicates": 1,
+                    "too_late": 1,
+                }
+            ),
+        ),
+        (
+            topic["alerts"],
+            episode.encode(),
+            orjson.dumps(
+                {
+                    "episode_id": episode,
+                    "state": "raised",
+                    "severity": "critical",
+                    "port_code": port,
+                    "kind": "traveller",
+                    "direction": "entry",
+                    "started_at": "2024-05-01T08:00:00Z",
+                    "ended_at": None,
+                    "peak_p90_s": 950.0,
+                    "threshold_s": 300,
+                }
+            ),
+        ),
+        (
+            topic["alerts"],
+            episode.encode(),
+            orjson.dumps(
+                {
+                    "episode_id": episode,
+                    "state": "resolved",
+                    "severity": "critical",
+                    "port_code": port,
+                    "kind": "traveller",
+                    "direction": "entry",
+                    "started_at": "2024-05-01T08:00:00Z",
+                    "ended_at": "2024-05-01T08:20:00Z",
+                    "peak_p90_s": 990.0,
+                    "threshold_s": 300,
+                }
+            ),
+        ),
+        (
+            topic["dead_letters"],
+            None,
+            orjson.dumps(
+                {
+                    "reason": "bad-json: truncated",
+                    "topic": f"raw-{tag}",
+                    "partition": 1,
+                    "offset": 42,
+                    "payload": '{"event_id":',
+                    "detected_at": "2024-05-01T08:00:03Z",
+                }
+            ),
+        ),
     ]
     produce(bootstrap, records)
 
     stats = Loader(bootstrap, migrated, LoaderSettings(group_id=f"rows-{tag}", **FAST), targets).run(once=True)
 
     assert (stats.rows, stats.tombstones, stats.rejected, stats.total_lag) == (len(records) - 2, 1, 1, 0)
-    assert stats.rows_per_table == {"crossings": 3, "throughput_windows": 2, "clearance_windows": 1,
-                                    "pipeline_counts": 1, "alerts": 2, "dead_letters": 1}
-    loaded = {row["event_id"]: row for row in migrated.query(
-        "SELECT *, clearance_s, toString(queued_at) AS queued, toString(inspection_started_at) AS started "
-        "FROM crossings FINAL WHERE lane_id = {lane:String}", {"lane": f"lane-{tag}"}).dicts()}
+    assert stats.rows_per_table == {
+        "crossings": 3,
+        "throughput_windows": 2,
+        "clearance_windows": 1,
+        "pipeline_counts": 1,
+        "alerts": 2,
+        "dead_letters": 1,
+    }
+    loaded = {
+        row["event_id"]: row
+        for row in migrated.query(
+            "SELECT *, clearance_s, toString(queued_at) AS queued, toString(inspection_started_at) AS started "
+            "FROM crossings FINAL WHERE lane_id = {lane:String}",
+            {"lane": f"lane-{tag}"},
+        ).dicts()
+    }
     assert loaded.keys() == {event["event_id"] for event in events}
     for event in events:
         row = loaded[event["event_id"]]
         assert row["queued"] == "2024-05-01 08:00:00.500" and row["started"] == "2024-05-01 08:01:00.123"
         assert row["clearance_s"] == 119.75 and row["kafka_offset"] >= 0
-        for name in ("kind", "channel_type", "subject_ref", "category", "document_type", "vehicle_ref",
-                     "health_check", "plate_ref", "cargo_type", "declared_weight_kg", "customs_decision"):
+        for name in (
+            "kind",
+            "channel_type",
+            "subject_ref",
+            "category",
+            "document_type",
+            "vehicle_ref",
+            "health_check",
+            "plate_ref",
+            "cargo_type",
+            "declared_weight_kg",
+            "customs_decision",
+        ):
             assert row[name] == event.get(name), name
-    throughput = migrated.query("SELECT crossings, version FROM throughput_windows FINAL WHERE port_code = {p:String}",
-                                {"p": port}).rows
+    throughput = migrated.query(
+        "SELECT crossings, version FROM throughput_windows FINAL WHERE port_code = {p:String}", {"p": port}
+    ).rows
     assert len(throughput) == 1 and throughput[0][0] == 7  # the later upsert (higher offset) wins
-    assert migrated.query("SELECT crossings, mean_s, p99_s, toString(window_end) FROM clearance_windows FINAL "
-                          "WHERE port_code = {p:String}", {"p": port}).rows == [(3, 12.5, 24.0, "2024-05-01 08:05:00")]
-    assert migrated.query("SELECT received, clean, dead_letters, duplicates, too_late FROM pipeline_counts FINAL "
-                          "WHERE topic = {t:String}", {"t": f"raw-{tag}"}).rows == [(10, 7, 2, 1, 1)]
-    alerts = migrated.query("SELECT state, toString(ended_at), peak_p90_s, threshold_s FROM alerts FINAL "
-                            "WHERE episode_id = {e:UUID} ORDER BY state", {"e": episode}).rows
+    assert migrated.query(
+        "SELECT crossings, mean_s, p99_s, toString(window_end) FROM clearance_windows FINAL "
+        "WHERE port_code = {p:String}",
+        {"p": port},
+    ).rows == [(3, 12.5, 24.0, "2024-05-01 08:05:00")]
+    assert migrated.query(
+        "SELECT received, clean, dead_letters, duplicates, too_late FROM pipeline_counts FINAL "
+        "WHERE topic = {t:String}",
+        {"t": f"raw-{tag}"},
+    ).rows == [(10, 7, 2, 1, 1)]
+    alerts = migrated.query(
+        "SELECT state, toString(ended_at), peak_p90_s, threshold_s FROM alerts FINAL "
+        "WHERE episode_id = {e:UUID} ORDER BY state",
+        {"e": episode},
+    ).rows
     assert alerts == [("raised", None, 950.0, 300), ("resolved", "2024-05-01 08:20:00", 990.0, 300)]
-    assert migrated.query("SELECT reason, partition, offset, payload, toString(detected_at) FROM dead_letters FINAL "
-                          "WHERE topic = {t:String}", {"t": f"raw-{tag}"}).rows == [
-        ("bad-json: truncated", 1, 42, "{\"event_id\":", "2024-05-01 08:00:03")]
+    assert migrated.query(
+        "SELECT reason, partition, offset, payload, toString(detected_at) FROM dead_letters FINAL "
+        "WHERE topic = {t:String}",
+        {"t": f"raw-{tag}"},
+    ).rows == [("bad-json: truncated", 1, 42, '{"event_id":', "2024-05-01 08:00:03")]
 
 
 def test_failing_inserts_are_retried_until_they_succeed_without_loss(kafka_broker, migrated):
@@ -158,8 +305,9 @@ def test_failing_inserts_are_retried_until_they_succeed_without_loss(kafka_broke
 
     assert failing.failed == stats.failed_inserts == 4
     assert stats.rows == len(events) and stats.total_lag == 0
-    count, unique = migrated.query("SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}",
-                                   {"l": f"retry-{tag}"}).rows[0]
+    count, unique = migrated.query(
+        "SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}", {"l": f"retry-{tag}"}
+    ).rows[0]
     assert count == unique == len(events)  # retried, not lost, and not inserted twice
 
 
@@ -172,23 +320,38 @@ def test_a_poison_row_ends_in_load_rejects_and_the_rest_in_its_table(kafka_broke
     targets = own_targets(bootstrap, f"poison-{tag}")
     clean_topic = next(name for name, target in targets.items() if target.table == "crossings")
     events = [crossing("truck", f"poison-{tag}", i) for i in range(60)]
-    poison = [{**crossing("truck", f"poison-{tag}", 60), "event_id": 40404},
-              {**crossing("truck", f"poison-{tag}", 61), "released_at": "2024-02-30T08:02:00Z"}]
-    produce(bootstrap, [(clean_topic, b"HUANGGANG", orjson.dumps(event))  # one key: one partition
-                        for event in (*events[:25], poison[0], *events[25:50], poison[1], *events[50:])])
+    poison = [
+        {**crossing("truck", f"poison-{tag}", 60), "event_id": 40404},
+        {**crossing("truck", f"poison-{tag}", 61), "released_at": "2024-02-30T08:02:00Z"},
+    ]
+    produce(
+        bootstrap,
+        [
+            (clean_topic, b"HUANGGANG", orjson.dumps(event))  # one key: one partition
+            for event in (*events[:25], poison[0], *events[25:50], poison[1], *events[50:])
+        ],
+    )
     settings = LoaderSettings(group_id=f"poison-{tag}", refused_tries=2, **FAST)
 
     with caplog.at_level(logging.ERROR, "connectors.clickhouse.loader"):
         stats = Loader(bootstrap, migrated, settings, targets).run(once=True)
 
     assert (stats.rows, stats.refused, stats.rejected, stats.total_lag) == (len(events), 2, 0, 0)
-    ids = migrated.query("SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}",
-                         {"l": f"poison-{tag}"}).rows
+    ids = migrated.query(
+        "SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}", {"l": f"poison-{tag}"}
+    ).rows
     assert sorted(row[0] for row in ids) == sorted(event["event_id"] for event in events)  # each once
-    number, date = migrated.query("SELECT table_name, partition, offset, error, row_json FROM load_rejects FINAL "
-                                  "WHERE topic = {t:String} ORDER BY offset", {"t": clean_topic}).dicts()
+    number, date = migrated.query(
+        "SELECT table_name, partition, offset, error, row_json FROM load_rejects FINAL "
+        "WHERE topic = {t:String} ORDER BY offset",
+        {"t": clean_topic},
+    ).dicts()
     assert (number["table_name"], number["offset"], date["table_name"], date["offset"]) == (
-        "crossings", 25, "crossings", 51)
+        "crossings",
+        25,
+        "crossings",
+        51,
+    )
     assert "UUID" in number["error"] and '"event_id": 40404' in number["row_json"], number
     assert "DateTime" in date["error"] and "2024-02-30 08:02:00" in date["row_json"], date
     assert f"crossings (topic {clean_topic} partition {number['partition']} offset 25), recorded" in caplog.text
@@ -201,8 +364,14 @@ LOAD = [str(CROSSINGS_BIN), "load", "--once", "--json", "--batch-rows", "300", "
 
 
 def run_loader(env: dict[str, str], timeout_s: float = 60, argv: list[str] = LOAD) -> subprocess.CompletedProcess:
-    process = subprocess.Popen(argv, env=env, cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd",
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         out, err = process.communicate(timeout=timeout_s)
     finally:
@@ -215,12 +384,20 @@ def run_loader(env: dict[str, str], timeout_s: float = 60, argv: list[str] = LOA
 def query_lane(env: dict[str, str], lane: str, *queries: str) -> list[list]:
     """The rows of each query (`{l:String}` = `lane`) on the chdb folder of `env`, in a
     process of its own (chdb allows one per folder)."""
-    script = ("import json, sys; from connectors.clickhouse import open_warehouse\n"
-              "with open_warehouse() as wh:\n"
-              "    print(json.dumps([wh.query(q, {'l': sys.argv[1]}).rows for q in sys.argv[2:]], default=str))")
-    result = subprocess.run([sys.executable, "-c", script, lane, *queries], env=env,
-                            cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd", capture_output=True, text=True, timeout=60,
-                            check=True)
+    script = (
+        "import json, sys; from connectors.clickhouse import open_warehouse\n"
+        "with open_warehouse() as wh:\n"
+        "    print(json.dumps([wh.query(q, {'l': sys.argv[1]}).rows for q in sys.argv[2:]], default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, lane, *queries],
+        env=env,
+        cwd=env["CLICKHOUSE_DATA_PATH"] + "-cwd",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
@@ -229,7 +406,8 @@ FINAL_ROWS = "SELECT count() FROM crossings FINAL WHERE lane_id = {l:String}"
 
 def read_counts(env: dict[str, str], lane: str) -> dict:
     (counts,), (final,) = query_lane(
-        env, lane, "SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}", FINAL_ROWS)
+        env, lane, "SELECT count(), uniqExact(event_id) FROM crossings WHERE lane_id = {l:String}", FINAL_ROWS
+    )
     return {"rows": counts[0], "unique": counts[1], "final": final[0]}
 
 
@@ -239,11 +417,18 @@ def test_a_kill_between_insert_and_commit_loses_and_doubles_nothing(kafka_broker
     events = [crossing("truck", f"crash-{tag}", i) for i in range(1000)]
     produce(bootstrap, [(CLEAN.name, b"HUANGGANG", orjson.dumps(event)) for event in events])
     (tmp_path / "chdb-cwd").mkdir()  # the subprocesses run there: no .env, relative paths in tmp
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(tmp_path / "chdb"),
-           "LOADER_GROUP_ID": f"crash-{tag}", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CLICKHOUSE_DATA_PATH": str(tmp_path / "chdb"),
+        "LOADER_GROUP_ID": f"crash-{tag}",
+        "PYTHONPATH": str(REPO),
+    }
 
-    crashed = run_loader({**env, "LOADER_BATCH_ROWS": "300", "LOADER_BATCH_WAIT_MS": "200"},
-                         argv=[sys.executable, "-m", "bench.chaos.faulty_loader", "--crash-after-insert", "2", "--once"])
+    crashed = run_loader(
+        {**env, "LOADER_BATCH_ROWS": "300", "LOADER_BATCH_WAIT_MS": "200"},
+        argv=[sys.executable, "-m", "bench.chaos.faulty_loader", "--crash-after-insert", "2", "--once"],
+    )
     assert crashed.returncode == -9, (crashed.returncode, crashed.stdout, crashed.stderr[-3000:])
     after_crash = read_counts(env, f"crash-{tag}")
     assert 0 < after_crash["unique"] < len(events), after_crash  # the 2nd batch is in, not committed
@@ -262,11 +447,21 @@ def test_sigterm_stops_the_loader_cleanly_and_a_restart_loses_nothing(kafka_brok
     ensure_topics(bootstrap, [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS])
     produce(bootstrap, [(CLEAN.name, b"HUANGGANG", orjson.dumps(event)) for event in events])
     (tmp_path / "chdb-cwd").mkdir()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "CLICKHOUSE_DATA_PATH": str(tmp_path / "chdb"),
-           "LOADER_GROUP_ID": f"term-{tag}", "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([str(CROSSINGS_BIN), "load", "--json", "--max-wait-ms", "200", "--stats-interval", "0.3"],
-                               env=env, cwd=tmp_path / "chdb-cwd", stdout=(tmp_path / "stats.json").open("w"),
-                               stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CLICKHOUSE_DATA_PATH": str(tmp_path / "chdb"),
+        "LOADER_GROUP_ID": f"term-{tag}",
+        "PYTHONPATH": str(REPO),
+    }
+    process = subprocess.Popen(
+        [str(CROSSINGS_BIN), "load", "--json", "--max-wait-ms", "200", "--stats-interval", "0.3"],
+        env=env,
+        cwd=tmp_path / "chdb-cwd",
+        stdout=(tmp_path / "stats.json").open("w"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     caught_up = threading.Event()
     log_lines: list[str] = []
 
@@ -301,8 +496,23 @@ class LoaderProcess:
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.process = subprocess.Popen(
-            [str(CROSSINGS_BIN), "load", "--json", "--batch-rows", "300", "--max-wait-ms", "200",
-             "--stats-interval", "0.3"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            [
+                str(CROSSINGS_BIN),
+                "load",
+                "--json",
+                "--batch-rows",
+                "300",
+                "--max-wait-ms",
+                "200",
+                "--stats-interval",
+                "0.3",
+            ],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self.watcher = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
         self.watcher.start()
@@ -331,8 +541,9 @@ class LoaderProcess:
 
 def event_ids(env: dict[str, str], lane: str) -> tuple[set[str], int]:
     """The event ids in the `crossings` table of the chdb folder of `env`, and its FINAL row count."""
-    ids, (final,) = query_lane(env, lane, "SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}",
-                               FINAL_ROWS)
+    ids, (final,) = query_lane(
+        env, lane, "SELECT toString(event_id) FROM crossings WHERE lane_id = {l:String}", FINAL_ROWS
+    )
     return {row[0] for row in ids}, final[0]
 
 
@@ -346,15 +557,23 @@ def test_a_second_loader_joining_takes_partitions_and_nothing_is_lost(kafka_brok
 
     def produce_batch(first: int) -> set[str]:
         events = [crossing("traveller", lane, i) for i in range(first, first + 600)]
-        produce(bootstrap, [(CLEAN.name, f"port-{i % 8}".encode(), orjson.dumps(event))
-                            for i, event in enumerate(events)])  # spread over the partitions
+        produce(
+            bootstrap, [(CLEAN.name, f"port-{i % 8}".encode(), orjson.dumps(event)) for i, event in enumerate(events)]
+        )  # spread over the partitions
         return {event["event_id"] for event in events}
 
     envs = []
     for name in ("a", "b"):
         (tmp_path / f"chdb-{name}-cwd").mkdir()
-        envs.append({**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOADER_GROUP_ID": lane,
-                     "CLICKHOUSE_DATA_PATH": str(tmp_path / f"chdb-{name}"), "PYTHONPATH": str(REPO)})
+        envs.append(
+            {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "LOADER_GROUP_ID": lane,
+                "CLICKHOUSE_DATA_PATH": str(tmp_path / f"chdb-{name}"),
+                "PYTHONPATH": str(REPO),
+            }
+        )
     first, second = None, None
     try:
         before = produce_batch(0)

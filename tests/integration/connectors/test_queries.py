@@ -41,19 +41,55 @@ EVENTS = [
 ]
 REDELIVERED = {"c", "f", "j"}  # inserted a second time, as after a loader restart
 
-CROSSING_COLUMNS = ["event_id", "schema_version", "kind", "port_code", "direction", "lane_id",
-                    "channel_type", "inspection_mode", "queued_at", "inspection_started_at",
-                    "released_at", "subject_ref", "category", "kafka_partition", "kafka_offset"]
+CROSSING_COLUMNS = [
+    "event_id",
+    "schema_version",
+    "kind",
+    "port_code",
+    "direction",
+    "lane_id",
+    "channel_type",
+    "inspection_mode",
+    "queued_at",
+    "inspection_started_at",
+    "released_at",
+    "subject_ref",
+    "category",
+    "kafka_partition",
+    "kafka_offset",
+]
 
 EPISODE_1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
 EPISODE_2 = uuid.UUID("00000000-0000-4000-8000-000000000002")
-ALERT_COLUMNS = ["episode_id", "state", "severity", "port_code", "kind", "direction",
-                 "started_at", "ended_at", "peak_p90_s", "threshold_s", "version"]
+ALERT_COLUMNS = [
+    "episode_id",
+    "state",
+    "severity",
+    "port_code",
+    "kind",
+    "direction",
+    "started_at",
+    "ended_at",
+    "peak_p90_s",
+    "threshold_s",
+    "version",
+]
 ALERTS = [
     # Luohu exit: raised as a warning, resolved as critical 45 minutes after it started.
     (EPISODE_1, "raised", "warning", "LUOHU", "traveller", "exit", "2025-12-01 00:00:00", None, 2000.0, 1800, 1),
-    (EPISODE_1, "resolved", "critical", "LUOHU", "traveller", "exit", "2025-12-01 00:00:00",
-     "2025-12-01 00:45:00", 4000.0, 1800, 2),
+    (
+        EPISODE_1,
+        "resolved",
+        "critical",
+        "LUOHU",
+        "traveller",
+        "exit",
+        "2025-12-01 00:00:00",
+        "2025-12-01 00:45:00",
+        4000.0,
+        1800,
+        2,
+    ),
     # Huanggang truck entry: raised on D2 10:00 local, still open.
     (EPISODE_2, "raised", "warning", "HUANGGANG", "truck", "entry", "2025-12-02 02:00:00", None, 4000.0, 3600, 3),
 ]
@@ -89,10 +125,23 @@ def _crossing_row(index: int, event: tuple) -> tuple:
     released = _utc(local)
     queued = released - timedelta(seconds=clearance_s)
     channel = "freight-lane" if kind == "truck" else "e-channel"
-    return (str(uuid.uuid5(uuid.NAMESPACE_URL, f"crossings-test/{name}")), 1, kind, port, direction,
-            f"{direction}-{channel}-01", channel, mode, _stamp(queued),
-            _stamp(released - timedelta(seconds=min(clearance_s, 20))), _stamp(released),
-            f"ref-{name}", category, 0, index)
+    return (
+        str(uuid.uuid5(uuid.NAMESPACE_URL, f"crossings-test/{name}")),
+        1,
+        kind,
+        port,
+        direction,
+        f"{direction}-{channel}-01",
+        channel,
+        mode,
+        _stamp(queued),
+        _stamp(released - timedelta(seconds=min(clearance_s, 20))),
+        _stamp(released),
+        f"ref-{name}",
+        category,
+        0,
+        index,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +190,7 @@ def test_daily_crossings(data):
 
 def test_clearance_trend_per_day(data):
     rows = run(data, "clearance_trend", date_from=D1, date_to=D2, bucket="day")
-    got = [(r["bucket_start"], r["port_code"], r["kind"], int(r["crossings"]), r["p50_s"], r["p90_s"])
-           for r in rows]
+    got = [(r["bucket_start"], r["port_code"], r["kind"], int(r["crossings"]), r["p50_s"], r["p90_s"]) for r in rows]
     # Percentiles interpolate between ranks: Luohu D1 sorted 60, 90, 120, 300 -> p50 at
     # rank 1.5 = 105, p90 at rank 2.7 = 120 + 0.7 x 180 = 246.
     assert got == [
@@ -160,8 +208,9 @@ def test_clearance_trend_per_day(data):
 
 def test_clearance_trend_per_hour(data):
     rows = run(data, "clearance_trend", date_from=D1, date_to=D1, bucket="hour")
-    luohu = [(r["bucket_start"], int(r["crossings"]), r["p50_s"], r["p90_s"])
-             for r in rows if r["port_code"] == "LUOHU"]
+    luohu = [
+        (r["bucket_start"], int(r["crossings"]), r["p50_s"], r["p90_s"]) for r in rows if r["port_code"] == "LUOHU"
+    ]
     # 08:xx local: 60, 120, 300 -> p50 120, p90 = 120 + 0.8 x 180 = 264; 23:30: 90.
     assert luohu == [(f"{D1} 08:00:00", 3, 120, pytest.approx(264)), (f"{D1} 23:00:00", 1, 90, 90)]
 
@@ -182,8 +231,19 @@ def test_port_clearance(data):
 
 def test_freight_diversion(data):
     rows = run(data, "freight_diversion", date_from=D1, date_to=D2)
-    assert [(r["day"], int(r["huanggang"]), int(r["liantang"]), int(r["shenzhen_bay"]), int(r["total"]),
-             r["huanggang_share"], r["liantang_share"], r["shenzhen_bay_share"]) for r in rows] == [
+    assert [
+        (
+            r["day"],
+            int(r["huanggang"]),
+            int(r["liantang"]),
+            int(r["shenzhen_bay"]),
+            int(r["total"]),
+            r["huanggang_share"],
+            r["liantang_share"],
+            r["shenzhen_bay_share"],
+        )
+        for r in rows
+    ] == [
         (D1, 2, 1, 1, 4, 0.5, 0.25, 0.25),
         (D2, 1, 0, 1, 2, 0.5, 0, 0.5),
     ]
@@ -191,8 +251,10 @@ def test_freight_diversion(data):
 
 def test_clearance_by_inspection_mode(data):
     rows = run(data, "clearance_by_inspection_mode", date_from=D1, date_to=D2)
-    got = [(r["kind"], r["mode"], r["inspection_modes"], int(r["crossings"]), r["mean_s"], r["p50_s"], r["p90_s"])
-           for r in rows]
+    got = [
+        (r["kind"], r["mode"], r["inspection_modes"], int(r["crossings"]), r["mean_s"], r["p50_s"], r["p90_s"])
+        for r in rows
+    ]
     assert got == [
         # 40, 80
         ("traveller", "joint-one-release", ["joint-one-release"], 2, 60, 60, pytest.approx(76)),
@@ -206,11 +268,17 @@ def test_clearance_by_inspection_mode(data):
 def test_busiest_hours_one_day_each(data):
     rows = run(data, "busiest_hours", date_from=D1, date_to=D2, port_code="", kind="")
     assert len(rows) == 2 * 24
-    busy = {(r["weekday"], r["hour"]): (int(r["crossings"]), r["mean_per_day"])
-            for r in rows if int(r["crossings"])}
+    busy = {(r["weekday"], r["hour"]): (int(r["crossings"]), r["mean_per_day"]) for r in rows if int(r["crossings"])}
     assert busy == {
-        (1, 8): (3, 3), (1, 9): (1, 1), (1, 10): (2, 2), (1, 11): (1, 1), (1, 12): (1, 1), (1, 23): (1, 1),
-        (2, 0): (1, 1), (2, 10): (2, 2), (2, 14): (2, 2),
+        (1, 8): (3, 3),
+        (1, 9): (1, 1),
+        (1, 10): (2, 2),
+        (1, 11): (1, 1),
+        (1, 12): (1, 1),
+        (1, 23): (1, 1),
+        (2, 0): (1, 1),
+        (2, 10): (2, 2),
+        (2, 14): (2, 2),
     }
 
 
@@ -218,27 +286,50 @@ def test_busiest_hours_over_eight_days_and_filters(data):
     # 2025-12-01 to 2025-12-08 covers two Mondays: the means halve there.
     rows = run(data, "busiest_hours", date_from=D1, date_to="2025-12-08", port_code="LUOHU", kind="traveller")
     assert len(rows) == 7 * 24
-    busy = {(r["weekday"], r["hour"]): (int(r["crossings"]), r["mean_per_day"])
-            for r in rows if int(r["crossings"])}
+    busy = {(r["weekday"], r["hour"]): (int(r["crossings"]), r["mean_per_day"]) for r in rows if int(r["crossings"])}
     assert busy == {(1, 8): (3, 1.5), (1, 23): (1, 0.5), (2, 0): (1, 1)}
 
 
 def test_alert_history(data):
     rows = run(data, "alert_history", date_from=D1, date_to=D2)
-    assert [(r["episode_id"], r["port_code"], r["kind"], r["direction"], r["severity"], r["raised_at"],
-             r["resolved_at"], r["duration_s"], r["peak_p90_s"], r["threshold_s"]) for r in rows] == [
-        (str(EPISODE_1), "LUOHU", "traveller", "exit", "critical", "2025-12-01 00:00:00",
-         "2025-12-01 00:45:00", 2700, 4000, 1800),
-        (str(EPISODE_2), "HUANGGANG", "truck", "entry", "warning", "2025-12-02 02:00:00",
-         None, None, 4000, 3600),
+    assert [
+        (
+            r["episode_id"],
+            r["port_code"],
+            r["kind"],
+            r["direction"],
+            r["severity"],
+            r["raised_at"],
+            r["resolved_at"],
+            r["duration_s"],
+            r["peak_p90_s"],
+            r["threshold_s"],
+        )
+        for r in rows
+    ] == [
+        (
+            str(EPISODE_1),
+            "LUOHU",
+            "traveller",
+            "exit",
+            "critical",
+            "2025-12-01 00:00:00",
+            "2025-12-01 00:45:00",
+            2700,
+            4000,
+            1800,
+        ),
+        (str(EPISODE_2), "HUANGGANG", "truck", "entry", "warning", "2025-12-02 02:00:00", None, None, 4000, 3600),
     ]
     assert [r["episode_id"] for r in run(data, "alert_history", date_from=D2, date_to=D2)] == [str(EPISODE_2)]
 
 
 def test_reconciliation(data):
     rows = run(data, "reconciliation", date_from=D1, date_to=D2, scale=0.1)
-    assert [(r["day"], r["port_code"], r["direction"], int(r["expected"]), int(r["actual"]),
-             int(r["difference"])) for r in rows] == [
+    assert [
+        (r["day"], r["port_code"], r["direction"], int(r["expected"]), int(r["actual"]), int(r["difference"]))
+        for r in rows
+    ] == [
         (D1, "FUTIAN", "exit", 1, 1, 0),
         (D1, "LUOHU", "entry", 2, 1, -1),
         (D1, "LUOHU", "exit", 3, 3, 0),
@@ -254,7 +345,9 @@ def test_migrations_twice_change_nothing(data):
     applied = data.query("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").rows
     assert migrate(data) == []
     assert data.query("SHOW TABLES").rows == tables
-    assert data.query("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").rows == applied
+    assert (
+        data.query("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").rows == applied
+    )
     assert [int(row[0]) for row in applied] == [m.version for m in load_migrations()[1:]]
 
 
@@ -264,7 +357,8 @@ def test_load_statistics_one_week(data):
     assert (load.lines, load.days, load.rows, load.rejections) == (210, 7, 630, [])
     lo_wu = data.query(
         "SELECT hk_direction, port_code, direction, category, travellers FROM official_daily_traffic FINAL "
-        "WHERE day = '2024-01-01' AND control_point = 'Lo Wu' ORDER BY hk_direction, category").rows
+        "WHERE day = '2024-01-01' AND control_point = 'Lo Wu' ORDER BY hk_direction, category"
+    ).rows
     # Line 33664: 01-01-2024,Lo Wu,Arrival,85877,14525,539,100941 (HK arrival = Shenzhen exit).
     assert [tuple(row) for row in lo_wu] == [
         ("Arrival", "LUOHU", "exit", "foreign", 539),
@@ -278,7 +372,9 @@ def test_load_statistics_one_week(data):
     assert airport.rows == [(None,)]
     # Loading again replaces rather than adds.
     load_statistics(data, STATISTICS, date(2024, 1, 1), date(2024, 1, 7))
-    count = data.query("SELECT count() FROM official_daily_traffic FINAL WHERE day BETWEEN '2024-01-01' AND '2024-01-07'")
+    count = data.query(
+        "SELECT count() FROM official_daily_traffic FINAL WHERE day BETWEEN '2024-01-01' AND '2024-01-07'"
+    )
     assert int(count.rows[0][0]) == 630
 
 
@@ -287,8 +383,13 @@ def test_reconciliation_expects_what_the_replay_yields(data, scale):
     load_statistics(data, STATISTICS, date(2024, 1, 1), date(2024, 1, 7))
     rows = run(data, "reconciliation", date_from="2024-01-01", date_to="2024-01-07", scale=float(scale))
     expected = {(r["day"], r["port_code"], r["direction"]): int(r["expected"]) for r in rows}
-    replay = ReplaySource(STATISTICS, date(2024, 1, 1), date(2024, 1, 7), scale,
-                          pseudonymiser=Pseudonymiser(SecretStr("0123456789abcdef" * 4)))
+    replay = ReplaySource(
+        STATISTICS,
+        date(2024, 1, 1),
+        date(2024, 1, 7),
+        scale,
+        pseudonymiser=Pseudonymiser(SecretStr("0123456789abcdef" * 4)),
+    )
     by_key: dict[tuple[str, str, str], int] = {}
     for (day, port, direction, _category), n in replay.expected_counts().items():
         key = (day.isoformat(), port, direction.value)

@@ -24,7 +24,9 @@ from schemas.privacy import Pseudonymiser, normalise_identifier
 
 from .kafka_reading import end_offsets, records_since
 
-HK_CSV = Path(__file__).resolve().parents[3].parent / "shared/data/hk-immd-daily-passenger-traffic-2021-01-01_2025-06-30.csv"
+HK_CSV = (
+    Path(__file__).resolve().parents[3].parent / "shared/data/hk-immd-daily-passenger-traffic-2021-01-01_2025-06-30.csv"
+)
 CROSSINGS = str(Path(sys.executable).parent / "crossings")
 RAW = [spec.name for spec in RAW_TOPICS.values()]
 KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
@@ -49,8 +51,18 @@ def _crossings(bootstrap: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_replayed_week_equals_the_official_counts(kafka_broker):
     before = end_offsets(kafka_broker.bootstrap, RAW)
-    result = _crossings(kafka_broker.bootstrap, "replay", str(HK_CSV), "--from", "2024-01-01",
-                        "--to", "2024-01-07", "--scale", "0.01", "--json")
+    result = _crossings(
+        kafka_broker.bootstrap,
+        "replay",
+        str(HK_CSV),
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-01-07",
+        "--scale",
+        "0.01",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
 
@@ -76,17 +88,24 @@ def test_bad_rows_are_reported_and_the_rest_replays(kafka_broker, tmp_path):
     lines = HK_CSV.read_text(encoding="utf-8-sig").splitlines()
     good = [line for line in lines[1:] if line.startswith("01-01-2024,Lo Wu,")]
     bad_csv = tmp_path / "bad.csv"
-    bad_csv.write_text("\n".join([
-        lines[0],
-        good[0],
-        "01-01-2024,Lo Wu,Arrival,1,2",                  # line 3: too few fields
-        "01-01-2024,Atlantis,Arrival,1,2,3,6,",           # line 4: unknown control point
-        "01-01-2024,Lok Ma Chau,Arrival,100,10,1,999,",   # line 5: total does not add up
-        good[1],
-    ]) + "\n", encoding="utf-8")
+    bad_csv.write_text(
+        "\n".join(
+            [
+                lines[0],
+                good[0],
+                "01-01-2024,Lo Wu,Arrival,1,2",  # line 3: too few fields
+                "01-01-2024,Atlantis,Arrival,1,2,3,6,",  # line 4: unknown control point
+                "01-01-2024,Lok Ma Chau,Arrival,100,10,1,999,",  # line 5: total does not add up
+                good[1],
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     before = end_offsets(kafka_broker.bootstrap, RAW)
-    result = _crossings(kafka_broker.bootstrap, "replay", str(bad_csv), "--from", "2024-01-01",
-                        "--to", "2024-01-01", "--json")
+    result = _crossings(
+        kafka_broker.bootstrap, "replay", str(bad_csv), "--from", "2024-01-01", "--to", "2024-01-01", "--json"
+    )
     assert result.returncode == 1 and "rejected rows: 3 (listed in the summary)" in result.stderr, result.stderr
     summary = json.loads(result.stdout)
     assert [r["line"] for r in summary["rejected"]] == [3, 4, 5]
@@ -115,8 +134,10 @@ def test_no_clear_identifier_reaches_any_topic(kafka_broker):
     assert len(pseudonymiser.seen) > 1000
     # Whole tokens, not substrings: a short number may well occur inside some hex ref.
     tokens = set(re.findall(r"\w+", b"\n".join(r.value for r in records).decode()))
-    clear_forms = {form for identifier in pseudonymiser.seen
-                   for form in (identifier, normalise_identifier(identifier), *re.findall(r"\w+", identifier))
-                   if len(form) >= 5}
+    clear_forms = {
+        form
+        for identifier in pseudonymiser.seen
+        for form in (identifier, normalise_identifier(identifier), *re.findall(r"\w+", identifier))
+        if len(form) >= 5
+    }
     assert tokens & clear_forms == set()
-

@@ -31,8 +31,17 @@ class Receiver:
     holds the POSTs answered 2xx, in order; `attempts` counts every POST and `statuses` lists
     what each got."""
 
-    def __init__(self, port: int = 0, failures: int = 0, status: int = 503, answers: list[int] = (),
-                 then: int = 200, slow: int = 0, slow_s: float = 0.0, retry_after: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        failures: int = 0,
+        status: int = 503,
+        answers: list[int] = (),
+        then: int = 200,
+        slow: int = 0,
+        slow_s: float = 0.0,
+        retry_after: str | None = None,
+    ) -> None:
         self.requests: list[Request] = []
         self.attempts = 0
         self.statuses: list[int] = []
@@ -53,8 +62,15 @@ class Receiver:
                     slow = receiver.slow > 0
                     receiver.slow -= slow
                     if 200 <= status < 300:
-                        receiver.requests.append(Request(self.path, dict(self.headers), orjson.loads(data),
-                                                         self.client_address[1], time.monotonic()))
+                        receiver.requests.append(
+                            Request(
+                                self.path,
+                                dict(self.headers),
+                                orjson.loads(data),
+                                self.client_address[1],
+                                time.monotonic(),
+                            )
+                        )
                 if slow:
                     time.sleep(receiver.slow_s)
                 answer = b"ok" if 200 <= status < 300 else b"busy"

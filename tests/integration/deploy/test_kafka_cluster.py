@@ -33,13 +33,18 @@ def describe(bootstrap: str, topics: list[str]) -> dict[str, dict]:
         try:
             metadata = admin.list_topics(timeout=30).topics
             resources = [ConfigResource(ResourceType.TOPIC, topic) for topic in topics]
-            configs = {resource.name: future.result(30)
-                       for resource, future in admin.describe_configs(resources).items()}
-            return {topic: {"replicas": [sorted(p.replicas) for p in metadata[topic].partitions.values()],
-                            "isrs": [sorted(p.isrs) for p in metadata[topic].partitions.values()],
-                            "leaders": [p.leader for p in metadata[topic].partitions.values()],
-                            "min_isr": configs[topic]["min.insync.replicas"].value}
-                    for topic in topics}
+            configs = {
+                resource.name: future.result(30) for resource, future in admin.describe_configs(resources).items()
+            }
+            return {
+                topic: {
+                    "replicas": [sorted(p.replicas) for p in metadata[topic].partitions.values()],
+                    "isrs": [sorted(p.isrs) for p in metadata[topic].partitions.values()],
+                    "leaders": [p.leader for p in metadata[topic].partitions.values()],
+                    "min_isr": configs[topic]["min.insync.replicas"].value,
+                }
+                for topic in topics
+            }
         except (KeyError, KafkaException):
             if time.monotonic() > deadline:
                 raise
@@ -47,19 +52,30 @@ def describe(bootstrap: str, topics: list[str]) -> dict[str, dict]:
 
 
 def produce(bootstrap: str, topic: str, values: range) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                         "message.timeout.ms": 60_000})
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "message.timeout.ms": 60_000}
+    )
     failures = []
     for value in values:
-        producer.produce(topic, str(value).encode(), str(value % 7).encode(),
-                         on_delivery=lambda error, _: error and failures.append(error))
+        producer.produce(
+            topic,
+            str(value).encode(),
+            str(value % 7).encode(),
+            on_delivery=lambda error, _: error and failures.append(error),
+        )
     assert producer.flush(90) == 0
     assert not failures, failures[:3]
 
 
 def consume(bootstrap: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.partition.eof": True})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+        }
+    )
     consumer.subscribe([topic])
     values, at_end = [], set()
     try:
@@ -84,17 +100,24 @@ def test_the_project_topics_get_three_replicas_and_min_isr_two(cluster):
         topic = described[spec.name]
         assert topic["replicas"] == [[1, 2, 3]] * spec.partitions, (spec.name, topic)
         assert topic["min_isr"] == "2", spec.name
-    internal = {name: value for name, value in broker_configs(cluster.bootstrap).items()
-                if name.startswith(("offsets.topic.", "transaction.state.log.")) and name.endswith(("factor", "isr"))}
-    assert internal == {"offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3",
-                        "transaction.state.log.min.isr": "2"}
+    internal = {
+        name: value
+        for name, value in broker_configs(cluster.bootstrap).items()
+        if name.startswith(("offsets.topic.", "transaction.state.log.")) and name.endswith(("factor", "isr"))
+    }
+    assert internal == {
+        "offsets.topic.replication.factor": "3",
+        "transaction.state.log.replication.factor": "3",
+        "transaction.state.log.min.isr": "2",
+    }
 
 
 def test_kcat_lists_three_brokers(cluster):
     if shutil.which("kcat") is None:
         pytest.skip("Debian's kcat is not installed (apt-get install kcat)")
-    listing = subprocess.run(["kcat", "-b", cluster.bootstrap, "-L"], capture_output=True, text=True, timeout=30,
-                             check=True).stdout
+    listing = subprocess.run(
+        ["kcat", "-b", cluster.bootstrap, "-L"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
     assert "3 brokers:" in listing
     for node in cluster.nodes:
         assert f"broker {node.node_id} at {node.bootstrap}" in listing

@@ -10,7 +10,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-
 from deploy.services.process import port_open
 
 REPO = Path(__file__).resolve().parents[3]
@@ -42,8 +41,11 @@ def test_up_status_down(tmp_path):
             listing = subprocess.run(["kcat", "-b", bootstrap, "-L"], capture_output=True, text=True, timeout=30)
             assert "1 brokers:" in listing.stdout
 
-        pids = [pid for service in json.loads((tmp_path / "var/services.json").read_text()).values()
-                for pid in service["pids"]]
+        pids = [
+            pid
+            for service in json.loads((tmp_path / "var/services.json").read_text()).values()
+            for pid in service["pids"]
+        ]
         down = _crossings(tmp_path, "services", "down")
         assert down.returncode == 0 and "stopped: " in down.stdout
     finally:
@@ -59,7 +61,9 @@ def test_up_status_down(tmp_path):
 
 def test_up_without_jars_says_what_to_do(tmp_path):
     env = {**os.environ, "KAFKA_JARS_DIR": str(tmp_path / "nothing-here")}
-    result = subprocess.run([CROSSINGS, "services", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [CROSSINGS, "services", "up"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "run `make setup` first" in result.stderr
     assert "Traceback" not in result.stderr

@@ -23,9 +23,23 @@ CROSSINGS = [
     ("traveller", "LUOHU", "exit", "manual-counter", "two-site", "02:06", 240, None),
     ("traveller", "LUOHU", "entry", "e-channel", "two-site", "09:30", 45, None),
 ]
-CROSSING_COLUMNS = ["event_id", "schema_version", "kind", "port_code", "direction", "lane_id", "channel_type",
-                    "inspection_mode", "queued_at", "inspection_started_at", "released_at", "subject_ref",
-                    "customs_decision", "kafka_partition", "kafka_offset"]
+CROSSING_COLUMNS = [
+    "event_id",
+    "schema_version",
+    "kind",
+    "port_code",
+    "direction",
+    "lane_id",
+    "channel_type",
+    "inspection_mode",
+    "queued_at",
+    "inspection_started_at",
+    "released_at",
+    "subject_ref",
+    "customs_decision",
+    "kafka_partition",
+    "kafka_offset",
+]
 EPISODE = "00000000-0000-4000-8000-0000000b0a01"
 
 
@@ -42,33 +56,127 @@ def data(warehouse):
     for index, (kind, port, direction, channel, mode, hhmm, clearance, decision) in enumerate(CROSSINGS):
         released = _at(hhmm)
         queued = released - timedelta(seconds=clearance)
-        rows.append((str(uuid.uuid5(uuid.NAMESPACE_URL, f"grafana-panels/{index}")), 1, kind, port, direction,
-                     f"grafana-{port.lower()}-{index}", channel, mode, queued.strftime(STAMP),
-                     (released - timedelta(seconds=10)).strftime(STAMP), released.strftime(STAMP),
-                     f"grafana-ref-{index}", decision, 0, index))
+        rows.append(
+            (
+                str(uuid.uuid5(uuid.NAMESPACE_URL, f"grafana-panels/{index}")),
+                1,
+                kind,
+                port,
+                direction,
+                f"grafana-{port.lower()}-{index}",
+                channel,
+                mode,
+                queued.strftime(STAMP),
+                (released - timedelta(seconds=10)).strftime(STAMP),
+                released.strftime(STAMP),
+                f"grafana-ref-{index}",
+                decision,
+                0,
+                index,
+            )
+        )
     warehouse.insert("crossings", CROSSING_COLUMNS, rows)
-    windows = [(_at(hhmm).replace(second=0).strftime(STAMP), (_at(hhmm) + timedelta(minutes=1)).strftime(STAMP),
-                port, kind, direction, channel, 1, 1) for kind, port, direction, channel, _, hhmm, _, _ in CROSSINGS]
-    warehouse.insert("throughput_windows", ["window_start", "window_end", "port_code", "kind", "direction",
-                                            "channel_type", "crossings", "version"], windows)
-    clearance = [(_at(hhmm).strftime(STAMP), (_at(hhmm) + timedelta(minutes=5)).strftime(STAMP), port, kind,
-                  direction, 1, float(s), float(s), float(s), float(s), float(s), 1)
-                 for kind, port, direction, _, _, hhmm, s, _ in CROSSINGS]
-    warehouse.insert("clearance_windows", ["window_start", "window_end", "port_code", "kind", "direction",
-                                           "crossings", "mean_s", "p50_s", "p90_s", "p99_s", "max_s", "version"],
-                     clearance)
-    warehouse.insert("alerts", ["episode_id", "state", "severity", "port_code", "kind", "direction", "started_at",
-                                "ended_at", "peak_p90_s", "threshold_s", "version"],
-                     [(EPISODE, "raised", "warning", "HUANGGANG", "truck", "entry", _at("02:10").strftime(STAMP),
-                       None, 1200.0, 900, 1)])
-    warehouse.insert("dead_letters", ["reason", "topic", "partition", "offset", "payload", "detected_at"],
-                     [("invalid-json", "crossings.raw.grafana-test", 0, 1, "{", _at("02:00").strftime(STAMP))])
-    warehouse.insert("pipeline_counts", ["received_minute", "topic", "received", "clean", "dead_letters",
-                                         "duplicates", "too_late", "version"],
-                     [(_at("02:00").strftime(STAMP), "crossings.raw.grafana-test", 10, 9, 1, 0, 0, 1)])
-    warehouse.insert("official_daily_traffic", ["day", "control_point", "hk_direction", "port_code", "direction",
-                                                "category", "travellers"],
-                     [("2025-11-03", "Lo Wu", "Arrival", "LUOHU", "exit", "hk-macao-resident", 20),
-                      ("2025-11-03", "Lo Wu", "Departure", "LUOHU", "entry", "foreign", 10),
-                      ("2025-11-03", "Airport", "Arrival", None, "exit", "foreign", 500)])
+    windows = [
+        (
+            _at(hhmm).replace(second=0).strftime(STAMP),
+            (_at(hhmm) + timedelta(minutes=1)).strftime(STAMP),
+            port,
+            kind,
+            direction,
+            channel,
+            1,
+            1,
+        )
+        for kind, port, direction, channel, _, hhmm, _, _ in CROSSINGS
+    ]
+    warehouse.insert(
+        "throughput_windows",
+        ["window_start", "window_end", "port_code", "kind", "direction", "channel_type", "crossings", "version"],
+        windows,
+    )
+    clearance = [
+        (
+            _at(hhmm).strftime(STAMP),
+            (_at(hhmm) + timedelta(minutes=5)).strftime(STAMP),
+            port,
+            kind,
+            direction,
+            1,
+            float(s),
+            float(s),
+            float(s),
+            float(s),
+            float(s),
+            1,
+        )
+        for kind, port, direction, _, _, hhmm, s, _ in CROSSINGS
+    ]
+    warehouse.insert(
+        "clearance_windows",
+        [
+            "window_start",
+            "window_end",
+            "port_code",
+            "kind",
+            "direction",
+            "crossings",
+            "mean_s",
+            "p50_s",
+            "p90_s",
+            "p99_s",
+            "max_s",
+            "version",
+        ],
+        clearance,
+    )
+    warehouse.insert(
+        "alerts",
+        [
+            "episode_id",
+            "state",
+            "severity",
+            "port_code",
+            "kind",
+            "direction",
+            "started_at",
+            "ended_at",
+            "peak_p90_s",
+            "threshold_s",
+            "version",
+        ],
+        [
+            (
+                EPISODE,
+                "raised",
+                "warning",
+                "HUANGGANG",
+                "truck",
+                "entry",
+                _at("02:10").strftime(STAMP),
+                None,
+                1200.0,
+                900,
+                1,
+            )
+        ],
+    )
+    warehouse.insert(
+        "dead_letters",
+        ["reason", "topic", "partition", "offset", "payload", "detected_at"],
+        [("invalid-json", "crossings.raw.grafana-test", 0, 1, "{", _at("02:00").strftime(STAMP))],
+    )
+    warehouse.insert(
+        "pipeline_counts",
+        ["received_minute", "topic", "received", "clean", "dead_letters", "duplicates", "too_late", "version"],
+        [(_at("02:00").strftime(STAMP), "crossings.raw.grafana-test", 10, 9, 1, 0, 0, 1)],
+    )
+    warehouse.insert(
+        "official_daily_traffic",
+        ["day", "control_point", "hk_direction", "port_code", "direction", "category", "travellers"],
+        [
+            ("2025-11-03", "Lo Wu", "Arrival", "LUOHU", "exit", "hk-macao-resident", 20),
+            ("2025-11-03", "Lo Wu", "Departure", "LUOHU", "entry", "foreign", 10),
+            ("2025-11-03", "Airport", "Arrival", None, "exit", "foreign", 500),
+        ],
+    )
     return warehouse

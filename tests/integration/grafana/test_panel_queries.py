@@ -47,8 +47,9 @@ def test_every_panel_query_runs_and_fits_its_panel(data, board, panel, sql):
     run(data, board, panel, sql)
 
 
-@pytest.mark.parametrize(("board", "panel", "sql"),
-                         [p for p in panel_queries() if p.values[0]["uid"] == "crossings-port-detail"])
+@pytest.mark.parametrize(
+    ("board", "panel", "sql"), [p for p in panel_queries() if p.values[0]["uid"] == "crossings-port-detail"]
+)
 def test_port_detail_with_a_selection(data, board, panel, sql):
     result = run(data, board, panel, sql, {"port": ["HUANGGANG", "LIANTANG"], "kind": "truck", "direction": ALL})
     if "kind" in result.columns:
@@ -66,9 +67,13 @@ def test_figures_on_the_fixture(data):
     assert mix == {"held": (1, 0.25), "inspected-released": (1, 0.25), "released": (2, 0.5)}
     reconciliation = table("analysts", "Per day, port and direction: HK statistics, warehouse, ratio")
     assert [(r["port_code"], r["direction"], int(r["official"]), int(r["warehouse"])) for r in reconciliation] == [
-        ("LUOHU", "entry", 10, 1), ("LUOHU", "exit", 20, 2)]
-    channels = {r["channel_type"]: int(r["crossings"])
-                for r in table("port_detail", "Clearance per channel type", {"port": "LUOHU"})}
+        ("LUOHU", "entry", 10, 1),
+        ("LUOHU", "exit", 20, 2),
+    ]
+    channels = {
+        r["channel_type"]: int(r["crossings"])
+        for r in table("port_detail", "Clearance per channel type", {"port": "LUOHU"})
+    }
     assert channels == {"e-channel": 2, "manual-counter": 1}
     open_episodes = table("ops_centre", "Open alert episodes (raised, not yet resolved)")
     assert EPISODE in {r["episode_id"] for r in open_episodes}
@@ -102,15 +107,63 @@ def _now(hhmm: str) -> str:
 @pytest.fixture(scope="module")
 def alert_data(data):
     released = _alert_at(ALERT_CROSSING)
-    data.insert("crossings", CROSSING_COLUMNS, [(
-        str(uuid.uuid5(uuid.NAMESPACE_URL, "grafana-alerts/0")), 1, "traveller", "LUOHU", "exit",
-        "grafana-alerts-luohu", "e-channel", "two-site", (released - timedelta(seconds=90)).strftime(STAMP),
-        (released - timedelta(seconds=10)).strftime(STAMP), released.strftime(STAMP), "grafana-alerts-ref-0",
-        None, 0, 0)])
-    data.insert("clearance_windows", ["window_start", "window_end", "port_code", "kind", "direction", "crossings",
-                                      "mean_s", "p50_s", "p90_s", "p99_s", "max_s", "version"],
-                [((_alert_at(end) - timedelta(minutes=5)).strftime(STAMP), _alert_at(end).strftime(STAMP), port, kind,
-                  direction, n, p90, p90, p90, p90, p90, 1) for port, kind, direction, end, n, p90 in ALERT_WINDOWS])
+    data.insert(
+        "crossings",
+        CROSSING_COLUMNS,
+        [
+            (
+                str(uuid.uuid5(uuid.NAMESPACE_URL, "grafana-alerts/0")),
+                1,
+                "traveller",
+                "LUOHU",
+                "exit",
+                "grafana-alerts-luohu",
+                "e-channel",
+                "two-site",
+                (released - timedelta(seconds=90)).strftime(STAMP),
+                (released - timedelta(seconds=10)).strftime(STAMP),
+                released.strftime(STAMP),
+                "grafana-alerts-ref-0",
+                None,
+                0,
+                0,
+            )
+        ],
+    )
+    data.insert(
+        "clearance_windows",
+        [
+            "window_start",
+            "window_end",
+            "port_code",
+            "kind",
+            "direction",
+            "crossings",
+            "mean_s",
+            "p50_s",
+            "p90_s",
+            "p99_s",
+            "max_s",
+            "version",
+        ],
+        [
+            (
+                (_alert_at(end) - timedelta(minutes=5)).strftime(STAMP),
+                _alert_at(end).strftime(STAMP),
+                port,
+                kind,
+                direction,
+                n,
+                p90,
+                p90,
+                p90,
+                p90,
+                p90,
+                1,
+            )
+            for port, kind, direction, end, n, p90 in ALERT_WINDOWS
+        ],
+    )
     return data
 
 

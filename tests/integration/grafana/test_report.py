@@ -28,8 +28,9 @@ from .conftest import DAY
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium): the report is "
-                             "checked in a real browser")
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (apt-get install chromium): the report is checked in a real browser",
+)
 # no name resolves and every proxied request goes to a closed port: nothing can load from a network
 NO_NETWORK = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
 WINDOW = (1400, 3000)
@@ -38,10 +39,18 @@ WINDOW = (1400, 3000)
 def chromium(profile: Path, *args: str) -> str:
     """Runs headless Chromium on a throwaway profile; returns its stdout. Its whole process
     group is killed afterwards, also on a timeout or a failure."""
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
-               *NO_NETWORK, *args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    command = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--user-data-dir={profile}",
+        *NO_NETWORK,
+        *args,
+    ]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, err = process.communicate(timeout=120)
     finally:
@@ -91,8 +100,8 @@ def png_pixels(path: Path) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     position, chunks, header = 8, [], None
     while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position:position + 8])
-        body = data[position + 8:position + 8 + length]
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
         position += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -170,8 +179,11 @@ def test_every_panel_renders_with_data_in_chromium_without_network(report):
             assert len(elements["tr"]) == int(table["data-rows"]) + 1 > 1, panel_id  # the header row too
         else:
             assert len(elements["div.stat"]) == 1, panel_id
-    stats = {panel_id: panel["elements"]["div.stat"][0]["data-value"] for panel_id, panel in parser.panels.items()
-             if panel["attrs"]["data-type"] == "stat"}
+    stats = {
+        panel_id: panel["elements"]["div.stat"][0]["data-value"]
+        for panel_id, panel in parser.panels.items()
+        if panel["attrs"]["data-type"] == "stat"
+    }
     freight = json.loads(render("freight"))
     share = next(p["id"] for p in freight["panels"] if p["title"] == "Huanggang share in range")
     assert stats[f"panel-{freight['uid']}-{share}"] == "0.5"  # 2 of the 4 trucks
@@ -181,8 +193,13 @@ def test_every_panel_renders_with_data_in_chromium_without_network(report):
 def test_screenshot_is_not_blank(report):
     summary, folder = report
     shot = folder / "report.png"
-    chromium(folder / "profile", f"--screenshot={shot}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-             "--hide-scrollbars", summary.path.as_uri())
+    chromium(
+        folder / "profile",
+        f"--screenshot={shot}",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+        "--hide-scrollbars",
+        summary.path.as_uri(),
+    )
     pixels = png_pixels(shot)
     assert pixels.shape[:2] == (WINDOW[1], WINDOW[0])
     rgb = pixels[..., :3].astype(np.uint32)
@@ -200,8 +217,7 @@ def test_command_on_an_empty_warehouse_says_no_data(tmp_path):
     crossings = str(Path(sys.executable).parent / "crossings")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([crossings, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run([crossings, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
     assert run("migrate").returncode == 0
     result = run("report", "--from", "2025-11-03T06:00", "--to", "2025-11-03T08:00")

@@ -21,8 +21,20 @@ from schemas.events import Crossing, raw_topic
 from schemas.ports import SHENZHEN_TZ, load_ports
 from schemas.privacy import Pseudonymiser
 
-__all__ = ["ALERT_KIND", "ALERT_PORT", "CLEAR_IDENTIFIER", "NOISE_DIRECTION", "SURGE_DIRECTION", "Expected", "RawRecord",
-           "crossings_records", "produce", "recompute", "record_of", "simulated_day"]
+__all__ = [
+    "ALERT_KIND",
+    "ALERT_PORT",
+    "CLEAR_IDENTIFIER",
+    "NOISE_DIRECTION",
+    "SURGE_DIRECTION",
+    "Expected",
+    "RawRecord",
+    "crossings_records",
+    "produce",
+    "recompute",
+    "record_of",
+    "simulated_day",
+]
 
 SIM_DAY = date(2024, 5, 1)
 ALERT_DAY = date(2024, 5, 2)
@@ -85,8 +97,7 @@ def invalid_records(traveller: Crossing, truck: Crossing, now: datetime) -> list
         RawRecord(raw_topic(truck.kind), b"LUOHU", orjson.dumps(not_cleared)),
         variant(inspection_started_at=_z(queued - timedelta(minutes=5))),
         variant(queued_at=_z(queued - timedelta(hours=30)), inspection_started_at=_z(queued - timedelta(hours=29))),
-        variant(queued_at=_z(future - timedelta(minutes=10)), inspection_started_at=_z(future),
-                released_at=_z(future)),
+        variant(queued_at=_z(future - timedelta(minutes=10)), inspection_started_at=_z(future), released_at=_z(future)),
     ]
 
 
@@ -124,12 +135,17 @@ def surge_and_noise(template: Crossing, rng: random.Random) -> list[Crossing]:
             noise_s = threshold * (rng.uniform(1.05, 1.4) if index in slow_ones else rng.uniform(0.5, 0.9))
             for direction, seconds in ((SURGE_DIRECTION, surge_s), (NOISE_DIRECTION, noise_s)):
                 queued = released - timedelta(seconds=seconds)
-                events.append(template.model_copy(update={
-                    "event_id": uuid.UUID(int=rng.getrandbits(128), version=4),
-                    "direction": direction, "queued_at": queued,
-                    "inspection_started_at": queued + timedelta(seconds=seconds * 0.9),
-                    "released_at": released,
-                }))
+                events.append(
+                    template.model_copy(
+                        update={
+                            "event_id": uuid.UUID(int=rng.getrandbits(128), version=4),
+                            "direction": direction,
+                            "queued_at": queued,
+                            "inspection_started_at": queued + timedelta(seconds=seconds * 0.9),
+                            "released_at": released,
+                        }
+                    )
+                )
     events.sort(key=lambda event: event.released_at)
     return events
 

@@ -1,7 +1,8 @@
 """The crossings job on the real broker and real Flink: the same input through the local
 mini-cluster at parallelism 1, the standalone cluster at parallelism 2 (both bounded) and the
-local mini-cluster at parallelism 2 live (unbounded) must give the results recomputed in plain Python (`crossings_data`); a TaskManager crash must not change
-them. The broker is the module's own, so the job reads only this module's input."""
+local mini-cluster at parallelism 2 live (unbounded) must give the results recomputed in plain
+Python (`crossings_data`); a TaskManager crash must not change them. The broker is the module's
+own, so the job reads only this module's input."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ from pathlib import Path
 import pytest
 
 from connectors.kafka.topics import (
-    ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT,
+    ALERTS,
+    CLEAN,
+    CLEARANCE,
+    DEAD_LETTERS,
+    JOB_OUTPUTS,
+    PIPELINE_COUNTS,
+    RAW_TOPICS,
+    THROUGHPUT,
     ensure_topics,
 )
 from deploy.services import FlinkCluster, KafkaBroker
@@ -28,18 +36,50 @@ from pipeline.runtime import JOB_SCRIPT, run_local, start_local, stop_with_savep
 from pipeline.settings import KafkaSettings, PrivacySettings
 from schemas.ports import load_ports
 from schemas.privacy import Pseudonymiser
+
 from ..connectors.kafka_reading import end_offsets, records_since
 from .crossings_data import (
-    ALERT_KIND, ALERT_PORT, CLEAR_IDENTIFIER, NOISE_DIRECTION, SURGE_DIRECTION, Expected, RawRecord, crossings_records,
-    produce, recompute, record_of, simulated_day,
+    ALERT_KIND,
+    ALERT_PORT,
+    CLEAR_IDENTIFIER,
+    NOISE_DIRECTION,
+    SURGE_DIRECTION,
+    Expected,
+    RawRecord,
+    crossings_records,
+    produce,
+    recompute,
+    record_of,
+    simulated_day,
 )
 
 OUTPUTS = [spec.name for spec in JOB_OUTPUTS]
 THROUGHPUT_FIELDS = {"window_start", "window_end", "port_code", "kind", "direction", "channel_type", "crossings"}
-CLEARANCE_FIELDS = {"window_start", "window_end", "port_code", "kind", "direction", "crossings",
-                    "mean_s", "p50_s", "p90_s", "p99_s", "max_s"}
-ALERT_FIELDS = {"episode_id", "state", "severity", "port_code", "kind", "direction", "started_at",
-                "ended_at", "peak_p90_s", "threshold_s"}
+CLEARANCE_FIELDS = {
+    "window_start",
+    "window_end",
+    "port_code",
+    "kind",
+    "direction",
+    "crossings",
+    "mean_s",
+    "p50_s",
+    "p90_s",
+    "p99_s",
+    "max_s",
+}
+ALERT_FIELDS = {
+    "episode_id",
+    "state",
+    "severity",
+    "port_code",
+    "kind",
+    "direction",
+    "started_at",
+    "ended_at",
+    "peak_p90_s",
+    "threshold_s",
+}
 DEAD_LETTER_FIELDS = {"reason", "topic", "partition", "offset", "payload", "detected_at"}
 JOB_TIMEOUT_S = 600
 
@@ -58,8 +98,11 @@ class Published:
     @classmethod
     def read(cls, bootstrap: str, before: dict) -> Published:
         published = cls()
-        upserts = {THROUGHPUT.name: published.throughput, CLEARANCE.name: published.clearance,
-                   PIPELINE_COUNTS.name: published.counts}
+        upserts = {
+            THROUGHPUT.name: published.throughput,
+            CLEARANCE.name: published.clearance,
+            PIPELINE_COUNTS.name: published.counts,
+        }
         for record in records_since(bootstrap, before, OUTPUTS):
             value = json.loads(record.value) if record.value is not None else None
             if record.topic in upserts:
@@ -100,23 +143,37 @@ def job_input(broker: KafkaBroker) -> tuple[list[RawRecord], Expected]:
 
 def job_env(tmp_path: Path, name: str) -> dict[str, str]:
     """Settings of one run: its own transactional ids, consumer group and checkpoints."""
-    return {"PIPELINE_TRANSACTIONAL_ID_PREFIX": f"test-{name}", "PIPELINE_CONSUMER_GROUP": f"test-{name}",
-            "PIPELINE_CHECKPOINT_DIR": str(tmp_path / "checkpoints"), "PIPELINE_CHECKPOINT_INTERVAL_S": "2"}
+    return {
+        "PIPELINE_TRANSACTIONAL_ID_PREFIX": f"test-{name}",
+        "PIPELINE_CONSUMER_GROUP": f"test-{name}",
+        "PIPELINE_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "PIPELINE_CHECKPOINT_INTERVAL_S": "2",
+    }
 
 
 @pytest.fixture(scope="module")
 def local_p1(broker, job_input, tmp_path_factory) -> Published:
     before = end_offsets(broker.bootstrap, OUTPUTS)
-    run_local(JOB_SCRIPT, ["--bootstrap", broker.bootstrap, "--bounded", "--parallelism", "1"],
-              JOB_TIMEOUT_S, env=job_env(tmp_path_factory.mktemp("local"), "local-p1"))
+    run_local(
+        JOB_SCRIPT,
+        ["--bootstrap", broker.bootstrap, "--bounded", "--parallelism", "1"],
+        JOB_TIMEOUT_S,
+        env=job_env(tmp_path_factory.mktemp("local"), "local-p1"),
+    )
     return Published.read(broker.bootstrap, before)
 
 
 @pytest.fixture(scope="module")
 def cluster_p2(broker, job_input, flink_cluster: FlinkCluster, tmp_path_factory) -> Published:
     before = end_offsets(broker.bootstrap, OUTPUTS)
-    submit(JOB_SCRIPT, ["--bootstrap", broker.bootstrap, "--bounded"], flink_cluster.rest_url, 2,
-           JOB_TIMEOUT_S, env=job_env(tmp_path_factory.mktemp("cluster"), "cluster-p2"))
+    submit(
+        JOB_SCRIPT,
+        ["--bootstrap", broker.bootstrap, "--bounded"],
+        flink_cluster.rest_url,
+        2,
+        JOB_TIMEOUT_S,
+        env=job_env(tmp_path_factory.mktemp("cluster"), "cluster-p2"),
+    )
     return Published.read(broker.bootstrap, before)
 
 
@@ -127,13 +184,18 @@ def local_p2_live(broker, job_input, tmp_path_factory) -> Published:
     records, _ = job_input
     before = end_offsets(broker.bootstrap, OUTPUTS)
     folder = tmp_path_factory.mktemp("live")
-    job = start_local(JOB_SCRIPT, ["--bootstrap", broker.bootstrap, "--parallelism", "2"], folder / "job.log",
-                      env=job_env(folder, "local-p2-live"))
+    job = start_local(
+        JOB_SCRIPT,
+        ["--bootstrap", broker.bootstrap, "--parallelism", "2"],
+        folder / "job.log",
+        env=job_env(folder, "local-p2-live"),
+    )
 
     def done() -> bool:
         published = Published.read(broker.bootstrap, before)
-        return (published.totals()["received"] == len(records)
-                and any(alert["state"] == "resolved" for alert in published.alerts))
+        return published.totals()["received"] == len(records) and any(
+            alert["state"] == "resolved" for alert in published.alerts
+        )
 
     try:
         wait_for(done, "the live job to count every record and resolve the surge", timeout_s=JOB_TIMEOUT_S)
@@ -233,7 +295,11 @@ def test_the_hmac_key_is_in_no_log_file_job_config_or_plan(cluster_p2, flink_clu
 
 def test_a_surge_opens_and_closes_one_episode_and_noise_opens_none(published):
     threshold = load_ports().get(ALERT_PORT).clearance_threshold_s[ALERT_KIND]
-    surge = [a for a in published.alerts if (a["port_code"], a["kind"], a["direction"]) == (ALERT_PORT, ALERT_KIND, SURGE_DIRECTION)]
+    surge = [
+        a
+        for a in published.alerts
+        if (a["port_code"], a["kind"], a["direction"]) == (ALERT_PORT, ALERT_KIND, SURGE_DIRECTION)
+    ]
     assert [a["state"] for a in surge] == ["raised", "resolved"]
     raised, resolved = surge
     assert raised["episode_id"] == resolved["episode_id"]
@@ -241,7 +307,11 @@ def test_a_surge_opens_and_closes_one_episode_and_noise_opens_none(published):
     assert raised["threshold_s"] == threshold and raised["ended_at"] is None
     assert raised["started_at"] < resolved["ended_at"]
     assert resolved["peak_p90_s"] > 2 * threshold
-    noise = [a for a in published.alerts if (a["port_code"], a["kind"], a["direction"]) == (ALERT_PORT, ALERT_KIND, NOISE_DIRECTION)]
+    noise = [
+        a
+        for a in published.alerts
+        if (a["port_code"], a["kind"], a["direction"]) == (ALERT_PORT, ALERT_KIND, NOISE_DIRECTION)
+    ]
     assert noise == []
     for alert in published.alerts:
         assert set(alert) == ALERT_FIELDS
@@ -257,17 +327,22 @@ def test_message_formats(published):
 
 
 def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
-        broker, job_input, flink_cluster, tmp_path):
+    broker, job_input, flink_cluster, tmp_path
+):
     """On the RocksDB backend with incremental checkpoints (the other tests run on hashmap):
     the crash restores from an incremental checkpoint, the restart from a savepoint."""
     records, _ = job_input
     more = [record_of(event) for event in simulated_day(0.005, seed=11, day=RECOVERY_DAY)]
     after_restart = [record_of(event) for event in simulated_day(0.002, seed=12, day=RESTART_DAY)]
     before = end_offsets(broker.bootstrap, OUTPUTS)
-    env = {**job_env(tmp_path, "recovery"), "PIPELINE_STATE_BACKEND": "rocksdb",
-           "PIPELINE_INCREMENTAL_CHECKPOINTS": "true"}
-    output = submit(JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S,
-                    detached=True, env=env)
+    env = {
+        **job_env(tmp_path, "recovery"),
+        "PIPELINE_STATE_BACKEND": "rocksdb",
+        "PIPELINE_INCREMENTAL_CHECKPOINTS": "true",
+    }
+    output = submit(
+        JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S, detached=True, env=env
+    )
     job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
     try:
         wait_for(lambda: checkpoints(flink_cluster, job_id)["counts"]["completed"] > 0, "a first checkpoint")
@@ -278,8 +353,11 @@ def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
         flink_cluster.start_taskmanager()
         producing.join()
         total = len(records) + len(more)
-        wait_for(lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
-                 "the job to catch up after the crash", timeout_s=300)
+        wait_for(
+            lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
+            "the job to catch up after the crash",
+            timeout_s=300,
+        )
         assert checkpoints(flink_cluster, job_id)["latest"]["restored"] is not None
         completed = [c for c in checkpoints(flink_cluster, job_id)["history"] if c["status"] == "COMPLETED"]
         assert any(c["checkpointed_size"] < c["state_size"] for c in completed), completed  # incremental
@@ -288,12 +366,23 @@ def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
         savepoint = stop_with_savepoint(flink_cluster.rest_url, job_id, tmp_path / "savepoints", JOB_TIMEOUT_S)
         assert flink_cluster.request(f"/jobs/{job_id}")["state"] == "FINISHED"
         produce(broker.bootstrap, after_restart)
-        output = submit(JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S,
-                        detached=True, env=env, from_savepoint=savepoint)
+        output = submit(
+            JOB_SCRIPT,
+            ["--bootstrap", broker.bootstrap],
+            flink_cluster.rest_url,
+            2,
+            JOB_TIMEOUT_S,
+            detached=True,
+            env=env,
+            from_savepoint=savepoint,
+        )
         job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
         total += len(after_restart)
-        wait_for(lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
-                 "the resumed job to read what came while it was stopped", timeout_s=300)
+        wait_for(
+            lambda: Published.read(broker.bootstrap, before).totals()["received"] >= total,
+            "the resumed job to read what came while it was stopped",
+            timeout_s=300,
+        )
         assert checkpoints(flink_cluster, job_id)["latest"]["restored"]["is_savepoint"]
     finally:
         if flink_cluster.request(f"/jobs/{job_id}")["state"] not in TERMINAL:

@@ -18,8 +18,11 @@ CROSSINGS = str(Path(sys.executable).parent / "crossings")
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("CLICKHOUSE_", "KAFKA_", "PIPELINE_", "LOADER_", "ALERTS_", "PRIVACY_"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CLICKHOUSE_", "KAFKA_", "PIPELINE_", "LOADER_", "ALERTS_", "PRIVACY_"))
+    }
     env.update(CLICKHOUSE_DATA_PATH=str(tmp_path / "chdb"), PRIVACY_HMAC_KEY=secrets.token_hex(32), COLUMNS="200")
     return env
 
@@ -42,9 +45,25 @@ def _processes_of(tmp_path: Path) -> list[str]:
 
 def test_a_short_demo_runs_to_its_end_and_leaves_an_answering_warehouse(tmp_path):
     env = _env(tmp_path)
-    result = subprocess.run([CROSSINGS, "demo", "--sim-hours", "3", "--speed", "1080", "--no-board", "--json",
-                             "--work-dir", str(tmp_path / "work")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            CROSSINGS,
+            "demo",
+            "--sim-hours",
+            "3",
+            "--speed",
+            "1080",
+            "--no-board",
+            "--json",
+            "--work-dir",
+            str(tmp_path / "work"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     produced = summary["produced"]
@@ -60,8 +79,14 @@ def test_a_short_demo_runs_to_its_end_and_leaves_an_answering_warehouse(tmp_path
     report = Path(summary["report"])
     assert report.is_file() and "<svg" in report.read_text()
 
-    answer = subprocess.run([CROSSINGS, "sql", "SELECT count() AS n FROM crossings FINAL", "--format", "json"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    answer = subprocess.run(
+        [CROSSINGS, "sql", "SELECT count() AS n FROM crossings FINAL", "--format", "json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert answer.returncode == 0, answer.stderr
     assert int(json.loads(answer.stdout)[0]["n"]) == produced
     assert _processes_of(tmp_path) == []
@@ -69,9 +94,14 @@ def test_a_short_demo_runs_to_its_end_and_leaves_an_answering_warehouse(tmp_path
 
 def test_ctrl_c_stops_every_process_and_still_summarises(tmp_path):
     work = tmp_path / "work"
-    demo = subprocess.Popen([CROSSINGS, "demo", "--sim-hours", "24", "--speed", "240", "--no-board", "--json",
-                             "--work-dir", str(work)], cwd=ROOT, env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    demo = subprocess.Popen(
+        [CROSSINGS, "demo", "--sim-hours", "24", "--speed", "240", "--no-board", "--json", "--work-dir", str(work)],
+        cwd=ROOT,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         while not (work / "logs" / "job.log").exists() or not _processes_of(tmp_path):

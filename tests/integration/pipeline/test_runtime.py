@@ -17,9 +17,7 @@ PORTS = ["luohu", "futian", "huanggang", "shenzhen_bay"]
 
 
 def _read_all(bootstrap: str, topic: str) -> list[dict]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000
-    )
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000)
     rows = [json.loads(record.value) for record in consumer]
     consumer.close()
     return sorted(rows, key=lambda row: row["id"])
@@ -29,7 +27,9 @@ def test_copy_job_local_and_on_the_cluster_agree(kafka_broker, flink_cluster):
     run = uuid.uuid4().hex[:8]
     source, local_sink, cluster_sink = (f"{name}-{run}" for name in ("copy-in", "copy-local", "copy-cluster"))
     admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
-    admin.create_topics([NewTopic(t, num_partitions=2, replication_factor=1) for t in (source, local_sink, cluster_sink)])
+    admin.create_topics(
+        [NewTopic(t, num_partitions=2, replication_factor=1) for t in (source, local_sink, cluster_sink)]
+    )
     admin.close()
     producer = KafkaProducer(bootstrap_servers=kafka_broker.bootstrap, acks="all")
     for i in range(200):

@@ -45,8 +45,7 @@ class Run:
         self.folder = folder
         self.stderr_path = folder / "stderr.txt"
         with (folder / "stdout.txt").open("wb") as out, self.stderr_path.open("wb") as err:
-            self.process = subprocess.Popen(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=out, stderr=err)
+            self.process = subprocess.Popen(argv, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
@@ -54,7 +53,9 @@ class Run:
     def wait_for(self, ready: Callable[[], bool], what: str, timeout_s: float = 120) -> None:
         deadline = time.monotonic() + timeout_s
         while not ready():
-            assert self.process.poll() is None, f"exited ({self.process.returncode}) before {what}:\n{self.stderr()[-3000:]}"
+            assert self.process.poll() is None, (
+                f"exited ({self.process.returncode}) before {what}:\n{self.stderr()[-3000:]}"
+            )
             assert time.monotonic() < deadline, f"no {what} within {timeout_s:.0f} s:\n{self.stderr()[-3000:]}"
             time.sleep(0.5)
 
@@ -96,9 +97,16 @@ def start(tmp_path: Path, kafka_broker) -> Iterator[Callable[..., Run]]:
         folder = tmp_path / f"run-{len(runs)}"
         folder.mkdir()
         env = {key: value for key, value in os.environ.items() if not key.startswith(OUR_PREFIXES)}
-        env.update(PRIVACY_HMAC_KEY=secrets.token_hex(32), CLICKHOUSE_DATA_PATH=str(folder / "chdb"),
-                   KAFKA_JARS_DIR=str(ROOT / ".cache/jars/kafka"), FLINK_CONNECTOR_JARS_DIR=str(ROOT / ".cache/jars/flink"),
-                   FLINK_TASKMANAGERS="1", PYTHONUNBUFFERED="1", PYTHONPATH=str(ROOT), TMPDIR=str(folder))
+        env.update(
+            PRIVACY_HMAC_KEY=secrets.token_hex(32),
+            CLICKHOUSE_DATA_PATH=str(folder / "chdb"),
+            KAFKA_JARS_DIR=str(ROOT / ".cache/jars/kafka"),
+            FLINK_CONNECTOR_JARS_DIR=str(ROOT / ".cache/jars/flink"),
+            FLINK_TASKMANAGERS="1",
+            PYTHONUNBUFFERED="1",
+            PYTHONPATH=str(ROOT),
+            TMPDIR=str(folder),
+        )
         if broker:
             env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_broker.bootstrap
         runs.append(Run(folder, [*program, *args], env))

@@ -24,8 +24,9 @@ def crossings(tmp_path_factory):
     env.update(CLICKHOUSE_DATA_PATH=str(workdir / "chdb"), COLUMNS="200")
 
     def run(*args: str, **more_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([CROSSINGS, *args], cwd=workdir, env={**env, **more_env}, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [CROSSINGS, *args], cwd=workdir, env={**env, **more_env}, capture_output=True, text=True, timeout=120
+        )
 
     return run
 
@@ -46,14 +47,30 @@ def test_load_statistics_then_reconcile(crossings, tmp_path):
     # 2 days x 30 lines (15 control points x 2 directions) x 3 categories.
     assert "180 rows loaded into official_daily_traffic (60 CSV lines, 2 days)" in loaded.stdout
 
-    result = crossings("sql", "-f", str(ROOT / "sql" / "queries" / "reconciliation.sql"),
-                       "--param", "date_from=2024-01-01", "--param", "date_to=2024-01-01",
-                       "--param", "scale=0.1", "--format", "json")
+    result = crossings(
+        "sql",
+        "-f",
+        str(ROOT / "sql" / "queries" / "reconciliation.sql"),
+        "--param",
+        "date_from=2024-01-01",
+        "--param",
+        "date_to=2024-01-01",
+        "--param",
+        "scale=0.1",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     rows = {(r["port_code"], r["direction"]): r for r in json.loads(result.stdout)}
     # Lo Wu arrival on 2024-01-01 (line 33664): 85877, 14525, 539 x 0.1 -> 8588 + 1452 + 54.
-    assert rows["LUOHU", "exit"] == {"day": "2024-01-01", "port_code": "LUOHU", "direction": "exit",
-                                     "expected": 10094, "actual": 0, "difference": -10094}
+    assert rows["LUOHU", "exit"] == {
+        "day": "2024-01-01",
+        "port_code": "LUOHU",
+        "direction": "exit",
+        "expected": 10094,
+        "actual": 0,
+        "difference": -10094,
+    }
     assert len(rows) == 14  # the seven land ports with an HK counterpart, both directions
 
 
@@ -63,7 +80,8 @@ def test_load_statistics_names_each_rejected_line_by_file_and_number_and_exits_1
         "Date,Control Point,Arrival / Departure,Hong Kong Residents,Mainland Visitors,Other Visitors,Total,\n"
         "01-01-2024,Lo Wu,Arrival,10,20,30,60,\n"
         "01-01-2024,Lo Wu,Departure,10,20,30,61,\n"
-        "01-01-2024,Nowhere,Arrival,1,1,1,3,\n")
+        "01-01-2024,Nowhere,Arrival,1,1,1,3,\n"
+    )
     result = crossings("load-statistics", str(csv))
     assert result.returncode == 1, result.stderr  # the rest loaded, but a caller must notice
     assert "3 rows loaded into official_daily_traffic (1 CSV lines, 1 days)" in result.stdout
@@ -94,10 +112,17 @@ def test_sql_is_read_only_unless_write(crossings):
     assert crossings("migrate").returncode == 0
     count = "SELECT count() AS n FROM official_daily_traffic"
     before = json.loads(crossings("sql", count, "--format", "json").stdout)[0]["n"]
-    insert = ("INSERT INTO official_daily_traffic SELECT * FROM official_daily_traffic LIMIT 0 "
-              "UNION ALL SELECT * FROM official_daily_traffic LIMIT 1")
-    for statement in (insert, "CREATE TABLE scratch (n UInt8) ENGINE = Memory", "DROP TABLE official_daily_traffic",
-                      "SELECT 1 SETTINGS readonly = 0", "SELECT * FROM file('/etc/hostname', 'LineAsString')"):
+    insert = (
+        "INSERT INTO official_daily_traffic SELECT * FROM official_daily_traffic LIMIT 0 "
+        "UNION ALL SELECT * FROM official_daily_traffic LIMIT 1"
+    )
+    for statement in (
+        insert,
+        "CREATE TABLE scratch (n UInt8) ENGINE = Memory",
+        "DROP TABLE official_daily_traffic",
+        "SELECT 1 SETTINGS readonly = 0",
+        "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+    ):
         refused = crossings("sql", statement)
         assert refused.returncode == 1, statement
         assert "readonly mode" in refused.stderr and "--write" in refused.stderr, refused.stderr
@@ -111,8 +136,12 @@ def test_sql_is_read_only_unless_write(crossings):
 
 
 def _dead_letters_ttl(crossings) -> str:
-    shown = crossings("sql", "SELECT engine_full FROM system.tables WHERE database = currentDatabase() "
-                             "AND name = 'dead_letters'", "--format", "json")
+    shown = crossings(
+        "sql",
+        "SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'dead_letters'",
+        "--format",
+        "json",
+    )
     return json.loads(shown.stdout)[0]["engine_full"]
 
 
@@ -125,9 +154,13 @@ def test_dead_letters_follow_their_ttl_setting_and_analysts_read_them_without_pa
     again = crossings("migrate", CLICKHOUSE_DEAD_LETTERS_TTL_DAYS="7")
     assert again.stdout.strip() == "up to date: no migration to apply"
 
-    inserted = crossings("sql", "--write", "INSERT INTO dead_letters VALUES "
-                         "('unknown-field: x', 'crossings.raw.traveller', 0, 1, '{}', now() - INTERVAL 8 DAY), "
-                         "('unknown-field: y', 'crossings.raw.traveller', 0, 2, '{}', now() - INTERVAL 6 DAY)")
+    inserted = crossings(
+        "sql",
+        "--write",
+        "INSERT INTO dead_letters VALUES "
+        "('unknown-field: x', 'crossings.raw.traveller', 0, 1, '{}', now() - INTERVAL 8 DAY), "
+        "('unknown-field: y', 'crossings.raw.traveller', 0, 2, '{}', now() - INTERVAL 6 DAY)",
+    )
     assert inserted.returncode == 0, inserted.stderr
     assert crossings("sql", "--write", "OPTIMIZE TABLE dead_letters FINAL").returncode == 0
     rows = json.loads(crossings("sql", "SELECT * FROM dead_letter_reasons", "--format", "json").stdout)

@@ -21,10 +21,14 @@ class Tables:
 
 
 def test_every_row_holding_a_clear_identifier_in_any_column_is_counted_per_table():
-    warehouse = Tables({
-        "crossings": [("3f2a", "LUOHU"), ("9c1e", "FUTIAN")],
-        "dead_letters": [("unknown-field: passport_no", f'{{"passport_no": "{CLEAR_IDENTIFIERS[1]}"}}'),
-                         ("invalid-field: subject_ref", '{"subject_ref": "0123abcd"}'),
-                         ("invalid-field: subject_ref", f'{{"subject_ref": "{CLEAR_IDENTIFIERS[0]}"}}')],
-    })
+    warehouse = Tables(
+        {
+            "crossings": [("3f2a", "LUOHU"), ("9c1e", "FUTIAN")],
+            "dead_letters": [
+                ("unknown-field: passport_no", f'{{"passport_no": "{CLEAR_IDENTIFIERS[1]}"}}'),
+                ("invalid-field: subject_ref", '{"subject_ref": "0123abcd"}'),
+                ("invalid-field: subject_ref", f'{{"subject_ref": "{CLEAR_IDENTIFIERS[0]}"}}'),
+            ],
+        }
+    )
     assert clear_identifiers(warehouse) == {"crossings": 0, "dead_letters": 2}

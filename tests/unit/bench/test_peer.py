@@ -63,24 +63,30 @@ def test_invalid_records_get_the_pipelines_class(day):
     assert [peer_class(record.value, now) for record in records] == expected
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"schema_version": 2}, "invalid-field"),
-    ({"lane_id": "-lane"}, "invalid-field"),
-    ({"inspection_mode": "co-location"}, "invalid-field"),
-    ({"channel_type": "freight-lane"}, "invalid-field"),
-    ({"kind": "pedestrian"}, "invalid-field"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"schema_version": 2}, "invalid-field"),
+        ({"lane_id": "-lane"}, "invalid-field"),
+        ({"inspection_mode": "co-location"}, "invalid-field"),
+        ({"channel_type": "freight-lane"}, "invalid-field"),
+        ({"kind": "pedestrian"}, "invalid-field"),
+    ],
+)
 def test_field_rules_give_the_pipelines_class(day, change, reason):
     value = orjson.dumps({**traveller_payload(day), **change})
     now = datetime.now(UTC)
     assert peer_class(value, now) == pipeline_class(value, now) == reason
 
 
-@pytest.mark.parametrize("change, reason", [
-    ({"released_at": "2024-05-01T08:00:00+08:00"}, "invalid-field"),
-    ({"kind": None}, "missing-field"),
-    ({"category": None}, "missing-field"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        ({"released_at": "2024-05-01T08:00:00+08:00"}, "invalid-field"),
+        ({"kind": None}, "missing-field"),
+        ({"category": None}, "missing-field"),
+    ],
+)
 def test_where_the_job_is_stricter_than_the_models(day, change, reason):
     """The job's SQL rules (which the peer ports) want times in UTC with 'Z' and read a JSON
     null as an absent field; the models accept any offset and call a null invalid."""
@@ -110,14 +116,17 @@ def test_windows_equal_the_jobs_reference(day):
         key = (peer.iso(minute), *peer.throughput_key(payload).split("/"))
         counted[key] = counted.get(key, 0) + 1
         for back in range(5):
-            samples.setdefault((peer.iso(minute - back * 60_000), *peer.clearance_key(payload).split("/")),
-                               []).append(peer.clearance_s(payload))
+            samples.setdefault((peer.iso(minute - back * 60_000), *peer.clearance_key(payload).split("/")), []).append(
+                peer.clearance_s(payload)
+            )
     assert counted == throughput
     figures = {key: peer.clearance_figures(values) for key, values in samples.items()}
     assert figures.keys() == clearance.keys()
     for key, (crossings, mean, p50, p90, p99, maximum) in clearance.items():
-        assert figures[key] == pytest.approx({"crossings": crossings, "mean_s": mean, "p50_s": p50, "p90_s": p90,
-                                              "p99_s": p99, "max_s": maximum}, abs=1e-9)
+        assert figures[key] == pytest.approx(
+            {"crossings": crossings, "mean_s": mean, "p50_s": p50, "p90_s": p90, "p99_s": p99, "max_s": maximum},
+            abs=1e-9,
+        )
 
 
 def test_percentile_interpolates_as_the_job():
@@ -136,17 +145,41 @@ def test_time_parsing():
     assert peer.millis(datetime(1970, 1, 1, 0, 0, 1, 999, UTC)) == 1000
 
 
-JOB_THROUGHPUT = {"window_start": "2024-05-01T00:00:00Z", "window_end": "2024-05-01T00:01:00Z",
-                  "port_code": "LUOHU", "kind": "traveller", "direction": "exit", "channel_type": "e-channel",
-                  "crossings": 7}
-JOB_CLEARANCE = {"window_start": "2024-05-01T00:00:00Z", "window_end": "2024-05-01T00:05:00Z",
-                 "port_code": "LUOHU", "kind": "traveller", "direction": "exit", "crossings": 3,
-                 "mean_s": 20.0, "p50_s": 20.0, "p90_s": 28.0, "p99_s": 29.8, "max_s": 30.0}
+JOB_THROUGHPUT = {
+    "window_start": "2024-05-01T00:00:00Z",
+    "window_end": "2024-05-01T00:01:00Z",
+    "port_code": "LUOHU",
+    "kind": "traveller",
+    "direction": "exit",
+    "channel_type": "e-channel",
+    "crossings": 7,
+}
+JOB_CLEARANCE = {
+    "window_start": "2024-05-01T00:00:00Z",
+    "window_end": "2024-05-01T00:05:00Z",
+    "port_code": "LUOHU",
+    "kind": "traveller",
+    "direction": "exit",
+    "crossings": 3,
+    "mean_s": 20.0,
+    "p50_s": 20.0,
+    "p90_s": 28.0,
+    "p99_s": 29.8,
+    "max_s": 30.0,
+}
 
 
 def peer_report(throughput: list[dict], clearance: list[dict]) -> dict:
-    return {"consumed": 100, "malformed": 0, "late": 0, "events_per_s": 50, "elapsed_s": 2.0,
-            "elapsed_with_startup_s": 12.0, "throughput": throughput, "clearance": clearance}
+    return {
+        "consumed": 100,
+        "malformed": 0,
+        "late": 0,
+        "events_per_s": 50,
+        "elapsed_s": 2.0,
+        "elapsed_with_startup_s": 12.0,
+        "throughput": throughput,
+        "clearance": clearance,
+    }
 
 
 def test_window_ids_name_the_jobs_windows():
@@ -155,18 +188,33 @@ def test_window_ids_name_the_jobs_windows():
 
 
 def test_compare_counts_equal_and_different_windows():
-    ours = {THROUGHPUT.name: {window_id(JOB_THROUGHPUT): JOB_THROUGHPUT},
-            CLEARANCE.name: {window_id(JOB_CLEARANCE): JOB_CLEARANCE}}
-    same_clearance = {"window_start": "2024-05-01T00:00:00Z", "key": "LUOHU/traveller/exit", "crossings": 3,
-                      "mean_s": 20.0, "p50_s": 20.0, "p90_s": 28.0 + 1e-9, "p99_s": 29.8, "max_s": 30.0}
-    same = peer_report([{"window_start": "2024-05-01T00:00:00Z", "key": "LUOHU/traveller/exit/e-channel",
-                         "crossings": 7}], [same_clearance])
+    ours = {
+        THROUGHPUT.name: {window_id(JOB_THROUGHPUT): JOB_THROUGHPUT},
+        CLEARANCE.name: {window_id(JOB_CLEARANCE): JOB_CLEARANCE},
+    }
+    same_clearance = {
+        "window_start": "2024-05-01T00:00:00Z",
+        "key": "LUOHU/traveller/exit",
+        "crossings": 3,
+        "mean_s": 20.0,
+        "p50_s": 20.0,
+        "p90_s": 28.0 + 1e-9,
+        "p99_s": 29.8,
+        "max_s": 30.0,
+    }
+    same = peer_report(
+        [{"window_start": "2024-05-01T00:00:00Z", "key": "LUOHU/traveller/exit/e-channel", "crossings": 7}],
+        [same_clearance],
+    )
     assert compare(same, ours) == {"windows_compared": 2, "mismatches": 0, "mismatch_examples": []}
 
     different = peer_report(
-        [{"window_start": "2024-05-01T00:00:00Z", "key": "LUOHU/traveller/exit/e-channel", "crossings": 8},
-         {"window_start": "2024-05-01T00:01:00Z", "key": "LUOHU/traveller/exit/e-channel", "crossings": 1}],
-        [{**same_clearance, "p99_s": 29.9}])
+        [
+            {"window_start": "2024-05-01T00:00:00Z", "key": "LUOHU/traveller/exit/e-channel", "crossings": 8},
+            {"window_start": "2024-05-01T00:01:00Z", "key": "LUOHU/traveller/exit/e-channel", "crossings": 1},
+        ],
+        [{**same_clearance, "p99_s": 29.9}],
+    )
     checked = compare(different, ours)
     assert (checked["windows_compared"], checked["mismatches"]) == (3, 3)
     assert checked["mismatch_examples"][1]["job"] is None

@@ -3,7 +3,13 @@
 import pytest
 
 from bench.pipeline import (
-    TARGETS, loaded_crossings, parse_consumer_performance, queryable_at, summary, targets, window_start_s,
+    TARGETS,
+    loaded_crossings,
+    parse_consumer_performance,
+    queryable_at,
+    summary,
+    targets,
+    window_start_s,
 )
 
 # ConsumerPerformance 4.1.1 output, a warning between the header and the values
@@ -43,9 +49,11 @@ def test_window_start_of_a_key():
 def test_loaded_crossings_reads_the_last_stats_line(tmp_path):
     log = tmp_path / "loader.log"
     assert loaded_crossings(log) == 0
-    log.write_text("loaded 0 rows (0 rows/s) ; lag 0\n"
-                   "loaded 130 rows (9 rows/s) crossings=120 throughput_windows=10; lag 3\n"
-                   "loaded 260 rows (9 rows/s) crossings=240 throughput_windows=20; lag 0\n")
+    log.write_text(
+        "loaded 0 rows (0 rows/s) ; lag 0\n"
+        "loaded 130 rows (9 rows/s) crossings=120 throughput_windows=10; lag 3\n"
+        "loaded 260 rows (9 rows/s) crossings=240 throughput_windows=20; lag 0\n"
+    )
     assert loaded_crossings(log) == 240
 
 
@@ -54,8 +62,10 @@ def test_summary_and_targets():
     assert summary([3.0, 1.0, 2.0]) == {"measured": 3, "p50": 2.0, "p99": 2.0, "max": 3.0}
     verdict = targets(850, 0.002, 7.5)
     assert {name: row["met"] for name, row in verdict.items()} == {
-        "end_to_end_events_per_s": False, "pipeline_to_raw_ratio": False,
-        "freshness_p99_s_beyond_window_close": True}
+        "end_to_end_events_per_s": False,
+        "pipeline_to_raw_ratio": False,
+        "freshness_p99_s_beyond_window_close": True,
+    }
     assert verdict["end_to_end_events_per_s"]["target"] == TARGETS["end_to_end_events_per_s"]
     assert targets(40_000, 0.5, None)["freshness_p99_s_beyond_window_close"]["met"] is False
     assert all(row["met"] for row in targets(40_000, 0.5, 10.0).values())

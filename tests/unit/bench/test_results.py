@@ -8,16 +8,22 @@ from bench.results import append_result, git_revision, result_line
 
 
 def git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True
+    )
 
 
 def test_result_line_starts_with_date_and_commit():
     at = datetime(2026, 11, 27, 13, 5, 9, tzinfo=timezone(timedelta(hours=8)))
     line = result_line({"benchmark": "pipeline", "events": 10}, {"commit": "abc1234", "dirty": True}, at)
     assert "\n" not in line
-    assert json.loads(line) == {"date": "2026-11-27T05:05:09Z", "commit": "abc1234", "dirty": True,
-                                "benchmark": "pipeline", "events": 10}
+    assert json.loads(line) == {
+        "date": "2026-11-27T05:05:09Z",
+        "commit": "abc1234",
+        "dirty": True,
+        "benchmark": "pipeline",
+        "events": 10,
+    }
     assert list(json.loads(line))[:3] == ["date", "commit", "dirty"]
 
 
@@ -29,7 +35,7 @@ def test_revision_and_append(tmp_path):
     git(repo, "add", "a.txt")
     git(repo, "commit", "-q", "-m", "first")
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    assert git_revision(repo) == {"commit": head[:len(git_revision(repo)["commit"])], "dirty": False}
+    assert git_revision(repo) == {"commit": head[: len(git_revision(repo)["commit"])], "dirty": False}
     assert len(git_revision(repo)["commit"]) >= 7
 
     history = tmp_path / "results.jsonl"

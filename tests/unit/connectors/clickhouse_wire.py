@@ -70,7 +70,7 @@ class FakeSocket:
         self.data.write(data)
 
     def recv_into(self, buffer: Any, size: int = 0) -> int:
-        return self.data.readinto(memoryview(buffer)[:size or len(buffer)])
+        return self.data.readinto(memoryview(buffer)[: size or len(buffer)])
 
     def writer(self) -> BufferedSocketWriter:
         return BufferedSocketWriter(self, defines.BUFFER_SIZE)

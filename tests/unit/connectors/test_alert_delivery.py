@@ -16,16 +16,32 @@ import orjson
 import pytest
 
 from connectors.alerts.dispatcher import (
-    Dispatcher, DispatcherStats, InFlight, Webhook, WebhookWorker, body, idempotency_key, retried,
+    Dispatcher,
+    DispatcherStats,
+    InFlight,
+    Webhook,
+    WebhookWorker,
+    body,
+    idempotency_key,
+    retried,
 )
 from connectors.kafka.consumer import CommitRefused, Record
 from connectors.retry import Stopped
 from pipeline.settings import AlertSettings
 from tests.integration.connectors.webhooks import Receiver, free_port
 
-RAISED = {"episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33", "state": "raised", "severity": "critical",
-          "port_code": "LUOHU", "kind": "traveller", "direction": "exit", "started_at": "2024-05-01T08:00:00Z",
-          "ended_at": None, "peak_p90_s": 950.4, "threshold_s": 300}
+RAISED = {
+    "episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33",
+    "state": "raised",
+    "severity": "critical",
+    "port_code": "LUOHU",
+    "kind": "traveller",
+    "direction": "exit",
+    "started_at": "2024-05-01T08:00:00Z",
+    "ended_at": None,
+    "peak_p90_s": 950.4,
+    "threshold_s": 300,
+}
 SECRET_PATH = "/hooks/s3cret-path?token=abc123"
 
 
@@ -47,23 +63,40 @@ class FakeClock:
         return False
 
 
-def worker_for(url: str, clock: FakeClock, jitter: float = 1.0, number: int = 2, **settings: object
-               ) -> WebhookWorker:
-    alert_settings = AlertSettings(_env_file=None, **{"backoff_initial_ms": 1000, "backoff_max_ms": 4000,
-                                                      "timeout_s": 2.0, **settings})
+def worker_for(url: str, clock: FakeClock, jitter: float = 1.0, number: int = 2, **settings: object) -> WebhookWorker:
+    alert_settings = AlertSettings(
+        _env_file=None, **{"backoff_initial_ms": 1000, "backoff_max_ms": 4000, "timeout_s": 2.0, **settings}
+    )
     webhook = Webhook(url, "t0ken", alert_settings.timeout_s, f"webhook {number}")
-    return WebhookWorker(number - 1, webhook, alert_settings, DispatcherStats(), clock=clock, wait=clock.wait,
-                         jitter=lambda: jitter)
+    return WebhookWorker(
+        number - 1, webhook, alert_settings, DispatcherStats(), clock=clock, wait=clock.wait, jitter=lambda: jitter
+    )
 
 
 def message(clock: FakeClock, max_seconds: float = 10.0, alert: dict = RAISED) -> InFlight:
     return InFlight(("alerts", 0), 7, alert, body(alert), idempotency_key(alert), clock() + max_seconds, {1})
 
 
-@pytest.mark.parametrize(("status", "again"), [
-    (400, False), (401, False), (403, False), (404, False), (410, False), (422, False), (451, False),
-    (408, True), (429, True), (500, True), (502, True), (503, True), (504, True), (302, True), (100, True),
-])
+@pytest.mark.parametrize(
+    ("status", "again"),
+    [
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (410, False),
+        (422, False),
+        (451, False),
+        (408, True),
+        (429, True),
+        (500, True),
+        (502, True),
+        (503, True),
+        (504, True),
+        (302, True),
+        (100, True),
+    ],
+)
 def test_only_4xx_other_than_408_and_429_are_not_retried(status, again):
     assert retried(status) is again
 
@@ -212,14 +245,21 @@ def records(partition: int, first: int, *values: bytes | None) -> list[Record]:
 
 
 def alerts(count: int) -> list[bytes]:
-    return [orjson.dumps({**RAISED, "episode_id": str(uuid.UUID(int=number + 1)), "state": state})
-            for number in range(count // 2) for state in ("raised", "resolved")]
+    return [
+        orjson.dumps({**RAISED, "episode_id": str(uuid.UUID(int=number + 1)), "state": state})
+        for number in range(count // 2)
+        for state in ("raised", "resolved")
+    ]
 
 
-def dispatcher_for(urls: list[str], reader: FakeReader, stop: threading.Event | None = None,
-                   **settings: object) -> Dispatcher:
-    alert_settings = AlertSettings(_env_file=None, webhook_urls=urls,
-                                   **{"backoff_initial_ms": 20, "backoff_max_ms": 50, "timeout_s": 2.0, **settings})
+def dispatcher_for(
+    urls: list[str], reader: FakeReader, stop: threading.Event | None = None, **settings: object
+) -> Dispatcher:
+    alert_settings = AlertSettings(
+        _env_file=None,
+        webhook_urls=urls,
+        **{"backoff_initial_ms": 20, "backoff_max_ms": 50, "timeout_s": 2.0, **settings},
+    )
     return Dispatcher("unused:9092", alert_settings, topic="alerts", stop=stop, reader=reader)
 
 
@@ -242,8 +282,9 @@ def test_a_dead_webhook_delays_no_other_and_the_offsets_wait_for_its_recorded_fa
             dispatcher.stop.set()
             thread.join(5)
 
-    assert sorted(healthy.keys()) == sorted(f"{orjson.loads(v)['episode_id']}:{orjson.loads(v)['state']}"
-                                            for v in values)
+    assert sorted(healthy.keys()) == sorted(
+        f"{orjson.loads(v)['episode_id']}:{orjson.loads(v)['state']}" for v in values
+    )
     # the healthy webhook had every alert while the dead one was still being retried, and
     # nothing the dead one had not finished was committed meanwhile
     assert healthy_took < 3 and failed_meanwhile == 0 and committed_meanwhile == {}

@@ -14,9 +14,18 @@ from connectors.alerts.dispatcher import AlertError, Dispatcher, Webhook, body, 
 from connectors.retry import Backoff, Stopped, retry
 from pipeline.settings import AlertSettings
 
-RAISED = {"episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33", "state": "raised", "severity": "critical",
-          "port_code": "LUOHU", "kind": "traveller", "direction": "exit", "started_at": "2024-05-01T08:00:00Z",
-          "ended_at": None, "peak_p90_s": 950.4, "threshold_s": 300}
+RAISED = {
+    "episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33",
+    "state": "raised",
+    "severity": "critical",
+    "port_code": "LUOHU",
+    "kind": "traveller",
+    "direction": "exit",
+    "started_at": "2024-05-01T08:00:00Z",
+    "ended_at": None,
+    "peak_p90_s": 950.4,
+    "threshold_s": 300,
+}
 RESOLVED = {**RAISED, "state": "resolved", "ended_at": "2024-05-01T08:20:00.250Z", "peak_p90_s": 1210.0}
 
 
@@ -26,10 +35,14 @@ def test_the_body_is_the_message_plus_summary_and_idempotency_key():
 
 
 def test_raised_and_resolved_summaries_name_the_port_the_figures_and_the_times():
-    assert summary(RAISED) == ("CRITICAL raised: traveller exit clearance at Luohu Port is slow: p90 950 s over "
-                               "the 300 s threshold since 2024-05-01 08:00 UTC")
-    assert summary(RESOLVED) == ("CRITICAL resolved: traveller exit clearance at Luohu Port is back under the 300 s "
-                                 "threshold (peak p90 1210 s, 2024-05-01 08:00 UTC to 2024-05-01 08:20 UTC)")
+    assert summary(RAISED) == (
+        "CRITICAL raised: traveller exit clearance at Luohu Port is slow: p90 950 s over "
+        "the 300 s threshold since 2024-05-01 08:00 UTC"
+    )
+    assert summary(RESOLVED) == (
+        "CRITICAL resolved: traveller exit clearance at Luohu Port is back under the 300 s "
+        "threshold (peak p90 1210 s, 2024-05-01 08:00 UTC to 2024-05-01 08:20 UTC)"
+    )
     assert "at NOWHERE is slow" in summary({**RAISED, "port_code": "NOWHERE"})  # unknown code: as it is
 
 
@@ -38,15 +51,18 @@ def test_the_idempotency_key_is_the_same_for_every_copy_and_differs_by_state():
     assert idempotency_key(RESOLVED) == f"{RAISED['episode_id']}:resolved"
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    (b"{not json", "not JSON"),
-    (b"[1, 2]", "not a JSON object"),
-    (orjson.dumps({k: v for k, v in RAISED.items() if k != "port_code"}), "port_code"),
-    (orjson.dumps({**RAISED, "peak_p90_s": "950"}), "peak_p90_s"),
-    (orjson.dumps({**RAISED, "threshold_s": True}), "threshold_s"),
-    (orjson.dumps({**RAISED, "state": "acknowledged"}), "state: Input should be 'raised' or 'resolved'"),
-    (orjson.dumps({**RAISED, "ended_at": 12}), "ended_at"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"{not json", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (orjson.dumps({k: v for k, v in RAISED.items() if k != "port_code"}), "port_code"),
+        (orjson.dumps({**RAISED, "peak_p90_s": "950"}), "peak_p90_s"),
+        (orjson.dumps({**RAISED, "threshold_s": True}), "threshold_s"),
+        (orjson.dumps({**RAISED, "state": "acknowledged"}), "state: Input should be 'raised' or 'resolved'"),
+        (orjson.dumps({**RAISED, "ended_at": 12}), "ended_at"),
+    ],
+)
 def test_records_that_are_not_alerts_are_rejected(value, message):
     with pytest.raises(AlertError, match=message):
         parse_alert(value)
@@ -68,8 +84,14 @@ def test_retry_waits_the_schedule_and_returns_the_first_success():
         return answer
 
     stop = threading.Event()
-    result = retry(attempt, ConnectionError, Backoff(0.001, 0.002), stop, lambda error, delay: waits.append(delay),
-                   lambda: "stopped")
+    result = retry(
+        attempt,
+        ConnectionError,
+        Backoff(0.001, 0.002),
+        stop,
+        lambda error, delay: waits.append(delay),
+        lambda: "stopped",
+    )
     assert result == "ok" and waits == [0.001, 0.002, 0.002]
 
 
@@ -104,8 +126,10 @@ def test_a_webhook_is_named_by_its_place_never_its_url_and_carries_the_token():
     assert webhook.headers["Authorization"] == "Bearer t0ken"
     assert "Authorization" not in Webhook("http://127.0.0.1:9/", None, 5.0).headers
     # an error text that names the server or the path (a TLS error does) shows neither
-    shown = webhook._redacted("SSLCertVerificationError: certificate is not valid for 'ops.example' "
-                              "(https://ops.example:8443/alerts/s3cret?k=1, t0ken)")
+    shown = webhook._redacted(
+        "SSLCertVerificationError: certificate is not valid for 'ops.example' "
+        "(https://ops.example:8443/alerts/s3cret?k=1, t0ken)"
+    )
     assert "ops.example" not in shown and "s3cret" not in shown and "t0ken" not in shown
 
 

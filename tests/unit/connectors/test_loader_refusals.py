@@ -26,8 +26,13 @@ class RefusingWarehouse(Warehouse):
     with a WarehouseError worth retrying; with `rejects_fail`, every insert into load_rejects
     does, and the stop is set after the third."""
 
-    def __init__(self, poison: Iterable[str] = (), transient: Iterable[int] = (), rejects_fail: bool = False,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        poison: Iterable[str] = (),
+        transient: Iterable[int] = (),
+        rejects_fail: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.poison = set(poison)
         self.transient = set(transient)
         self.rejects_fail = rejects_fail
@@ -60,14 +65,24 @@ class RefusingWarehouse(Warehouse):
         pass
 
 
-def flushed(warehouse: RefusingWarehouse, rows: int = 10, stop: threading.Event | None = None, tries: int = 3,
-            committed: list[dict] | None = None) -> tuple[WarehouseSink, list[dict]]:
+def flushed(
+    warehouse: RefusingWarehouse,
+    rows: int = 10,
+    stop: threading.Event | None = None,
+    tries: int = 3,
+    committed: list[dict] | None = None,
+) -> tuple[WarehouseSink, list[dict]]:
     """A sink over `warehouse` that flushed one batch of `rows` rows (ids id-0, id-1, ...;
     partition 4, offsets 100, 101, ...); and the offsets it committed (into `committed`)."""
     committed = [] if committed is None else committed
     settings = LoaderSettings(refused_tries=tries, backoff_initial_ms=1, backoff_max_ms=1)
-    sink = WarehouseSink(warehouse, settings, LoaderStats(), stop or threading.Event(),
-                         lambda batch: committed.append(dict(batch.offsets)))
+    sink = WarehouseSink(
+        warehouse,
+        settings,
+        LoaderStats(),
+        stop or threading.Event(),
+        lambda batch: committed.append(dict(batch.offsets)),
+    )
     batch = sink.batch(THINGS)
     for index in range(rows):
         batch.covers((THINGS.topic, 4), 100 + index)
@@ -85,8 +100,13 @@ def test_a_refused_batch_is_split_the_rest_inserted_and_each_refused_row_recorde
     assert sorted(warehouse.tables["things"]) == sorted((f"id-{i}", i) for i in range(10) if i not in (3, 7))
     rejects = [dict(zip(REJECT_COLUMNS, row)) for row in warehouse.tables[REJECTS_TABLE]]
     assert [(r["table_name"], r["topic"], r["partition"], r["offset"]) for r in rejects] == [
-        ("things", "things.topic", 4, 103), ("things", "things.topic", 4, 107)]
-    assert rejects[0]["error"] == "Code: 376. Cannot parse uuid id-3" and rejects[0]["row_json"] == '{"id": "id-3", "n": 3}'
+        ("things", "things.topic", 4, 103),
+        ("things", "things.topic", 4, 107),
+    ]
+    assert (
+        rejects[0]["error"] == "Code: 376. Cannot parse uuid id-3"
+        and rejects[0]["row_json"] == '{"id": "id-3", "n": 3}'
+    )
     assert committed == [{("things.topic", 4): 110}]  # past every row: inserted or recorded
     assert (sink.stats.rows, sink.stats.refused, sink.stats.rows_per_table["things"]) == (8, 2, 8)
     assert "things (topic things.topic partition 4 offset 107), recorded in load_rejects" in caplog.text

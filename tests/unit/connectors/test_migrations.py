@@ -36,11 +36,14 @@ def test_dead_letters_get_a_ttl_from_the_settings_and_analysts_a_view_without_th
     assert by_name["dead_letter_reasons"].version > by_name["dead_letters"].version
 
 
-@pytest.mark.parametrize("names, error", [
-    (["000_schema_migrations.sql", "1_bad.sql"], "not named NNN_name.sql"),
-    (["000_schema_migrations.sql", "001_a.sql", "001_b.sql"], "version 1 is also"),
-    (["001_a.sql"], "000_schema_migrations.sql is missing"),
-])
+@pytest.mark.parametrize(
+    "names, error",
+    [
+        (["000_schema_migrations.sql", "1_bad.sql"], "not named NNN_name.sql"),
+        (["000_schema_migrations.sql", "001_a.sql", "001_b.sql"], "version 1 is also"),
+        (["001_a.sql"], "000_schema_migrations.sql is missing"),
+    ],
+)
 def test_inconsistent_folders_are_refused(tmp_path, names, error):
     for name in names:
         (tmp_path / name).write_text("SELECT 1")

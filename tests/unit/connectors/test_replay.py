@@ -35,10 +35,7 @@ from schemas.events import (
 from schemas.ports import HK_CONTROL_POINTS, SHENZHEN_TZ, load_ports
 from schemas.privacy import Pseudonymiser
 
-DATA = (
-    Path(__file__).resolve().parents[4]
-    / "shared/data/hk-immd-daily-passenger-traffic-2021-01-01_2025-06-30.csv"
-)
+DATA = Path(__file__).resolve().parents[4] / "shared/data/hk-immd-daily-passenger-traffic-2021-01-01_2025-06-30.csv"
 WEEK = (date(2024, 1, 1), date(2024, 1, 7))
 WEEK_SCALE = "0.01"
 # The counterparts given in the data README.
@@ -56,10 +53,7 @@ CATEGORY_COLUMNS = {
     "Mainland Visitors": TravellerCategory.MAINLAND_RESIDENT,
     "Other Visitors": TravellerCategory.FOREIGN,
 }
-HEADER = (
-    "\ufeffDate,Control Point,Arrival / Departure,"
-    "Hong Kong Residents,Mainland Visitors,Other Visitors,Total,"
-)
+HEADER = "\ufeffDate,Control Point,Arrival / Departure,Hong Kong Residents,Mainland Visitors,Other Visitors,Total,"
 KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
 # A clear document number as the replay synthesises them: it must never reach an event.
 CLEAR_DOCUMENT = re.compile(rb"[HCP]\d{8}")
@@ -115,9 +109,7 @@ def from_the_file() -> tuple[Counter, Counter]:
 
 
 @needs_data
-def test_a_week_yields_round_half_even_of_count_times_scale_for_every_stream(
-    week, from_the_file
-) -> None:
+def test_a_week_yields_round_half_even_of_count_times_scale_for_every_stream(week, from_the_file) -> None:
     source, events = week
     expected, _ = from_the_file
     assert Counter(map(local_key, events)) == expected
@@ -138,9 +130,7 @@ def test_events_come_in_released_at_order_within_opening_hours(week) -> None:
 def test_a_round_the_clock_port_follows_the_hour_profile_exactly(week) -> None:
     source, events = week
     key = (date(2024, 1, 3), "HUANGGANG", Direction.EXIT, TravellerCategory.HK_MACAO_RESIDENT)
-    per_hour = Counter(
-        e.released_at.astimezone(SHENZHEN_TZ).hour for e in events if local_key(e) == key
-    )
+    per_hour = Counter(e.released_at.astimezone(SHENZHEN_TZ).hour for e in events if local_key(e) == key)
     shares = apportion(source.expected_counts()[key], hourly_weights(Kind.TRAVELLER, key[2]))
     assert [per_hour[hour] for hour in range(24)] == shares
 
@@ -163,9 +153,7 @@ def test_events_validate_and_hold_refs_only(week, pseudonymiser: Pseudonymiser) 
 
 
 @needs_data
-def test_skipped_control_points_are_reported_by_name_with_their_counts(
-    week, from_the_file
-) -> None:
+def test_skipped_control_points_are_reported_by_name_with_their_counts(week, from_the_file) -> None:
     source, _ = week
     _, skipped = from_the_file
     summary = source.summary()
@@ -208,9 +196,7 @@ def test_each_kind_of_bad_row_is_reported_with_its_line_and_the_rest_replays(
             "02-01-2024,Lok Ma Chau,Departure,35,0,15,50,",  # 14: good
         ],
     )
-    source = ReplaySource(
-        path, date(2024, 1, 1), date(2024, 1, 2), 0.1, pseudonymiser=pseudonymiser
-    )
+    source = ReplaySource(path, date(2024, 1, 1), date(2024, 1, 2), 0.1, pseudonymiser=pseudonymiser)
     expected = [
         (3, "malformed row: expected 7 fields, got 5"),
         (4, "malformed row: bad date '32-01-2024', expected DD-MM-YYYY"),
@@ -269,7 +255,10 @@ def test_poison_lines_are_rejected_by_line_number_and_the_rest_replays(
     ]
     assert source.rejections[0].raw == "01-01-2024,Lo Wu," + "x" * 23
     assert Counter((e.port_code, e.direction) for e in source.events()) == {
-        ("LUOHU", Direction.EXIT): 45, ("HUANGGANG", Direction.ENTRY): 50, ("FUTIAN", Direction.EXIT): 7}
+        ("LUOHU", Direction.EXIT): 45,
+        ("HUANGGANG", Direction.ENTRY): 50,
+        ("FUTIAN", Direction.EXIT): 7,
+    }
 
 
 def test_an_endless_line_is_skipped_without_holding_it(tmp_path: Path) -> None:
@@ -303,9 +292,7 @@ def test_a_file_without_the_header_of_the_statistics_is_refused(tmp_path: Path) 
 
 
 def test_rows_outside_the_range_are_left_out(tmp_path: Path) -> None:
-    path = write_csv(
-        tmp_path, [f"{d:02d}-01-2024,Lo Wu,Arrival,1,2,3,6," for d in range(1, 6)]
-    )
+    path = write_csv(tmp_path, [f"{d:02d}-01-2024,Lo Wu,Arrival,1,2,3,6," for d in range(1, 6)])
     rows, rejections = read_hk_statistics(path, date(2024, 1, 2), date(2024, 1, 4))
     assert [(row.line, row.day.day, row.direction) for row in rows] == [
         (3, 2, Direction.EXIT),
@@ -331,9 +318,7 @@ def test_a_seed_fixes_the_events_and_a_day_does_not_depend_on_the_range(
     )
 
     def run(date_from: date, seed: int) -> list[bytes]:
-        source = ReplaySource(
-            path, date_from, date(2024, 1, 2), 1, pseudonymiser=pseudonymiser, seed=seed
-        )
+        source = ReplaySource(path, date_from, date(2024, 1, 2), 1, pseudonymiser=pseudonymiser, seed=seed)
         return [event.to_json() for event in source.events()]
 
     both_days = run(date(2024, 1, 1), seed=1)
@@ -366,9 +351,7 @@ def test_any_counts_and_scale_replay_exactly(counts: list[int], scale: str) -> N
     ]
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv(Path(folder), rows)
-        source = ReplaySource(
-            path, scale=scale, pseudonymiser=Pseudonymiser(KEY)
-        )
+        source = ReplaySource(path, scale=scale, pseudonymiser=Pseudonymiser(KEY))
         produced = Counter(map(local_key, source.events()))
     day = date(2024, 3, 5)
     expected = Counter()

@@ -29,20 +29,63 @@ TABLES = declared_columns()
 WHERE = {"port_code": "LUOHU", "kind": "traveller", "direction": "entry"}
 WINDOW = {"window_start": "2024-05-01T08:00:00Z", **WHERE}
 RECORDS = {  # one record per output topic, as the job writes it
-    CLEAN.name: [TRUCK, {**{k: v for k, v in TRUCK.items() if k not in ("plate_ref", "declared_weight_kg")},
-                         "kind": "traveller", "category": "mainland-resident", "document_type": "exit-entry-permit",
-                         "released_at": "2024-04-30T16:02:18.123456789Z"}],
+    CLEAN.name: [
+        TRUCK,
+        {
+            **{k: v for k, v in TRUCK.items() if k not in ("plate_ref", "declared_weight_kg")},
+            "kind": "traveller",
+            "category": "mainland-resident",
+            "document_type": "exit-entry-permit",
+            "released_at": "2024-04-30T16:02:18.123456789Z",
+        },
+    ],
     THROUGHPUT.name: [{**WINDOW, "window_end": "2024-05-01T08:01:00Z", "channel_type": "e-channel", "crossings": 12}],
-    CLEARANCE.name: [{**WINDOW, "window_end": "2024-05-01T08:05:00Z", "crossings": 3, "mean_s": 10,
-                      "p50_s": 9.5, "p90_s": 20.0, "p99_s": 21.0, "max_s": 22.0}],
-    PIPELINE_COUNTS.name: [{"received_minute": "2024-05-01T08:00:00Z", "topic": "crossings.raw.truck",
-                            "received": 5, "clean": 3, "dead_letters": 1, "duplicates": 1, "too_late": 0}],
-    ALERTS.name: [{**WHERE, "episode_id": "5b9e7067-c32f-4a7d-aaa5-6d947ad567b9", "state": state,
-                   "severity": "critical", "started_at": "2024-05-01T08:00:00Z", "ended_at": ended,
-                   "peak_p90_s": 900.0, "threshold_s": 300}
-                  for state, ended in (("raised", None), ("resolved", "2024-05-01T08:20:00Z"))],
-    DEAD_LETTERS.name: [{"reason": "bad-json: unexpected end", "topic": "crossings.raw.truck", "partition": 3,
-                         "offset": 17, "payload": "{\"event_id\":", "detected_at": "2024-05-01T08:00:00Z"}],
+    CLEARANCE.name: [
+        {
+            **WINDOW,
+            "window_end": "2024-05-01T08:05:00Z",
+            "crossings": 3,
+            "mean_s": 10,
+            "p50_s": 9.5,
+            "p90_s": 20.0,
+            "p99_s": 21.0,
+            "max_s": 22.0,
+        }
+    ],
+    PIPELINE_COUNTS.name: [
+        {
+            "received_minute": "2024-05-01T08:00:00Z",
+            "topic": "crossings.raw.truck",
+            "received": 5,
+            "clean": 3,
+            "dead_letters": 1,
+            "duplicates": 1,
+            "too_late": 0,
+        }
+    ],
+    ALERTS.name: [
+        {
+            **WHERE,
+            "episode_id": "5b9e7067-c32f-4a7d-aaa5-6d947ad567b9",
+            "state": state,
+            "severity": "critical",
+            "started_at": "2024-05-01T08:00:00Z",
+            "ended_at": ended,
+            "peak_p90_s": 900.0,
+            "threshold_s": 300,
+        }
+        for state, ended in (("raised", None), ("resolved", "2024-05-01T08:20:00Z"))
+    ],
+    DEAD_LETTERS.name: [
+        {
+            "reason": "bad-json: unexpected end",
+            "topic": "crossings.raw.truck",
+            "partition": 3,
+            "offset": 17,
+            "payload": '{"event_id":',
+            "detected_at": "2024-05-01T08:00:00Z",
+        }
+    ],
 }
 
 
@@ -58,8 +101,10 @@ def reject_rows() -> list[tuple]:
 
 def table_rows() -> list[tuple[str, Sequence, list[tuple]]]:
     """Every table the loader writes: (table, columns, rows as the loader builds them)."""
-    return [*((TARGETS[topic].table, TARGETS[topic].columns, loader_rows(topic)) for topic in RECORDS),
-            (REJECTS_TABLE, REJECT_COLUMNS, reject_rows())]
+    return [
+        *((TARGETS[topic].table, TARGETS[topic].columns, loader_rows(topic)) for topic in RECORDS),
+        (REJECTS_TABLE, REJECT_COLUMNS, reject_rows()),
+    ]
 
 
 def as_read(spec: str, value: object) -> object:
@@ -83,12 +128,20 @@ def test_the_loader_writes_every_table_the_migrations_declare_with_its_columns()
 def test_the_driver_cannot_write_timestamps_as_text():
     """What the loader handed the driver before: its DateTime64 column calls `.tzinfo`."""
     with pytest.raises(AttributeError, match="tzinfo"):
-        write_column(driver_context(), "queued_at", TABLES["crossings"]["queued_at"], ["2024-04-30 16:00:39.274"],
-                     FakeSocket().writer())
+        write_column(
+            driver_context(),
+            "queued_at",
+            TABLES["crossings"]["queued_at"],
+            ["2024-04-30 16:00:39.274"],
+            FakeSocket().writer(),
+        )
 
 
-@pytest.mark.parametrize(("table", "columns", "rows"), table_rows(), ids=lambda value: value
-                         if isinstance(value, str) and value in TABLES else "")
+@pytest.mark.parametrize(
+    ("table", "columns", "rows"),
+    table_rows(),
+    ids=lambda value: value if isinstance(value, str) and value in TABLES else "",
+)
 def test_each_tables_rows_go_through_the_drivers_column_writers(table, columns, rows):
     context = driver_context()
     types = [(name, TABLES[table][name]) for name in columns]
@@ -115,14 +168,17 @@ def test_server_warehouse_inserts_every_tables_rows_as_the_server_reads_them():
     assert server.inserted["crossings"][1]["released_at"] == datetime(2024, 4, 30, 16, 2, 18, 123000, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("code", "message", "refused"), [
-    (27, "Cannot parse input: expected '\"' before: '12345'", True),
-    (376, "Cannot parse UUID from String", True),
-    (252, "Too many partitions for single INSERT block (more than 100)", True),
-    (252, "Too many parts (300 with average size of 1.00 MiB) in table 'crossings.crossings'", False),
-    (241, "Memory limit (total) exceeded", False),
-    (60, "Table crossings.load_rejects does not exist", False),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "refused"),
+    [
+        (27, "Cannot parse input: expected '\"' before: '12345'", True),
+        (376, "Cannot parse UUID from String", True),
+        (252, "Too many partitions for single INSERT block (more than 100)", True),
+        (252, "Too many parts (300 with average size of 1.00 MiB) in table 'crossings.crossings'", False),
+        (241, "Memory limit (total) exceeded", False),
+        (60, "Table crossings.load_rejects does not exist", False),
+    ],
+)
 def test_the_servers_errors_are_refusals_of_the_data_or_worth_retrying(code, message, refused):
     throughput = TARGETS[THROUGHPUT.name]
     with FakeClickHouse(refuse=lambda table, rows: (code, message)) as server:
@@ -135,10 +191,16 @@ def test_the_servers_errors_are_refusals_of_the_data_or_worth_retrying(code, mes
     assert not server.errors and "throughput_windows" not in server.inserted
 
 
-@pytest.mark.parametrize(("column", "value"), [
-    ("declared_weight_kg", "heavy"), ("event_id", "poison"), ("queued_at", None), ("released_at", "2024-02-30 00:00:00"),
-    ("schema_version", 300),
-])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("declared_weight_kg", "heavy"),
+        ("event_id", "poison"),
+        ("queued_at", None),
+        ("released_at", "2024-02-30 00:00:00"),
+        ("schema_version", 300),
+    ],
+)
 def test_values_the_driver_cannot_write_are_refused(column, value):
     crossing = TARGETS[CLEAN.name]
     row = dict(zip(crossing.columns, loader_rows(CLEAN.name)[0]))

@@ -103,12 +103,8 @@ def test_a_seed_fixes_every_event_and_another_seed_changes_them() -> None:
 def test_a_scenario_changes_only_the_queues_it_touches() -> None:
     options = {"port_codes": ["HUANGGANG", "SHENZHEN_BAY"], "scale": 0.02}
     normal, surge = run(**options), run(**options, scenario="surge")
-    assert [e for e in normal if e.port_code == "HUANGGANG"] == [
-        e for e in surge if e.port_code == "HUANGGANG"
-    ]
-    assert [e for e in normal if e.port_code == "SHENZHEN_BAY"] != [
-        e for e in surge if e.port_code == "SHENZHEN_BAY"
-    ]
+    assert [e for e in normal if e.port_code == "HUANGGANG"] == [e for e in surge if e.port_code == "HUANGGANG"]
+    assert [e for e in normal if e.port_code == "SHENZHEN_BAY"] != [e for e in surge if e.port_code == "SHENZHEN_BAY"]
 
 
 def test_events_come_in_released_at_order(day: Day) -> None:
@@ -161,9 +157,7 @@ def test_traveller_categories_follow_the_shares(day: Day) -> None:
     for category, share in TRAVELLER_CATEGORY_SHARES.items():
         assert abs(counts[category] / len(travellers) - share) < 0.02
     assert all(
-        e.channel_type == ChannelType.MANUAL_COUNTER
-        for e in travellers
-        if e.category == TravellerCategory.FOREIGN
+        e.channel_type == ChannelType.MANUAL_COUNTER for e in travellers if e.category == TravellerCategory.FOREIGN
     )
 
 
@@ -173,12 +167,9 @@ def test_summary_counts_what_was_yielded(day: Day) -> None:
     assert summary["events"] == len(events)
     assert summary["by_kind"] == dict(Counter(e.kind.value for e in events))
     by_port = Counter((e.port_code, e.kind.value) for e in events)
-    assert {
-        (port, kind): n
-        for port, kinds in summary["by_port"].items()
-        for kind, n in kinds.items()
-        if n
-    } == dict(by_port)
+    assert {(port, kind): n for port, kinds in summary["by_port"].items() for kind, n in kinds.items() if n} == dict(
+        by_port
+    )
     assert summary["scenario"] == "normal" and summary["effects"] == []
 
 
@@ -204,9 +195,7 @@ def test_clearance_is_wait_plus_service_in_a_fifo_multi_server_queue() -> None:
     lanes = load_ports().get("WENJINDU").lanes[Kind.TRAVELLER][Direction.EXIT]
     closure = CONGESTED.effects[1]
     e_lanes = lanes[ChannelType.E_CHANNEL]  # a closure takes the last lanes
-    closed_lanes = {
-        f"exit-e-channel-{n:02d}" for n in range(e_lanes - closure.lanes_closed + 1, e_lanes + 1)
-    }
+    closed_lanes = {f"exit-e-channel-{n:02d}" for n in range(e_lanes - closure.lanes_closed + 1, e_lanes + 1)}
     waited = 0
     for channel, n_lanes in lanes.items():
         queue = sorted((e for e in events if e.channel_type == channel), key=lambda e: e.queued_at)
@@ -218,9 +207,7 @@ def test_clearance_is_wait_plus_service_in_a_fifo_multi_server_queue() -> None:
         assert len(by_lane) == n_lanes
         lane_starts = {}
         for lane_id, served in by_lane.items():  # a lane serves one subject at a time
-            assert all(
-                a.released_at <= b.inspection_started_at for a, b in itertools.pairwise(served)
-            )
+            assert all(a.released_at <= b.inspection_started_at for a, b in itertools.pairwise(served))
             lane_starts[lane_id] = [e.inspection_started_at for e in served]
         for event in queue:
             wait = (event.inspection_started_at - event.queued_at).total_seconds()
@@ -267,9 +254,7 @@ def test_lane_closure_raises_clearance() -> None:
     options = {"port_codes": ["HUANGGANG"], "kinds": [Kind.TRUCK], "directions": [Direction.EXIT]}
     demo = simulate(local(12), 6, scenario="demo-day", **options)
     closed = [e.clearance_s for e in demo.events() if local(13) <= e.queued_at < local(17)]
-    normal = [
-        e.clearance_s for e in run(local(12), 6, **options) if local(13) <= e.queued_at < local(17)
-    ]
+    normal = [e.clearance_s for e in run(local(12), 6, **options) if local(13) <= e.queued_at < local(17)]
     assert p90(closed) > TRUCK_THRESHOLD_S > p90(normal)
     (effect,) = (e for e in demo.summary()["effects"] if e["effect"].startswith("lane-closure"))
     assert effect["events"] == len(closed) and effect["p90_clearance_s"] > TRUCK_THRESHOLD_S
@@ -281,8 +266,11 @@ def test_scaled_lanes_keep_the_surge_alert_with_a_tenth_of_the_events() -> None:
     tenth = run(local(8), 6, scenario="surge", scale=0.1, scale_lanes=True, **options)
     assert 0.08 < len(tenth) / len(full) < 0.12
     # 30 e-channels and 25 counters become 3 and 2 (rounded half to even): 5 lanes in all
-    assert {e.lane_id for e in tenth} == {*(f"exit-e-channel-{n:02d}" for n in (1, 2, 3)),
-                                          "exit-manual-counter-01", "exit-manual-counter-02"}
+    assert {e.lane_id for e in tenth} == {
+        *(f"exit-e-channel-{n:02d}" for n in (1, 2, 3)),
+        "exit-manual-counter-01",
+        "exit-manual-counter-02",
+    }
     by_minute = p90_by_release_minute(tenth)
     over = [minute for minute, value in by_minute.items() if value > TRAVELLER_THRESHOLD_S]
     assert any(b - a == timedelta(minutes=2) for a, b in zip(over, over[2:], strict=False))
@@ -293,8 +281,13 @@ def test_scaled_lanes_keep_the_surge_alert_with_a_tenth_of_the_events() -> None:
 
 
 def test_a_scaled_lane_closure_keeps_the_share_of_lanes_open() -> None:
-    options = {"port_codes": ["HUANGGANG"], "kinds": [Kind.TRUCK], "directions": [Direction.EXIT],
-               "scale": 0.2, "scale_lanes": True}
+    options = {
+        "port_codes": ["HUANGGANG"],
+        "kinds": [Kind.TRUCK],
+        "directions": [Direction.EXIT],
+        "scale": 0.2,
+        "scale_lanes": True,
+    }
     demo = list(simulate(local(12), 6, scenario="demo-day", **options).events())
     # 20 lanes -> 4; 2 of 20 open during the closure -> round(0.4) = 0 -> at least 1
     assert {e.lane_id for e in demo} == {f"exit-freight-lane-{n:02d}" for n in range(1, 5)}

@@ -36,8 +36,11 @@ def compose() -> dict:
 
 
 def env_example_names(path: Path) -> set[str]:
-    return {line.split("=", 1)[0] for line in path.read_text().splitlines()
-            if line and not line.startswith("#") and "=" in line}
+    return {
+        line.split("=", 1)[0]
+        for line in path.read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    }
 
 
 def settings_variables() -> set[str]:
@@ -64,7 +67,9 @@ def test_every_service_has_an_image_and_waits_only_on_services_it_can_wait_on(co
         for dependency, condition in service.get("depends_on", {}).items():
             assert dependency in services, f"{name} depends on unknown service {dependency}"
             if condition["condition"] == "service_healthy":
-                assert "healthcheck" in services[dependency], f"{name} waits for {dependency} to be healthy, which has no healthcheck"
+                assert "healthcheck" in services[dependency], (
+                    f"{name} waits for {dependency} to be healthy, which has no healthcheck"
+                )
 
 
 def host_paths(compose: dict) -> list[tuple[str, Path]]:
@@ -81,7 +86,9 @@ def host_paths(compose: dict) -> list[tuple[str, Path]]:
             paths.append((f"{name} Dockerfile", context / service["build"]["dockerfile"]))
         env_files = service.get("env_file", [])
         for env_file in [env_files] if isinstance(env_files, str) else env_files:
-            paths.append((f"{name} env_file", COMPOSE_DIR / (env_file if isinstance(env_file, str) else env_file["path"])))
+            paths.append(
+                (f"{name} env_file", COMPOSE_DIR / (env_file if isinstance(env_file, str) else env_file["path"]))
+            )
     return paths
 
 
@@ -103,8 +110,12 @@ def test_grafana_mounts_what_its_provisioning_expects(compose):
     assert sorted((COMPOSE_DIR / dashboards).resolve().glob("*.json")), "no dashboard JSON in the mounted folder"
     assert (COMPOSE_DIR / mounts["/etc/grafana/provisioning"]).resolve() == REPO / "grafana" / "provisioning"
     # the $VARIABLES of the provisioning files are all set in Grafana's environment
-    provisioning = [line for path in (REPO / "grafana/provisioning").rglob("*.yaml")
-                    for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    provisioning = [
+        line
+        for path in (REPO / "grafana/provisioning").rglob("*.yaml")
+        for line in path.read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    ]
     wanted = set(re.findall(r"\$([A-Z][A-Z0-9_]*)", "\n".join(provisioning)))
     assert wanted and wanted <= set(grafana["environment"]), wanted - set(grafana["environment"])
 
@@ -203,11 +214,22 @@ def run_roles_script(tmp_path: Path, writer: str, analyst: str) -> str:
     client = bin_dir / "clickhouse-client"
     client.write_text(f"#!/bin/bash\ncat >> {received}\necho ';;' >> {received}\n")
     client.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "ROLES_DIR": str(REPO / "sql" / "roles"),
-           "CROSSINGS_WRITER_PASSWORD": writer, "CROSSINGS_ANALYST_PASSWORD": analyst,
-           "CLICKHOUSE_USER": "default", "CLICKHOUSE_PASSWORD": "admin"}
-    subprocess.run(["bash", str(COMPOSE_DIR / "clickhouse/initdb/roles.sh")], env=env, check=True,
-                   capture_output=True, text=True, timeout=30)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "ROLES_DIR": str(REPO / "sql" / "roles"),
+        "CROSSINGS_WRITER_PASSWORD": writer,
+        "CROSSINGS_ANALYST_PASSWORD": analyst,
+        "CLICKHOUSE_USER": "default",
+        "CLICKHOUSE_PASSWORD": "admin",
+    }
+    subprocess.run(
+        ["bash", str(COMPOSE_DIR / "clickhouse/initdb/roles.sh")],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return received.read_text()
 
 
@@ -234,9 +256,13 @@ def load_submit_job():
 
 
 def test_submission_skips_a_job_that_already_runs():
-    jobs = {"jobs": [{"jid": "a1", "name": "crossings", "state": "RUNNING"},
-                     {"jid": "b2", "name": "crossings", "state": "CANCELED"},
-                     {"jid": "c3", "name": "other", "state": "RUNNING"}]}
+    jobs = {
+        "jobs": [
+            {"jid": "a1", "name": "crossings", "state": "RUNNING"},
+            {"jid": "b2", "name": "crossings", "state": "CANCELED"},
+            {"jid": "c3", "name": "other", "state": "RUNNING"},
+        ]
+    }
 
     class Overview(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -266,4 +292,7 @@ def test_submission_skips_a_job_that_already_runs():
 def test_the_broker_allows_the_transactions_the_local_runner_allows(compose):
     """The job's exactly-once sinks take the broker's longest transaction as theirs."""
     environment = compose["services"]["kafka"]["environment"]
-    assert environment["KAFKA_TRANSACTION_MAX_TIMEOUT_MS"] == KafkaSettings.model_fields["transaction_max_timeout_s"].default * 1000
+    assert (
+        environment["KAFKA_TRANSACTION_MAX_TIMEOUT_MS"]
+        == KafkaSettings.model_fields["transaction_max_timeout_s"].default * 1000
+    )

@@ -53,8 +53,11 @@ def test_every_document_parses_and_names_itself(path):
 
 
 def test_kustomization_lists_files_that_exist_and_leaves_no_manifest_out():
-    listed = [*KUSTOMIZATION["resources"], *KUSTOMIZATION.get("configurations", []),
-              *(env for generator in KUSTOMIZATION.get("configMapGenerator", []) for env in generator["envs"])]
+    listed = [
+        *KUSTOMIZATION["resources"],
+        *KUSTOMIZATION.get("configurations", []),
+        *(env for generator in KUSTOMIZATION.get("configMapGenerator", []) for env in generator["envs"]),
+    ]
     missing = [name for name in listed if not (K8S / name).is_file()]
     assert not missing, missing
     manifests = {path.name for path in K8S.glob("*.yaml")} - {"kustomization.yaml", "kustomizeconfig.yaml"}
@@ -73,13 +76,22 @@ def unknown_fields(instance: object, schema: dict, path: str = "") -> list[str]:
     if isinstance(instance, dict) and schema.get("type") == "object":
         properties, extra = schema.get("properties"), schema.get("additionalProperties")
         if properties is None:
-            return [f for key, value in instance.items()
-                    for f in (unknown_fields(value, extra, f"{path}/{key}") if isinstance(extra, dict) else [])]
+            return [
+                f
+                for key, value in instance.items()
+                for f in (unknown_fields(value, extra, f"{path}/{key}") if isinstance(extra, dict) else [])
+            ]
         found = [f"{path}/{key}" for key in instance if key not in properties]
-        return found + [f for key, value in instance.items() if key in properties
-                        for f in unknown_fields(value, properties[key], f"{path}/{key}")]
+        return found + [
+            f
+            for key, value in instance.items()
+            if key in properties
+            for f in unknown_fields(value, properties[key], f"{path}/{key}")
+        ]
     if isinstance(instance, list) and isinstance(schema.get("items"), dict):
-        return [f for index, item in enumerate(instance) for f in unknown_fields(item, schema["items"], f"{path}/{index}")]
+        return [
+            f for index, item in enumerate(instance) for f in unknown_fields(item, schema["items"], f"{path}/{index}")
+        ]
     return []
 
 
@@ -111,8 +123,12 @@ def test_flink_deployment_validates_against_the_operator_crd_schema(flink_deploy
 def test_unknown_fields_are_found():
     """The structural check above finds a misspelt field where jsonschema does not."""
     schema = json.loads(FLINK_DEPLOYMENT_SCHEMA.read_text())
-    misspelt = {"apiVersion": "flink.apache.org/v1beta1", "kind": "FlinkDeployment", "metadata": {"name": "x"},
-                "spec": {"job": {"jarURI": "local:///x.jar", "upgradeMod": "savepoint"}}}
+    misspelt = {
+        "apiVersion": "flink.apache.org/v1beta1",
+        "kind": "FlinkDeployment",
+        "metadata": {"name": "x"},
+        "spec": {"job": {"jarURI": "local:///x.jar", "upgradeMod": "savepoint"}},
+    }
     assert not list(Draft7Validator(schema).iter_errors(misspelt))
     assert unknown_fields(misspelt["spec"], schema["properties"]["spec"], "/spec") == ["/spec/job/upgradeMod"]
 
@@ -161,9 +177,13 @@ def test_kafka_runs_in_kraft_mode_with_node_pools():
     brokers = sum(pool["spec"]["replicas"] for pool in pools if "broker" in pool["spec"]["roles"])
     config = kafka["spec"]["kafka"]["config"]
     assert config["min.insync.replicas"] < config["default.replication.factor"] <= brokers
-    assert config["transaction.max.timeout.ms"] == KafkaSettings.model_fields["transaction_max_timeout_s"].default * 1000
+    assert (
+        config["transaction.max.timeout.ms"] == KafkaSettings.model_fields["transaction_max_timeout_s"].default * 1000
+    )
     listener = kafka["spec"]["kafka"]["listeners"][0]
-    assert settings_env()["KAFKA_BOOTSTRAP_SERVERS"] == f"{kafka['metadata']['name']}-kafka-bootstrap:{listener['port']}"
+    assert (
+        settings_env()["KAFKA_BOOTSTRAP_SERVERS"] == f"{kafka['metadata']['name']}-kafka-bootstrap:{listener['port']}"
+    )
 
 
 def test_topics_are_those_of_the_project():
@@ -188,8 +208,11 @@ def settings_env() -> dict[str, str]:
 
 
 def test_settings_are_named_as_in_env_example():
-    root = {line.split("=", 1)[0] for line in (REPO / ".env.example").read_text().splitlines()
-            if line and not line.startswith("#")}
+    root = {
+        line.split("=", 1)[0]
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
     names = set(settings_env())
     assert names <= settings_variables() and names <= root, sorted(names - settings_variables())
 
@@ -211,7 +234,9 @@ def test_secrets_are_referenced_and_the_example_has_placeholders_only():
         for container in containers(resource):
             for variable in container.get("env", []):
                 if "value" in variable:
-                    assert not re.search("PASSWORD|TOKEN|HMAC", variable["name"]), f"{variable['name']} written in clear"
+                    assert not re.search("PASSWORD|TOKEN|HMAC", variable["name"]), (
+                        f"{variable['name']} written in clear"
+                    )
                 reference = variable.get("valueFrom", {}).get("secretKeyRef")
                 if reference:
                     assert reference["name"] == example["metadata"]["name"]

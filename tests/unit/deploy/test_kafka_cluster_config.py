@@ -56,10 +56,14 @@ def test_three_brokers_replicate_every_topic_three_times_with_two_in_sync(tmp_pa
     _, nodes = configs(tmp_path, brokers=3)
     for config in nodes:
         assert replication(config) == {
-            "offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3",
-            "transaction.state.log.min.isr": "2", "share.coordinator.state.topic.replication.factor": "3",
-            "share.coordinator.state.topic.min.isr": "2", "min.insync.replicas": "2",
-            "default.replication.factor": "3"}
+            "offsets.topic.replication.factor": "3",
+            "transaction.state.log.replication.factor": "3",
+            "transaction.state.log.min.isr": "2",
+            "share.coordinator.state.topic.replication.factor": "3",
+            "share.coordinator.state.topic.min.isr": "2",
+            "min.insync.replicas": "2",
+            "default.replication.factor": "3",
+        }
         assert config.get("unclean.leader.election.enable", "false") == "false"  # a stale replica never leads
 
 
@@ -82,7 +86,10 @@ def test_set_ports_are_the_first_broker_s_and_the_others_take_the_next(tmp_path)
 
 def test_replication_follows_the_brokers_unless_set():
     assert [default_replication(brokers) for brokers in (1, 2, 3, 5)] == [(1, 1), (2, 1), (3, 2), (3, 2)]
-    assert (KafkaSettings(_env_file=None, brokers=3).replicas, KafkaSettings(_env_file=None, brokers=3).min_isr) == (3, 2)
+    assert (KafkaSettings(_env_file=None, brokers=3).replicas, KafkaSettings(_env_file=None, brokers=3).min_isr) == (
+        3,
+        2,
+    )
     chosen = KafkaSettings(_env_file=None, brokers=3, replication_factor=3, min_insync_replicas=3)
     assert (chosen.replicas, chosen.min_isr) == (3, 3)
     assert KafkaSettings(_env_file=None, brokers=5, replication_factor=5).min_isr == 4
@@ -110,15 +117,24 @@ def test_the_compose_broker_replicates_as_the_runner_does_for_one_broker(tmp_pat
     assert len(kafka_services) == 1
     environment = kafka_services[0]["environment"]
     _, (runner,) = configs(tmp_path, brokers=1)
-    assert {key: str(environment.get("KAFKA_" + key.upper().replace(".", "_"))) for key in replication(runner)} \
-        == replication(runner)
+    assert {
+        key: str(environment.get("KAFKA_" + key.upper().replace(".", "_"))) for key in replication(runner)
+    } == replication(runner)
 
 
 def test_services_up_brokers_asks_the_stack_for_that_many(monkeypatch, tmp_path, capsys):
     asked = []
-    monkeypatch.setattr(LocalStack, "up", lambda stack: asked.append(stack.kafka_settings.brokers) or {
-        "kafka": {"bootstrap": "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", "running": True},
-        "flink": {"rest": "http://127.0.0.1:4", "running": True}})
+    monkeypatch.setattr(
+        LocalStack,
+        "up",
+        lambda stack: (
+            asked.append(stack.kafka_settings.brokers)
+            or {
+                "kafka": {"bootstrap": "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", "running": True},
+                "flink": {"rest": "http://127.0.0.1:4", "running": True},
+            }
+        ),
+    )
     parser = build_parser()
     assert services.up(parser.parse_args(["services", "up", "--brokers", "3"])) == 0
     assert services.up(parser.parse_args(["services", "up"])) == 0

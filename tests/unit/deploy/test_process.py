@@ -9,7 +9,16 @@ import pytest
 
 from deploy.services.errors import ServiceError
 from deploy.services.process import (
-    StoppedBySignal, free_port, group_alive, pid_alive, port_open, release, spawn, stop_group, supervised, wait_until,
+    StoppedBySignal,
+    free_port,
+    group_alive,
+    pid_alive,
+    port_open,
+    release,
+    spawn,
+    stop_group,
+    supervised,
+    wait_until,
 )
 
 
@@ -41,8 +50,9 @@ def test_stop_group_escalates_to_sigkill(tmp_path):
 def test_stop_group_returns_once_a_child_outliving_the_leader_is_gone(tmp_path):
     """Like the mini-cluster's JVM under the job's Python: the leader ends on SIGTERM, its
     child ignores it and is killed after the grace time."""
-    process = spawn(["bash", "-c", "(trap '' TERM; while true; do sleep 0.1; done) & echo child=$!; wait"],
-                    tmp_path / "out.log")
+    process = spawn(
+        ["bash", "-c", "(trap '' TERM; while true; do sleep 0.1; done) & echo child=$!; wait"], tmp_path / "out.log"
+    )
     deadline = time.monotonic() + 5
     while "child=" not in (tmp_path / "out.log").read_text() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -13,10 +13,14 @@ from pipeline.settings import FlinkSettings, KafkaSettings
 def test_down_leaves_a_process_that_is_not_ours(tmp_path):
     stranger = subprocess.Popen(["sleep", "60"])
     state = tmp_path / "services.json"
-    state.write_text(json.dumps({
-        "kafka": {"bootstrap": "127.0.0.1:1", "pids": [stranger.pid], "log": "x"},
-        "flink": {"rest": "http://127.0.0.1:2", "pids": [stranger.pid], "log": "y"},
-    }))
+    state.write_text(
+        json.dumps(
+            {
+                "kafka": {"bootstrap": "127.0.0.1:1", "pids": [stranger.pid], "log": "x"},
+                "flink": {"rest": "http://127.0.0.1:2", "pids": [stranger.pid], "log": "y"},
+            }
+        )
+    )
     stack = LocalStack(KafkaSettings(), FlinkSettings(), state_file=state)
     try:
         assert stack.down() == []
@@ -35,8 +39,9 @@ def test_only_the_taskmanagers_get_the_hmac_key_and_only_in_their_environment(tm
     key = "k3y-" + "x" * 40
     monkeypatch.setenv("PRIVACY_HMAC_KEY", key)
     started = []
-    monkeypatch.setattr(flink, "spawn", lambda argv, log, env: started.append((argv, env)) or
-                        type("Process", (), {"pid": 0})())
+    monkeypatch.setattr(
+        flink, "spawn", lambda argv, log, env: started.append((argv, env)) or type("Process", (), {"pid": 0})()
+    )
     cluster = flink.FlinkCluster(FlinkSettings(data_dir=tmp_path, rest_port=1, rpc_port=2))
     cluster._write_config()
     cluster._spawn("jobmanager", 0)

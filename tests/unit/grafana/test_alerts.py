@@ -4,6 +4,7 @@ and notification policy: Grafana's file-provisioning shape, the SQL from the cod
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import time
 from pathlib import Path
 
@@ -102,21 +103,21 @@ def test_contact_point_and_policy_route_the_folder_to_a_webhook_from_the_environ
     assert ["grafana_folder", "=", FOLDER] in route["object_matchers"]
 
 
+def scalars(node) -> Iterator[str]:
+    """Every key and leaf value of a YAML document, as text."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield str(key)
+            yield from scalars(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from scalars(value)
+    else:
+        yield str(node)
+
+
 def test_no_secret_or_address_in_the_alerting_files():
     for path in ALERTING.glob("*.yaml"):
-        values = []
-
-        def walk(node):
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    values.append(str(key))
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-            else:
-                values.append(str(node))
-
-        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+        values = list(scalars(yaml.safe_load(path.read_text(encoding="utf-8"))))
         leaks = [value for value in values if SECRET.search(value)]
         assert not leaks, f"{path.name}: {leaks}"

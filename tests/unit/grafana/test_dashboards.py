@@ -32,7 +32,8 @@ def panels(board: dict) -> list[dict]:
 @pytest.mark.parametrize("name", DASHBOARDS)
 def test_committed_json_is_what_the_code_builds(name):
     assert json_path(name).read_text(encoding="utf-8") == render(name), (
-        f"grafana/dashboards/{name}.json is stale: run `crossings grafana build`")
+        f"grafana/dashboards/{name}.json is stale: run `crossings grafana build`"
+    )
 
 
 def test_no_stray_dashboard_json_and_check_command_agrees(capsys):
@@ -107,9 +108,18 @@ def test_provisioned_datasource_matches_the_dashboards_and_holds_no_secret():
 
 
 def test_panel_sql_builds_filters_bucket_and_final():
-    sql = panel_sql("throughput_windows", ["port_code", "sum(crossings) AS n"], time_column="window_start",
-                    bucket=True, final=True, filters=["port", "kind"], where=["kind = 'truck'"],
-                    group_by=["port_code"], order_by=["port_code"], limit=5)
+    sql = panel_sql(
+        "throughput_windows",
+        ["port_code", "sum(crossings) AS n"],
+        time_column="window_start",
+        bucket=True,
+        final=True,
+        filters=["port", "kind"],
+        where=["kind = 'truck'"],
+        group_by=["port_code"],
+        order_by=["port_code"],
+        limit=5,
+    )
     assert sql == (
         "SELECT $__timeInterval(window_start) AS time, port_code, sum(crossings) AS n\n"
         "FROM throughput_windows FINAL\n"
@@ -119,7 +129,8 @@ def test_panel_sql_builds_filters_bucket_and_final():
         "  AND kind = 'truck'\n"
         "GROUP BY time, port_code\n"
         "ORDER BY time, port_code\n"
-        "LIMIT 5")
+        "LIMIT 5"
+    )
     with pytest.raises(ValueError):
         panel_sql("crossings", ["count()"], bucket=True)
 
@@ -132,12 +143,14 @@ def test_macros_expand_as_the_clickhouse_plugin_does():
     assert expand("$__fromTime, $__toTime", RANGE) == "toDateTime(1762128000), toDateTime(1762259400)"
     assert expand("$__fromTime_ms", RANGE) == "fromUnixTimestamp64Milli(1762128000000)"
     assert expand("$__timeInterval(toDate(x, 'UTC'))", RANGE) == (
-        "toStartOfInterval(toDateTime(toDate(x, 'UTC')), INTERVAL 300 second)")
+        "toStartOfInterval(toDateTime(toDate(x, 'UTC')), INTERVAL 300 second)"
+    )
     assert expand("$__dateFilter(day)", RANGE) == "day >= toDate('2025-11-03') AND day <= toDate('2025-11-04')"
     assert expand("$__interval_s", TimeRange(RANGE.start, RANGE.end, interval_s=0.2)) == "1"
     assert expand("$__dt(d, t)", RANGE) == (
         "(d >= toDate('2025-11-03') AND d <= toDate('2025-11-04')) AND "
-        "(t >= toDateTime(1762128000) AND t <= toDateTime(1762259400))")
+        "(t >= toDateTime(1762128000) AND t <= toDateTime(1762259400))"
+    )
     with pytest.raises(MacroError):
         expand("$__timeFilter(a, b)", RANGE)
     with pytest.raises(MacroError):
@@ -152,7 +165,8 @@ def test_template_variables_and_the_all_selection():
     assert chosen == {"port": ["LUOHU"], "kind": ["truck", "driver"], "direction": ["entry", "exit"]}
     sql = "port_code IN (${port:singlequote}) AND kind IN (${kind:singlequote}) AND d = '$direction'"
     assert expand(sql, RANGE, {"port": ["O'Hare"], "kind": ["truck", "driver"], "direction": ["exit"]}) == (
-        "port_code IN ('O\\'Hare') AND kind IN ('truck','driver') AND d = 'exit'")
+        "port_code IN ('O\\'Hare') AND kind IN ('truck','driver') AND d = 'exit'"
+    )
     with pytest.raises(MacroError):
         expand("${port}", RANGE, {})
     custom_all = {"templating": {"list": [{"name": "port", "allValue": "''", "current": {"value": ALL}}]}}

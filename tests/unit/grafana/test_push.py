@@ -90,8 +90,11 @@ class FakeGrafana:
         if "version" in body and body["version"] != current["version"]:
             return 409, {"message": "Datasource has already been updated by someone else. Please reload and try again"}
         stored = {key: item for key, item in body.items() if key not in ("secureJsonData", "version")}
-        self.datasources[uid] = stored | {key: current[key] for key in ("id", "orgId", "readOnly")} | {
-            "uid": uid, "version": current["version"] + 1}
+        self.datasources[uid] = (
+            stored
+            | {key: current[key] for key in ("id", "orgId", "readOnly")}
+            | {"uid": uid, "version": current["version"] + 1}
+        )
         self.secrets[uid] |= body.get("secureJsonData", {})
         view = self._datasource_view(uid)
         return 200, {"datasource": view, "id": view["id"], "message": "Datasource updated", "name": view["name"]}
@@ -108,8 +111,13 @@ class FakeGrafana:
             return 409, {"message": "a folder with the same uid already exists"}
         if any(folder["title"] == body["title"] for folder in self.folders.values()):
             return 409, {"message": "a folder with the same name already exists"}
-        self.folders[uid] = {"id": next(self._ids), "uid": uid, "title": body["title"],
-                             "url": f"/dashboards/f/{uid}/", "version": 1}
+        self.folders[uid] = {
+            "id": next(self._ids),
+            "uid": uid,
+            "title": body["title"],
+            "url": f"/dashboards/f/{uid}/",
+            "version": 1,
+        }
         return 200, self.folders[uid]
 
     def update_folder(self, body: dict, uid: str) -> Answer:
@@ -127,10 +135,18 @@ class FakeGrafana:
             return 404, {"message": "Dashboard not found"}
         saved = self.dashboards[uid]
         folder = self.folders.get(saved["folderUid"], {})
-        return 200, {"dashboard": copy.deepcopy(saved["dashboard"]),
-                     "meta": {"folderUid": saved["folderUid"], "folderId": folder.get("id", 0),
-                              "folderTitle": folder.get("title", "General"), "version": saved["dashboard"]["version"],
-                              "provisioned": False, "slug": uid, "url": f"/d/{uid}/{uid}"}}
+        return 200, {
+            "dashboard": copy.deepcopy(saved["dashboard"]),
+            "meta": {
+                "folderUid": saved["folderUid"],
+                "folderId": folder.get("id", 0),
+                "folderTitle": folder.get("title", "General"),
+                "version": saved["dashboard"]["version"],
+                "provisioned": False,
+                "slug": uid,
+                "url": f"/d/{uid}/{uid}",
+            },
+        }
 
     def save_dashboard(self, body: dict) -> Answer:
         dashboard, folder_uid = copy.deepcopy(body["dashboard"]), body.get("folderUid", "")
@@ -141,15 +157,26 @@ class FakeGrafana:
         if not overwrite:
             if existing and dashboard.get("version") != existing["dashboard"]["version"]:
                 return 412, {"status": "version-mismatch", "message": "The dashboard has been changed by someone else"}
-            if any(other["folderUid"] == folder_uid and other["dashboard"]["title"] == dashboard["title"]
-                   for key, other in self.dashboards.items() if key != uid):
-                return 412, {"status": "name-exists",
-                             "message": "A dashboard with the same name in the folder already exists"}
+            if any(
+                other["folderUid"] == folder_uid and other["dashboard"]["title"] == dashboard["title"]
+                for key, other in self.dashboards.items()
+                if key != uid
+            ):
+                return 412, {
+                    "status": "name-exists",
+                    "message": "A dashboard with the same name in the folder already exists",
+                }
         dashboard["id"] = existing["dashboard"]["id"] if existing else next(self._ids)
         dashboard["version"] = existing["dashboard"]["version"] + 1 if existing else 1
         self.dashboards[uid] = {"dashboard": dashboard, "folderUid": folder_uid}
-        return 200, {"id": dashboard["id"], "uid": uid, "url": f"/d/{uid}/{uid}", "status": "success",
-                     "version": dashboard["version"], "slug": uid}
+        return 200, {
+            "id": dashboard["id"],
+            "uid": uid,
+            "url": f"/d/{uid}/{uid}",
+            "status": "success",
+            "version": dashboard["version"],
+            "slug": uid,
+        }
 
     # Alert rules, their group's interval, contact points and the policy tree (provisioning API).
     def _rule_view(self, uid: str) -> dict:
@@ -173,8 +200,10 @@ class FakeGrafana:
         if problem := self._invalid_rule(body):
             return 400, {"message": f"invalid alert rule: {problem}"}
         if body["uid"] in self.rules:
-            return 409, {"message": "a conflicting alert rule is found: rule title under the same organisation "
-                                    "and folder should be unique"}
+            return 409, {
+                "message": "a conflicting alert rule is found: rule title under the same organisation "
+                "and folder should be unique"
+            }
         self.rules[body["uid"]] = copy.deepcopy(body) | {"id": next(self._ids), "provenance": "api"}
         self.group_intervals.setdefault((body["folderUID"], body["ruleGroup"]), DEFAULT_INTERVAL_S)
         return 201, self._rule_view(body["uid"])
@@ -189,9 +218,16 @@ class FakeGrafana:
         return 200, self._rule_view(uid)
 
     def _group(self, folder_uid: str, group: str) -> dict:
-        return {"title": group, "folderUid": folder_uid, "interval": self.group_intervals[folder_uid, group],
-                "rules": [self._rule_view(uid) for uid, rule in self.rules.items()
-                          if (rule["folderUID"], rule["ruleGroup"]) == (folder_uid, group)]}
+        return {
+            "title": group,
+            "folderUid": folder_uid,
+            "interval": self.group_intervals[folder_uid, group],
+            "rules": [
+                self._rule_view(uid)
+                for uid, rule in self.rules.items()
+                if (rule["folderUID"], rule["ruleGroup"]) == (folder_uid, group)
+            ],
+        }
 
     def get_group(self, _: Any, folder_uid: str, group: str) -> Answer:
         if (folder_uid, group) not in self.group_intervals:
@@ -200,8 +236,11 @@ class FakeGrafana:
 
     def put_group(self, body: dict, folder_uid: str, group: str) -> Answer:
         kept = {rule["uid"] for rule in body["rules"]}
-        for uid in [uid for uid, rule in self.rules.items()
-                    if (rule["folderUID"], rule["ruleGroup"]) == (folder_uid, group) and uid not in kept]:
+        for uid in [
+            uid
+            for uid, rule in self.rules.items()
+            if (rule["folderUID"], rule["ruleGroup"]) == (folder_uid, group) and uid not in kept
+        ]:
             del self.rules[uid]
         for rule in body["rules"]:
             self.rules[rule["uid"]] = copy.deepcopy(rule) | {"folderUID": folder_uid, "ruleGroup": group}
@@ -237,24 +276,30 @@ class FakeGrafana:
 
 PROVISIONING = r"/api/v1/provisioning"
 ROUTES = {
-    "GET": [(r"/api/datasources/uid/([^/]+)", FakeGrafana.get_datasource),
-            (r"/api/folders/([^/]+)", FakeGrafana.get_folder),
-            (r"/api/dashboards/uid/([^/]+)", FakeGrafana.get_dashboard),
-            (PROVISIONING + r"/alert-rules/([^/]+)", FakeGrafana.get_rule),
-            (PROVISIONING + r"/folder/([^/]+)/rule-groups/([^/]+)", FakeGrafana.get_group),
-            (PROVISIONING + r"/contact-points", FakeGrafana.list_contact_points),
-            (PROVISIONING + r"/policies", FakeGrafana.get_policy)],
-    "POST": [(r"/api/datasources", FakeGrafana.add_datasource),
-             (r"/api/folders", FakeGrafana.add_folder),
-             (r"/api/dashboards/db", FakeGrafana.save_dashboard),
-             (PROVISIONING + r"/alert-rules", FakeGrafana.add_rule),
-             (PROVISIONING + r"/contact-points", FakeGrafana.add_contact_point)],
-    "PUT": [(r"/api/datasources/uid/([^/]+)", FakeGrafana.update_datasource),
-            (r"/api/folders/([^/]+)", FakeGrafana.update_folder),
-            (PROVISIONING + r"/alert-rules/([^/]+)", FakeGrafana.update_rule),
-            (PROVISIONING + r"/folder/([^/]+)/rule-groups/([^/]+)", FakeGrafana.put_group),
-            (PROVISIONING + r"/contact-points/([^/]+)", FakeGrafana.update_contact_point),
-            (PROVISIONING + r"/policies", FakeGrafana.set_policy)],
+    "GET": [
+        (r"/api/datasources/uid/([^/]+)", FakeGrafana.get_datasource),
+        (r"/api/folders/([^/]+)", FakeGrafana.get_folder),
+        (r"/api/dashboards/uid/([^/]+)", FakeGrafana.get_dashboard),
+        (PROVISIONING + r"/alert-rules/([^/]+)", FakeGrafana.get_rule),
+        (PROVISIONING + r"/folder/([^/]+)/rule-groups/([^/]+)", FakeGrafana.get_group),
+        (PROVISIONING + r"/contact-points", FakeGrafana.list_contact_points),
+        (PROVISIONING + r"/policies", FakeGrafana.get_policy),
+    ],
+    "POST": [
+        (r"/api/datasources", FakeGrafana.add_datasource),
+        (r"/api/folders", FakeGrafana.add_folder),
+        (r"/api/dashboards/db", FakeGrafana.save_dashboard),
+        (PROVISIONING + r"/alert-rules", FakeGrafana.add_rule),
+        (PROVISIONING + r"/contact-points", FakeGrafana.add_contact_point),
+    ],
+    "PUT": [
+        (r"/api/datasources/uid/([^/]+)", FakeGrafana.update_datasource),
+        (r"/api/folders/([^/]+)", FakeGrafana.update_folder),
+        (PROVISIONING + r"/alert-rules/([^/]+)", FakeGrafana.update_rule),
+        (PROVISIONING + r"/folder/([^/]+)/rule-groups/([^/]+)", FakeGrafana.put_group),
+        (PROVISIONING + r"/contact-points/([^/]+)", FakeGrafana.update_contact_point),
+        (PROVISIONING + r"/policies", FakeGrafana.set_policy),
+    ],
 }
 
 
@@ -264,8 +309,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else None
-        status, payload = self.server.fake.handle(self.command, self.path.split("?")[0],
-                                                  self.headers.get("Authorization"), body)
+        status, payload = self.server.fake.handle(
+            self.command, self.path.split("?")[0], self.headers.get("Authorization"), body
+        )
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         if data:
@@ -320,8 +366,13 @@ def push(url: str, capsys: pytest.CaptureFixture, token: str = TOKEN) -> tuple[i
 
 
 def counts(fake: FakeGrafana) -> dict[str, int]:
-    return {"datasources": len(fake.datasources), "folders": len(fake.folders), "dashboards": len(fake.dashboards),
-            "rules": len(fake.rules), "contact points": len(fake.contact_points)}
+    return {
+        "datasources": len(fake.datasources),
+        "folders": len(fake.folders),
+        "dashboards": len(fake.dashboards),
+        "rules": len(fake.rules),
+        "contact points": len(fake.contact_points),
+    }
 
 
 def paths_of(value: Any, text: str, path: tuple = ()) -> Iterator[tuple]:
@@ -341,8 +392,13 @@ def test_first_push_creates_every_object_with_the_right_bodies(grafana, capsys):
     code, lines, err = push(url, capsys)
     assert code == 0, err
     rules = alerts.rules()
-    assert counts(fake) == {"datasources": 1, "folders": 1, "dashboards": len(DASHBOARDS), "rules": len(rules),
-                            "contact points": 1}
+    assert counts(fake) == {
+        "datasources": 1,
+        "folders": 1,
+        "dashboards": len(DASHBOARDS),
+        "rules": len(rules),
+        "contact points": 1,
+    }
     assert len(DASHBOARDS) == 4 and len(rules) == 2
     assert all(line.startswith("created ") for line in lines if "rule group" not in line and "policy" not in line)
     assert "created datasource crossings-clickhouse" in lines and f"created folder {FOLDER_UID}" in lines
@@ -351,8 +407,14 @@ def test_first_push_creates_every_object_with_the_right_bodies(grafana, capsys):
 
     source = fake.datasources["crossings-clickhouse"]
     assert source["type"] == "grafana-clickhouse-datasource" and source["access"] == "proxy"
-    assert source["jsonData"] == {"host": "clickhouse.internal", "port": 9440, "protocol": "native", "secure": True,
-                                  "username": "crossings_reader", "defaultDatabase": "crossings"}
+    assert source["jsonData"] == {
+        "host": "clickhouse.internal",
+        "port": 9440,
+        "protocol": "native",
+        "secure": True,
+        "username": "crossings_reader",
+        "defaultDatabase": "crossings",
+    }
     assert fake.secrets["crossings-clickhouse"] == {"password": PASSWORD}
     for _, path, _, body in fake.requests:
         assert all(where[0] == "secureJsonData" for where in paths_of(body, PASSWORD)), path
@@ -451,8 +513,9 @@ def test_missing_settings_stop_before_any_request(grafana, capsys, monkeypatch):
 
 
 def test_fill_types_whole_placeholders_and_refuses_unknown_ones():
-    assert fill({"port": "$PORT", "url": "http://${HOST}:$PORT/x", "n": [1, "$ON"]},
-                {"PORT": 9000, "HOST": "h", "ON": True}) == {"port": 9000, "url": "http://h:9000/x", "n": [1, True]}
+    assert fill(
+        {"port": "$PORT", "url": "http://${HOST}:$PORT/x", "n": [1, "$ON"]}, {"PORT": 9000, "HOST": "h", "ON": True}
+    ) == {"port": 9000, "url": "http://h:9000/x", "n": [1, True]}
     with pytest.raises(RuntimeError, match=r"\$NOPE"):
         fill("$NOPE", {})
 

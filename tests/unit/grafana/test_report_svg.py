@@ -29,14 +29,17 @@ def test_linear_maps_ends_and_middle_and_flips_for_screen_y():
     assert linear(7, (3, 3), (0, 50)) == 25  # an empty domain: the middle
 
 
-@pytest.mark.parametrize(("low", "high", "expected"), [
-    (0, 0.4, [0, 0.1, 0.2, 0.3, 0.4]),
-    (0, 7, [0, 2, 4, 6, 8]),
-    (-3, 17, [-5, 0, 5, 10, 15, 20]),
-    (0, 0, [0, 0.2, 0.4, 0.6, 0.8, 1]),  # a flat zero line gets a unit scale
-    (5, 5, [4, 4.5, 5, 5.5, 6]),
-    (0, 1234, [0, 500, 1000, 1500]),
-])
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (0, 0.4, [0, 0.1, 0.2, 0.3, 0.4]),
+        (0, 7, [0, 2, 4, 6, 8]),
+        (-3, 17, [-5, 0, 5, 10, 15, 20]),
+        (0, 0, [0, 0.2, 0.4, 0.6, 0.8, 1]),  # a flat zero line gets a unit scale
+        (5, 5, [4, 4.5, 5, 5.5, 6]),
+        (0, 1234, [0, 500, 1000, 1500]),
+    ],
+)
 def test_nice_ticks_are_round_and_cover_the_range(low, high, expected):
     assert nice_ticks(low, high) == pytest.approx(expected)
 
@@ -51,7 +54,14 @@ def test_time_ticks_fall_on_round_utc_times_within_the_range():
     ticks, step = time_ticks(*DAY)
     assert step == 14400 and len(ticks) == 7
     assert [time_label(t, step, DAY[1] - DAY[0]) for t in ticks] == [
-        "00:00", "04:00", "08:00", "12:00", "16:00", "20:00", "00:00"]
+        "00:00",
+        "04:00",
+        "08:00",
+        "12:00",
+        "16:00",
+        "20:00",
+        "00:00",
+    ]
     week = (DAY[0], DAY[0] + 7 * 86400)
     ticks, step = time_ticks(*week)
     assert step == 172800 and time_label(ticks[0], step, week[1] - week[0]) == "11-04"
@@ -59,11 +69,22 @@ def test_time_ticks_fall_on_round_utc_times_within_the_range():
     assert step == 1800 and ticks[0] == DAY[0] + 1800 and ticks[-1] <= DAY[0] + 3 * 3600
 
 
-@pytest.mark.parametrize(("value", "unit", "text"), [
-    (0.5, "percentunit", "50%"), (0.1234, "percentunit", "12.3%"), (45, "s", "45 s"), (600, "s", "10 min"),
-    (5400, "s", "1.5 h"), (7, "short", "7"), (0.25, "", "0.25"), (12345, "", "12.3k"), (2_500_000, "", "2.5M"),
-    (0.000123, "", "0.000123"), (-3.5, "", "-3.5"),
-])
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (0.5, "percentunit", "50%"),
+        (0.1234, "percentunit", "12.3%"),
+        (45, "s", "45 s"),
+        (600, "s", "10 min"),
+        (5400, "s", "1.5 h"),
+        (7, "short", "7"),
+        (0.25, "", "0.25"),
+        (12345, "", "12.3k"),
+        (2_500_000, "", "2.5M"),
+        (0.000123, "", "0.000123"),
+        (-3.5, "", "-3.5"),
+    ],
+)
 def test_format_value(value, unit, text):
     assert format_value(value, unit) == text
 
@@ -91,7 +112,7 @@ def test_long_legends_wrap_and_grow_the_chart():
 
 
 def test_titles_labels_and_series_names_are_escaped():
-    evil = '<script>alert("x")</script> & \'q\''
+    evil = "<script>alert(\"x\")</script> & 'q'"
     svg = line_chart(evil, {evil: [(DAY[0], 1.0)]}, DAY, y_label=evil)
     assert "<script" not in svg and "&lt;script&gt;" in svg
     tree = parse(svg)
@@ -108,14 +129,25 @@ def test_empty_data_says_no_data():
 
 
 def test_time_series_splits_rows_by_labels_and_value_columns():
-    by_port = QueryResult(("time", "port_code", "n"), ("DateTime", "LowCardinality(String)", "Float64"),
-                          [("2025-11-03 08:00:00", "LUOHU", 2.0), ("2025-11-03 08:00:00", "FUTIAN", None),
-                           ("2025-11-03 08:05:00", "LUOHU", 3.0)])
+    by_port = QueryResult(
+        ("time", "port_code", "n"),
+        ("DateTime", "LowCardinality(String)", "Float64"),
+        [
+            ("2025-11-03 08:00:00", "LUOHU", 2.0),
+            ("2025-11-03 08:00:00", "FUTIAN", None),
+            ("2025-11-03 08:05:00", "LUOHU", 3.0),
+        ],
+    )
     eight = datetime(2025, 11, 3, 8, tzinfo=UTC).timestamp()
-    assert time_series(by_port, ZoneInfo("UTC")) == {"LUOHU": [(eight, 2.0), (eight + 300, 3.0)],
-                                                       "FUTIAN": [(eight, None)]}
-    shares = QueryResult(("time", "a_share", "b_share"), ("DateTime('Asia/Shanghai')", "Float64", "UInt64"),
-                         [("2025-11-03 16:00:00", 0.5, "1")])  # UInt64 comes quoted; 16:00 Shanghai = 08:00 UTC
+    assert time_series(by_port, ZoneInfo("UTC")) == {
+        "LUOHU": [(eight, 2.0), (eight + 300, 3.0)],
+        "FUTIAN": [(eight, None)],
+    }
+    shares = QueryResult(
+        ("time", "a_share", "b_share"),
+        ("DateTime('Asia/Shanghai')", "Float64", "UInt64"),
+        [("2025-11-03 16:00:00", 0.5, "1")],
+    )  # UInt64 comes quoted; 16:00 Shanghai = 08:00 UTC
     assert time_series(shares, ZoneInfo("UTC")) == {"a_share": [(eight, 0.5)], "b_share": [(eight, 1.0)]}
     from_driver = QueryResult(("time", "n"), ("DateTime", "UInt64"), [(datetime(2025, 11, 3, 16), 4)])
     assert time_series(from_driver, ZoneInfo("Asia/Shanghai")) == {"n": [(eight, 4.0)]}  # a server's naive value

@@ -22,7 +22,19 @@ def test_help_lists_every_subcommand():
     parser = build_parser()
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(subcommands.choices) == {
-        "services", "generate", "replay", "job", "load", "migrate", "sql", "load-statistics", "alerts", "grafana", "report", "demo"}
+        "services",
+        "generate",
+        "replay",
+        "job",
+        "load",
+        "migrate",
+        "sql",
+        "load-statistics",
+        "alerts",
+        "grafana",
+        "report",
+        "demo",
+    }
     words = parser.format_help().split()  # argparse wraps and breaks lines after long names
     text = " ".join(words)
     for action in subcommands._choices_actions:
@@ -49,10 +61,14 @@ def test_crashed_service_gives_a_message_not_a_traceback(monkeypatch, tmp_path, 
     finished = subprocess.Popen(["true"])
     finished.wait()
     dead_pid = finished.pid
-    (tmp_path / "var" / "services.json").write_text(json.dumps({
-        "kafka": {"bootstrap": "127.0.0.1:1", "pids": [dead_pid], "log": "var/kafka/log/broker.out"},
-        "flink": {"rest": "http://127.0.0.1:2", "pids": [dead_pid], "log": "var/flink/log"},
-    }))
+    (tmp_path / "var" / "services.json").write_text(
+        json.dumps(
+            {
+                "kafka": {"bootstrap": "127.0.0.1:1", "pids": [dead_pid], "log": "var/kafka/log/broker.out"},
+                "flink": {"rest": "http://127.0.0.1:2", "pids": [dead_pid], "log": "var/flink/log"},
+            }
+        )
+    )
     assert main(["services", "status", "--json"]) == 1
     out = capsys.readouterr()
     assert json.loads(out.out)["kafka"] == {"bootstrap": "127.0.0.1:1", "running": False}
@@ -74,21 +90,25 @@ def test_a_bad_setting_is_one_line_naming_the_variable_and_exit_2_and_help_still
     result = subprocess.run([CROSSINGS, "load", "--once"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "crossings load: LOADER_BATCH_ROWS: Input should be a valid integer, unable to parse string as an integer"]
+        "crossings load: LOADER_BATCH_ROWS: Input should be a valid integer, unable to parse string as an integer"
+    ]
     for argv in (["--help"], ["load", "--help"], ["job", "submit", "--help"]):
         helped = subprocess.run([CROSSINGS, *argv], cwd=tmp_path, env=env, capture_output=True, text=True)
         assert helped.returncode == 0 and "usage: crossings" in helped.stdout, (argv, helped.stderr)
 
 
-@pytest.mark.parametrize(("argv", "variable", "value"), [
-    (["services", "status"], "KAFKA_PORT", "x"),
-    (["services", "status"], "FLINK_TASKMANAGERS", "0"),
-    (["migrate"], "CLICKHOUSE_RETENTION_DAYS", "0"),
-    (["load", "--once", "--group", "g"], "LOADER_BACKOFF_MAX_MS", "soon"),
-    (["alerts", "dispatch", "--once"], "ALERTS_TIMEOUT_S", "0"),
-    (["grafana", "push"], "GRAFANA_TIMEOUT_S", "never"),
-    (["grafana", "push", "--url", "http://grafana.test", "--token", "t"], "CLICKHOUSE_ANALYST_PORT", "70000"),
-])
+@pytest.mark.parametrize(
+    ("argv", "variable", "value"),
+    [
+        (["services", "status"], "KAFKA_PORT", "x"),
+        (["services", "status"], "FLINK_TASKMANAGERS", "0"),
+        (["migrate"], "CLICKHOUSE_RETENTION_DAYS", "0"),
+        (["load", "--once", "--group", "g"], "LOADER_BACKOFF_MAX_MS", "soon"),
+        (["alerts", "dispatch", "--once"], "ALERTS_TIMEOUT_S", "0"),
+        (["grafana", "push"], "GRAFANA_TIMEOUT_S", "never"),
+        (["grafana", "push", "--url", "http://grafana.test", "--token", "t"], "CLICKHOUSE_ANALYST_PORT", "70000"),
+    ],
+)
 def test_each_command_reports_a_bad_setting_in_one_line(monkeypatch, tmp_path, capsys, argv, variable, value):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(variable, value)
@@ -123,6 +143,6 @@ def test_every_command_has_examples_in_its_help_and_each_example_parses():
     for path, examples in EXAMPLES.items():
         for example in examples:
             words = shlex.split(example)
-            words = words[[word.split("=")[0].isupper() for word in words].index(False):]  # VAR=value first
-            assert words[0] == "crossings" and tuple(words[1:1 + len(path)]) == path, example
+            words = words[[word.split("=")[0].isupper() for word in words].index(False) :]  # VAR=value first
+            assert words[0] == "crossings" and tuple(words[1 : 1 + len(path)]) == path, example
             build_parser().parse_args(words[1:])  # exits (fails the test) on a wrong option

@@ -16,8 +16,10 @@ def test_the_period_ends_at_the_last_shenzhen_midnight():
     assert (start, end) == (datetime(2026, 11, 26, tzinfo=SHENZHEN_TZ), datetime(2026, 11, 27, tzinfo=SHENZHEN_TZ))
     start, end = simulated_period(30, today=date(2026, 11, 27))  # two days back, ends at 06:00 yesterday
     assert start == datetime(2026, 11, 25, tzinfo=SHENZHEN_TZ) and end == datetime(2026, 11, 26, 6, tzinfo=SHENZHEN_TZ)
-    assert simulated_period(2, today=date(2026, 11, 27)) == (datetime(2026, 11, 26, tzinfo=SHENZHEN_TZ),
-                                                              datetime(2026, 11, 26, 2, tzinfo=SHENZHEN_TZ))
+    assert simulated_period(2, today=date(2026, 11, 27)) == (
+        datetime(2026, 11, 26, tzinfo=SHENZHEN_TZ),
+        datetime(2026, 11, 26, 2, tzinfo=SHENZHEN_TZ),
+    )
 
 
 def _text(snapshot: Snapshot) -> str:
@@ -28,13 +30,29 @@ def _text(snapshot: Snapshot) -> str:
 
 def test_the_board_shows_ports_alerts_and_the_pipeline():
     snapshot = Snapshot(
-        sim_now=datetime(2026, 11, 26, 2, 30, tzinfo=UTC), speed=240, produced=12345, elapsed_s=95,
-        consumer_lag=17, freshness_s=600,
-        ports=[PortLine("SHENZHEN_BAY", "Shenzhen Bay Port", crossings=4321, per_minute=42, p90_s=2400, alerting=True),
-               PortLine("LUOHU", "Luohu Port")],
-        open_alerts=[{"port_code": "SHENZHEN_BAY", "kind": "traveller", "direction": "exit", "severity": "warning",
-                      "raised_at": "2026-11-26 01:50:00", "peak_p90_s": 2400.0, "threshold_s": 1800}],
-        counts={"received": 12000, "clean": 11900, "dead_letters": 60, "duplicates": 40, "too_late": 3})
+        sim_now=datetime(2026, 11, 26, 2, 30, tzinfo=UTC),
+        speed=240,
+        produced=12345,
+        elapsed_s=95,
+        consumer_lag=17,
+        freshness_s=600,
+        ports=[
+            PortLine("SHENZHEN_BAY", "Shenzhen Bay Port", crossings=4321, per_minute=42, p90_s=2400, alerting=True),
+            PortLine("LUOHU", "Luohu Port"),
+        ],
+        open_alerts=[
+            {
+                "port_code": "SHENZHEN_BAY",
+                "kind": "traveller",
+                "direction": "exit",
+                "severity": "warning",
+                "raised_at": "2026-11-26 01:50:00",
+                "peak_p90_s": 2400.0,
+                "threshold_s": 1800,
+            }
+        ],
+        counts={"received": 12000, "clean": 11900, "dead_letters": 60, "duplicates": 40, "too_late": 3},
+    )
     text = _text(snapshot)
     assert "simulated 2026-11-26 10:30 (Asia/Shanghai) at x240" in text
     cells = [cell.strip() for cell in next(line for line in text.splitlines() if "Shenzhen Bay" in line).split("│")]
@@ -44,6 +62,7 @@ def test_the_board_shows_ports_alerts_and_the_pipeline():
     assert "Open alert episodes: 1" in text
     raised_row = next(line for line in text.splitlines() if "traveller" in line)
     assert "09:50" in raised_row and "30.0 min" in raised_row  # raised 01:50 UTC = 09:50 local
-    assert ("produced 12,345  received 12,000  clean 11,900  dead letters 60  duplicates 40  late 3  "
-            "loader lag 17") in " ".join(text.split("\n"))
+    assert (
+        "produced 12,345  received 12,000  clean 11,900  dead letters 60  duplicates 40  late 3  loader lag 17"
+    ) in " ".join(text.split("\n"))
     assert "10.0 min simulated = 2.5 s real" in text.replace("\n", " ")

@@ -23,7 +23,9 @@ def test_parse_moment_dates_and_datetimes_in_utc():
 
 def test_a_to_date_includes_its_whole_day():
     assert report_range(date(2025, 11, 3), date(2025, 11, 3)) == (
-        datetime(2025, 11, 3, tzinfo=UTC), datetime(2025, 11, 4, tzinfo=UTC))
+        datetime(2025, 11, 3, tzinfo=UTC),
+        datetime(2025, 11, 4, tzinfo=UTC),
+    )
     six = datetime(2025, 11, 3, 6, tzinfo=UTC)
     assert report_range(six, date(2025, 11, 3)) == (six, datetime(2025, 11, 4, tzinfo=UTC))
 

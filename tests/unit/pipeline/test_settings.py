@@ -132,7 +132,8 @@ def test_a_bad_value_of_a_secret_setting_is_never_shown(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     secret_settings = {
         f"{cls.model_config['env_prefix']}{name.upper()}": cls
-        for cls in ALL_SETTINGS for name, field in cls.model_fields.items()
+        for cls in ALL_SETTINGS
+        for name, field in cls.model_fields.items()
         if _mentions(field.annotation, SecretStr) or "url" in name
     }
     assert set(secret_settings) == set(BAD_SECRET_VALUES)
@@ -157,8 +158,9 @@ def test_dotenv_file_is_read(monkeypatch, tmp_path):
 def test_docs_list_every_setting_as_the_code_declares_it():
     document = (ENV_EXAMPLE.parent / "docs" / "settings.md").read_text()
     table = settings_table()
-    assert table in document, ("docs/settings.md's table is stale: replace it with the output of "
-                               "`.venv/bin/python -m pipeline.settings`")
+    assert table in document, (
+        "docs/settings.md's table is stale: replace it with the output of `.venv/bin/python -m pipeline.settings`"
+    )
     assert len(table.splitlines()) == 2 + sum(len(cls.model_fields) for cls in ALL_SETTINGS)
 
 

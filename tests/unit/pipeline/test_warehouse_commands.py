@@ -80,7 +80,10 @@ def test_sql_on_a_server_reads_as_the_analyst_without_the_writers_credentials(mo
     assert warehouse.open_for_sql(write=True) == "server"
     reader, writer = opened
     assert (reader.url, reader.user, reader.password.get_secret_value()) == (
-        "clickhouse://db.internal:9000/crossings", "crossings_reader", "r3ader")
+        "clickhouse://db.internal:9000/crossings",
+        "crossings_reader",
+        "r3ader",
+    )
     assert writer.url == "clickhouse://crossings_writer:wr1ter@db.internal:9000/crossings"
     monkeypatch.setenv("CLICKHOUSE_ANALYST_PASSWORD", "")
     with pytest.raises(UserError, match="CLICKHOUSE_ANALYST_PASSWORD is not set"):

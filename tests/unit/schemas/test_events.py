@@ -216,9 +216,7 @@ def test_models_build_from_python_values() -> None:
         ({"kind": _DROP}, "", "Unable to extract tag using discriminator 'kind'"),
     ],
 )
-def test_traveller_rule_rejects_with_its_message(
-    changes: dict[str, Any], loc: str, message: str
-) -> None:
+def test_traveller_rule_rejects_with_its_message(changes: dict[str, Any], loc: str, message: str) -> None:
     got_loc, got_message = rejection(event(Kind.TRAVELLER, **changes))
     assert got_loc == loc
     assert message in got_message
@@ -290,9 +288,7 @@ def test_raw_topic_rejects_an_unknown_kind() -> None:
 
 @given(
     kind=st.sampled_from(list(Kind)),
-    queued=st.datetimes(
-        min_value=datetime(2021, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)
-    ),
+    queued=st.datetimes(min_value=datetime(2021, 1, 1), max_value=datetime(2030, 1, 1), timezones=st.just(UTC)),
     wait=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=12)),
     service=st.timedeltas(min_value=timedelta(0), max_value=timedelta(hours=12)),
     offset_h=st.integers(min_value=-12, max_value=14),

@@ -68,9 +68,7 @@ def test_writing_removes_stale_schemas(tmp_path: Path) -> None:
     assert other.exists()
 
 
-def test_module_entry_point_writes_to_a_directory(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_module_entry_point_writes_to_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main([str(tmp_path)])
     assert {p.name for p in tmp_path.iterdir()} == {f"{name}{SUFFIX}" for name in NAMES}
     assert len(capsys.readouterr().out.splitlines()) == len(NAMES)

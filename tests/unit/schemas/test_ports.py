@@ -117,9 +117,7 @@ def test_every_port_has_figures_for_exactly_the_kinds_it_clears(code: str) -> No
 
 def test_clearance_thresholds_default_by_kind() -> None:
     for port in load_ports():
-        assert port.clearance_threshold_s == {
-            kind: {T: 1800, D: 2700, K: 3600}[kind] for kind in port.kinds
-        }
+        assert port.clearance_threshold_s == {kind: {T: 1800, D: 2700, K: 3600}[kind] for kind in port.kinds}
 
 
 def test_a_port_may_override_a_threshold() -> None:

@@ -71,9 +71,7 @@ def test_an_empty_key_is_refused(key: str) -> None:
 def test_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("PRIVACY_HMAC_KEY", KEY.get_secret_value())
-    assert Pseudonymiser.from_settings().ref("licence", "D1234567") == Pseudonymiser(KEY).ref(
-        "licence", "D1234567"
-    )
+    assert Pseudonymiser.from_settings().ref("licence", "D1234567") == Pseudonymiser(KEY).ref("licence", "D1234567")
     with pytest.raises(ValueError, match="PRIVACY_HMAC_KEY is empty"):
         Pseudonymiser.from_settings(PrivacySettings(hmac_key=SecretStr("")))
 

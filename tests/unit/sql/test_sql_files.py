@@ -20,10 +20,18 @@ PLACEHOLDER = re.compile(r"'\$\{CROSSINGS_[A-Z_]+_PASSWORD\}'")
 
 
 def test_the_query_library_is_complete():
-    assert [path.stem for path in QUERIES] == sorted([
-        "alert_history", "busiest_hours", "clearance_by_inspection_mode", "clearance_trend",
-        "daily_crossings", "freight_diversion", "port_clearance", "reconciliation",
-    ])
+    assert [path.stem for path in QUERIES] == sorted(
+        [
+            "alert_history",
+            "busiest_hours",
+            "clearance_by_inspection_mode",
+            "clearance_trend",
+            "daily_crossings",
+            "freight_diversion",
+            "port_clearance",
+            "reconciliation",
+        ]
+    )
 
 
 @pytest.mark.parametrize("path", QUERIES, ids=lambda p: p.name)
@@ -65,8 +73,9 @@ def _chdb(statements: list[str], query: str) -> list[str]:
         "    out.append(chdb.query(query, 'JSONCompact', params={'sql': sql}).bytes().decode())\n"
         "print(json.dumps(out))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], input=json.dumps(statements),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(statements), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return [json.loads(answer)["data"][0][0] for answer in json.loads(result.stdout)]
 
@@ -77,9 +86,18 @@ def test_role_files_parse_as_one_statement_each():
     checked parsed, not run."""
     statements = [" ".join(_statement(path).split()) for path in ROLES]
     roots = [ast.split(" ")[0] for ast in _chdb(statements, "EXPLAIN AST {sql}")]
-    assert roots == ["CreateUserQuery", "GrantQuery", "CreateRoleQuery", "GrantQuery",
-                     "CreateUserQuery", "GrantQuery", "GrantQuery", "GrantQuery",
-                     "CreateSettingsProfileQuery", "CreateQuotaQuery"]
+    assert roots == [
+        "CreateUserQuery",
+        "GrantQuery",
+        "CreateRoleQuery",
+        "GrantQuery",
+        "CreateUserQuery",
+        "GrantQuery",
+        "GrantQuery",
+        "GrantQuery",
+        "CreateSettingsProfileQuery",
+        "CreateQuotaQuery",
+    ]
 
 
 def test_analysts_cannot_lift_their_bounds_nor_read_dead_letters_payloads():
@@ -95,12 +113,15 @@ def test_analysts_cannot_lift_their_bounds_nor_read_dead_letters_payloads():
         assert bounds and 1 <= int(bounds[2]) <= int(bounds[1]) <= int(bounds[3]), profile
     assert int(re.search(r"max_execution_time = \d+ MIN \d+ MAX (\d+)", profile)[1]) <= 300
     quota = formatted["010_analyst_quota.sql"]
-    assert quota.startswith("CREATE QUOTA OR REPLACE crossings_analyst_quota KEYED BY user_name FOR INTERVAL 1 hour MAX ")
+    assert quota.startswith(
+        "CREATE QUOTA OR REPLACE crossings_analyst_quota KEYED BY user_name FOR INTERVAL 1 hour MAX "
+    )
     assert quota.endswith(" TO crossings_analyst")
     limits = dict(re.findall(r"(\w+) = (\d+)", quota))
     assert {"queries", "errors", "execution_time", "read_rows", "result_rows"} <= limits.keys()
     assert formatted["008_analyst_dead_letters_revoke.sql"] == (
-        "REVOKE SELECT ON crossings.dead_letters FROM crossings_analyst")
+        "REVOKE SELECT ON crossings.dead_letters FROM crossings_analyst"
+    )
     assert formatted["004_analyst_grants.sql"] == "GRANT SELECT ON crossings.* TO crossings_analyst"
 
 

@@ -18,7 +18,6 @@ def test_sigterm_sets_the_stop_event_and_the_handlers_come_back():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-
 def test_sighup_sets_it_too_and_the_command_then_ends_as_stopped_by_it():
     with stop_on_signals() as stop:
         os.kill(os.getpid(), signal.SIGHUP)

@@ -27,13 +27,16 @@ def test_replay_exits_1_after_replaying_the_rest_when_a_row_is_rejected(monkeypa
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PRIVACY_HMAC_KEY", HMAC_KEY)
     path = tmp_path / "traffic.csv"
-    path.write_text("Date,Control Point,Arrival / Departure,Hong Kong Residents,Mainland Visitors,Other Visitors,Total,\n"
-                    "01-01-2024,Lo Wu,Arrival,5,15,25,45,\n01-01-2024,[/bold],Arrival,1,1,1,3,\n")
+    path.write_text(
+        "Date,Control Point,Arrival / Departure,Hong Kong Residents,Mainland Visitors,Other Visitors,Total,\n"
+        "01-01-2024,Lo Wu,Arrival,5,15,25,45,\n01-01-2024,[/bold],Arrival,1,1,1,3,\n"
+    )
     sources = []
     monkeypatch.setattr(events, "_produce", lambda source, total, as_json: sources.append(source))
     assert main(["replay", str(path), "--from", "2024-01-01", "--to", "2024-01-01"]) == 1
     assert sum(1 for _ in sources[0].events()) == 45
-    assert capsys.readouterr().err == ("crossings replay: rejected rows: 1 (listed in the summary); "
-                                       f"the other rows of {path} were replayed\n")
+    assert capsys.readouterr().err == (
+        f"crossings replay: rejected rows: 1 (listed in the summary); the other rows of {path} were replayed\n"
+    )
     events._print_summary({**sources[0].summary(), "topics": {}})
     assert f"{path}:3: unknown control point '[/bold]'" in capsys.readouterr().out

@@ -27,16 +27,23 @@ def table_env(request) -> StreamTableEnvironment:
     return env
 
 
-def lines_table(env: StreamTableEnvironment, folder: Path, columns: str, lines: Iterable[str],
-                format_options: str = "'format' = 'json'") -> Table:
+def lines_table(
+    env: StreamTableEnvironment,
+    folder: Path,
+    columns: str,
+    lines: Iterable[str],
+    format_options: str = "'format' = 'json'",
+) -> Table:
     """A bounded table of `columns` (DDL, with any WATERMARK) over a file of `lines`; at its
     end the watermark passes everything, so event-time timers and windows fire."""
     name = f"lines_{next(_tables)}"
     path = folder / name
     path.mkdir()
     (path / "part-0").write_text("".join(f"{line}\n" for line in lines))
-    env.execute_sql(f"CREATE TEMPORARY TABLE {name} ({columns}) "
-                    f"WITH ('connector' = 'filesystem', 'path' = '{path}', {format_options})")
+    env.execute_sql(
+        f"CREATE TEMPORARY TABLE {name} ({columns}) "
+        f"WITH ('connector' = 'filesystem', 'path' = '{path}', {format_options})"
+    )
     return env.from_path(name)
 
 
@@ -45,8 +52,10 @@ def json_table(env: StreamTableEnvironment, folder: Path, columns: str, rows: It
 
 
 # the raw records as the source gives them to the transforms: parsed, with their coordinates
-RAW_COLUMNS = (f"{PARSED_COLUMNS}, `topic` STRING, `partition` INT, `offset` BIGINT, proctime AS PROCTIME(), "
-               "WATERMARK FOR event_time AS event_time")
+RAW_COLUMNS = (
+    f"{PARSED_COLUMNS}, `topic` STRING, `partition` INT, `offset` BIGINT, proctime AS PROCTIME(), "
+    "WATERMARK FOR event_time AS event_time"
+)
 
 
 def raw_table(env: StreamTableEnvironment, folder: Path, records: Iterable[dict]) -> Table:

@@ -9,27 +9,40 @@ import pytest
 
 from pipeline.transforms.alerts import alert_episodes
 from schemas.ports import MIN_WINDOW_CROSSINGS, load_ports
+
 from .conftest import collect, json_table
 
 PORT, KIND = "LUOHU", "traveller"
 THRESHOLD = load_ports().get(PORT).clearance_threshold_s[KIND]
 START = datetime(2024, 5, 1, 8, 0)  # UTC, 16:00 at the port: open
 CLOSED = datetime(2024, 5, 1, 17, 0)  # 01:00 at the port: closed
-WINDOW_COLUMNS = ("window_start TIMESTAMP(3), port_code STRING, kind STRING, direction STRING, p90_s DOUBLE, "
-                  "crossings BIGINT, WATERMARK FOR window_start AS window_start")
+WINDOW_COLUMNS = (
+    "window_start TIMESTAMP(3), port_code STRING, kind STRING, direction STRING, p90_s DOUBLE, "
+    "crossings BIGINT, WATERMARK FOR window_start AS window_start"
+)
 
 
 def window(end: datetime, fraction: float, crossings: int = 40) -> dict:
-    return {"window_start": f"{end - timedelta(minutes=5):%Y-%m-%d %H:%M:%S}", "port_code": PORT, "kind": KIND,
-            "direction": "entry", "p90_s": fraction * THRESHOLD, "crossings": crossings}
+    return {
+        "window_start": f"{end - timedelta(minutes=5):%Y-%m-%d %H:%M:%S}",
+        "port_code": PORT,
+        "kind": KIND,
+        "direction": "entry",
+        "p90_s": fraction * THRESHOLD,
+        "crossings": crossings,
+    }
 
 
-def episodes(table_env, tmp_path, fractions: list[float | None], start: datetime = START,
-             crossings: int = 40) -> list[dict]:
+def episodes(
+    table_env, tmp_path, fractions: list[float | None], start: datetime = START, crossings: int = 40
+) -> list[dict]:
     """The alerts of one window ending each minute from `start`, p90 = fraction x threshold
     (None: no window)."""
-    rows = [window(start + timedelta(minutes=minute), fraction, crossings)
-            for minute, fraction in enumerate(fractions) if fraction is not None]
+    rows = [
+        window(start + timedelta(minutes=minute), fraction, crossings)
+        for minute, fraction in enumerate(fractions)
+        if fraction is not None
+    ]
     return collect(alert_episodes(table_env, json_table(table_env, tmp_path, WINDOW_COLUMNS, rows)))
 
 
