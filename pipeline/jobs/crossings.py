@@ -107,6 +107,8 @@ def create_source(
           `topic` STRING METADATA VIRTUAL,
           `partition` INT METADATA VIRTUAL,
           `offset` BIGINT METADATA VIRTUAL,
+          kafka_time TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
+          arrived_at AS CAST(kafka_time AS TIMESTAMP(3)),
           proctime AS PROCTIME(),
           WATERMARK FOR event_time AS {plus_seconds("event_time", -settings.out_of_orderness_s)}
         ) WITH ({options})""")

@@ -10,8 +10,11 @@ from pipeline.transforms.sql import iso
 def pipeline_counts(env: TableEnvironment, parsed: Table, clean: Table) -> Table:
     """Per source topic and minute of arrival: received (raw), clean, dead letters, duplicates
     (valid records that were not the first of their event) and too late (clean events that
-    updated no window)."""
-    minute = iso("FLOOR(received_at TO MINUTE)")
+    updated no window). The minute is that of the record's Kafka timestamp (`arrived_at`), not
+    of its processing: a job restored from a checkpoint reads the same records again, and
+    they must count in the same minutes, or the minutes counted before the crash would keep
+    them twice."""
+    minute = iso("FLOOR(arrived_at TO MINUTE)")
     return env.sql_query(f"""
         SELECT received_minute, `topic`, SUM(received) AS received, SUM(clean) AS clean,
                SUM(dead_letters) AS dead_letters, SUM(valid) - SUM(clean) AS duplicates,

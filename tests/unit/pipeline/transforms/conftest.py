@@ -53,7 +53,8 @@ def json_table(env: StreamTableEnvironment, folder: Path, columns: str, rows: It
 
 # the raw records as the source gives them to the transforms: parsed, with their coordinates
 RAW_COLUMNS = (
-    f"{PARSED_COLUMNS}, `topic` STRING, `partition` INT, `offset` BIGINT, proctime AS PROCTIME(), "
+    f"{PARSED_COLUMNS}, `topic` STRING, `partition` INT, `offset` BIGINT, arrived_at TIMESTAMP(3), "
+    "proctime AS PROCTIME(), "
     "WATERMARK FOR event_time AS event_time"
 )
 

@@ -1,5 +1,5 @@
-"""Reconciliation counts in process: per topic and minute of arrival, received = clean + dead
-letters + duplicates, and too-late events counted among the clean."""
+"""Reconciliation counts in process: per topic and minute of arrival in Kafka, received = clean +
+dead letters + duplicates, and too-late events counted among the clean."""
 
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ T0 = datetime(2024, 5, 1, 8, 0)
 TRAVELLER, TRUCK = "crossings.raw.traveller", "crossings.raw.truck"
 
 
-def record(event_id: str, topic: str, received: datetime, event_time: datetime = T0, reason: str | None = None) -> dict:
+def record(event_id: str, topic: str, arrived: datetime, event_time: datetime = T0, reason: str | None = None) -> dict:
     return {
         "reason": reason,
         "event_id": event_id,
         "port_code": "HUANGGANG",
         "topic": topic,
         "event_time": f"{event_time:%Y-%m-%d %H:%M:%S}",
-        "received_at": f"{received:%Y-%m-%d %H:%M:%S}",
+        "arrived_at": f"{arrived:%Y-%m-%d %H:%M:%S}",
     }
 
 
