@@ -30,18 +30,8 @@ from connectors.retry import Stopped
 from pipeline.settings import AlertSettings
 from tests.integration.connectors.webhooks import Receiver, free_port
 
-RAISED = {
-    "episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33",
-    "state": "raised",
-    "severity": "critical",
-    "port_code": "LUOHU",
-    "kind": "traveller",
-    "direction": "exit",
-    "started_at": "2024-05-01T08:00:00Z",
-    "ended_at": None,
-    "peak_p90_s": 950.4,
-    "threshold_s": 300,
-}
+from .test_alert_messages import RAISED
+
 SECRET_PATH = "/hooks/s3cret-path?token=abc123"
 
 
