@@ -254,7 +254,7 @@ class DispatcherStats(ConsumerStats):
         states = " ".join(f"{state}={count}" for state, count in sorted(self.alerts_per_state.items()))
         return (
             f"dispatched {self.alerts} alerts {states}; posts {self.posts}; failed posts {self.failed_posts}; "
-            f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.total_lag}; "
+            f"failed deliveries {self.failed_deliveries}; in flight {self.in_flight}; lag {self.lag_text}; "
             f"tombstones {self.tombstones}; rejected {self.rejected}; last alert {self.last_alert_at or 'never'}"
         )
 

@@ -223,6 +223,12 @@ class LoaderStats(ConsumerStats):
     inserts: int = 0
     failed_inserts: int = 0
     last_insert_at: str | None = None
+    unwritten: int = 0  # rows read and not inserted yet (a batch filling, or an insert retried)
+
+    @property
+    def lag_text(self) -> str:
+        """Records not loaded yet: not read, or read and not inserted ('?' until assigned)."""
+        return str(self.total_lag + self.unwritten) if self.lag else "?"
 
     @property
     def rows_per_s(self) -> float:
@@ -234,7 +240,7 @@ class LoaderStats(ConsumerStats):
     def line(self) -> str:
         tables = " ".join(f"{table}={count}" for table, count in sorted(self.rows_per_table.items()))
         return (
-            f"loaded {self.rows} rows ({self.rows_per_s:,.0f} rows/s) {tables}; lag {self.total_lag}; "
+            f"loaded {self.rows} rows ({self.rows_per_s:,.0f} rows/s) {tables}; lag {self.lag_text}; "
             f"tombstones {self.tombstones}; rejected {self.rejected}; refused {self.refused} (in load_rejects); "
             f"failed inserts {self.failed_inserts}; "
             f"last insert {self.last_insert_at or 'never'}"
@@ -500,6 +506,7 @@ class Loader(ConsumeLoop):
             self.sink.flush(batch)
 
     def stats_line(self) -> str:
+        self.stats.unwritten = sum(len(batch.rows) for batch in self.sink.pending())
         return self.stats.line()
 
     def _drop_uncommitted(self, revoked: list[Partition]) -> None:

@@ -252,6 +252,12 @@ class ConsumerStats:
     def total_lag(self) -> int:
         return sum(self.lag.values())
 
+    @property
+    def lag_text(self) -> str:
+        """The total lag for a log line; '?' until partitions were assigned and measured (a
+        reader of the log must not take a member still joining its group for caught up)."""
+        return str(self.total_lag) if self.lag else "?"
+
     def as_dict(self) -> dict[str, Any]:
         """The `--json` output: every field but `started_at`, counters as sorted dicts."""
         values = {item.name: getattr(self, item.name) for item in fields(self) if item.name != "started_at"}

@@ -86,3 +86,10 @@ def test_an_error_still_finishes_and_closes_the_consumer():
     with pytest.raises(RuntimeError, match="a bug"):
         loop.run()
     assert loop.calls == ["take 0", "finish"] and reader.closed
+
+
+def test_the_lag_of_a_member_not_yet_assigned_is_unknown_not_zero():
+    stats = ConsumerStats()
+    assert stats.lag_text == "?"
+    stats.lag = {"t": 0}
+    assert stats.lag_text == "0"
