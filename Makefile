@@ -46,9 +46,10 @@ test: setup lint ## Run every test: the linters, unit tests, then integration te
 	$(PYTEST) -m unit -q
 	$(PYTEST) -m integration -q
 
-lint: setup ## ruff's checks and its formatting check (the rules are in pyproject.toml)
+lint: setup ## ruff's checks and formatting, and the import layers (lint-imports); rules in pyproject.toml
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 demo: setup ## The whole pipeline on a simulated day with a live board, then a summary and an HTML report (DEMO_ARGS="--speed 480 ...")
 	$(VENV)/bin/crossings demo $(DEMO_ARGS)

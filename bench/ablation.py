@@ -26,16 +26,19 @@ from pyflink.table.expressions import col
 
 from bench.job import send
 from bench.produce import simulated
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from deploy.services import KafkaBroker
+from deploy.services.settings import FlinkSettings
 from pipeline.jobs.crossings import configure, create_source
+from pipeline.jobs.settings import PipelineSettings
 from pipeline.runtime import JOB_SCRIPT, run_local, stream_environments
-from pipeline.settings import KafkaSettings, PipelineSettings
 from pipeline.transforms.alerts import alert_episodes
 from pipeline.transforms.counts import pipeline_counts
 from pipeline.transforms.sql import register_functions
 from pipeline.transforms.streams import first_occurrences, mark_lateness
 from pipeline.transforms.windows import clearance, clearance_windows, throughput
+from schemas.privacy import PrivacySettings
 
 STAGES = ["source + parse", "+ lateness", "+ dedup", "+ throughput", "+ clearance", "+ counts", "+ alerts"]
 
@@ -45,7 +48,7 @@ def run_stages(
 ) -> float:
     """Seconds to run the first `stages` stages over the whole backlog into blackhole sinks;
     with `jfr`, a Java Flight Recording of the run (the mini-cluster is this process's JVM)."""
-    _, table_env = stream_environments(parallelism)
+    _, table_env = stream_environments(FlinkSettings(), PrivacySettings(), parallelism)
     configure(table_env, settings)
     register_functions(table_env)
     raw = create_source(table_env, settings, bootstrap, bounded=True)

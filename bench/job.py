@@ -32,13 +32,16 @@ from bench import percentile
 from bench.follow import KafkaFollower
 from bench.procfs import children, descendants, peak_rss
 from bench.produce import simulated
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import KafkaBroker
 from deploy.services.flink import FlinkCluster
 from deploy.services.process import StoppedBySignal, supervised
+from deploy.services.settings import FlinkSettings
+from pipeline.jobs.settings import PipelineSettings
 from pipeline.runtime import JOB_SCRIPT, submit
-from pipeline.settings import FlinkSettings, KafkaSettings, PipelineSettings
 from schemas.events import Crossing, raw_topic
+from schemas.privacy import PrivacySettings
 
 TARGET_EVENTS_PER_S = 50_000
 PARALLELISM = 2
@@ -166,7 +169,9 @@ def main() -> None:
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-job-")))
         bootstrap = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=folder / "kafka"))).bootstrap
-        cluster = stack.enter_context(FlinkCluster(FlinkSettings(data_dir=folder / "flink", taskmanagers=PARALLELISM)))
+        cluster = stack.enter_context(
+            FlinkCluster(FlinkSettings(data_dir=folder / "flink", taskmanagers=PARALLELISM), PrivacySettings())
+        )
         ensure_topics(bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
 
         producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
@@ -182,6 +187,7 @@ def main() -> None:
             cluster.rest_url,
             PARALLELISM,
             300,
+            flink=cluster.settings,
             detached=True,
             env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")},
         )

@@ -34,9 +34,10 @@ from bench.produce import rate, simulated
 from connectors.clickhouse import Warehouse, open_warehouse
 from connectors.clickhouse.loader import TARGETS, Loader, Target
 from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import CLEAN, TopicSpec, ensure_topics
 from deploy.services import KafkaBroker
-from pipeline.settings import ClickHouseSettings, KafkaSettings, LoaderSettings
 
 TARGET_ROWS_PER_S = 200_000
 TARGET_FRESHNESS_P99_S = 2.0
@@ -180,8 +181,9 @@ def main() -> None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-kafka-")))
             bootstrap = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=data_dir))).bootstrap
         chdb_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-chdb-")))
-        warehouse = stack.enter_context(open_warehouse(ClickHouseSettings(data_path=chdb_dir, url=None)))
-        migrate(warehouse)
+        clickhouse = ClickHouseSettings(data_path=chdb_dir, url=None)
+        warehouse = stack.enter_context(open_warehouse(clickhouse))
+        migrate(warehouse, clickhouse)
 
         values = [event.to_json() for event in simulated(args.events, args.seed)]
         inserts = insert_path(warehouse, values, settings.batch_rows)

@@ -51,11 +51,14 @@ from bench.procfs import peak_rss
 from bench.produce import rate, simulated
 from bench.results import RESULTS, append_result
 from connectors.kafka.producer import CrossingProducer
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import CLEAN, JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
 from deploy.services import FlinkCluster, KafkaBroker
 from deploy.services.process import spawn, stop_group, tail
+from deploy.services.settings import FlinkSettings
+from pipeline.jobs.settings import PipelineSettings
 from pipeline.runtime import JOB_SCRIPT, submit
-from pipeline.settings import FlinkSettings, KafkaSettings, PipelineSettings
+from schemas.privacy import PrivacySettings
 
 PARALLELISM = 2
 REPO = Path(__file__).resolve().parent.parent
@@ -374,7 +377,8 @@ def main() -> None:
             FlinkCluster(
                 FlinkSettings(
                     data_dir=folder / "flink", taskmanagers=PARALLELISM, taskmanager_memory=args.taskmanager_memory
-                )
+                ),
+                PrivacySettings(),
             )
         )
         ensure_topics(bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
@@ -402,6 +406,7 @@ def main() -> None:
             cluster.rest_url,
             PARALLELISM,
             300,
+            flink=cluster.settings,
             detached=True,
             env={"PIPELINE_CHECKPOINT_DIR": str(folder / "checkpoints")},
         )

@@ -23,10 +23,10 @@ from kafka import KafkaProducer
 from pydantic import SecretStr
 
 from connectors.kafka.producer import CrossingProducer
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import RAW_TOPICS, TopicSpec, ensure_topics
 from connectors.sources.simulator import SimulatorSource
 from deploy.services import KafkaBroker
-from pipeline.settings import KafkaSettings
 from schemas.ports import SHENZHEN_TZ
 from schemas.privacy import Pseudonymiser
 

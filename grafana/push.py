@@ -24,9 +24,10 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaException
 
+from connectors.clickhouse.settings import ClickHouseAnalystSettings, ClickHouseSettings
 from grafana import alerts
 from grafana.build import DASHBOARDS, render
-from pipeline.settings import ClickHouseAnalystSettings, ClickHouseSettings, GrafanaSettings
+from grafana.settings import GrafanaSettings
 
 PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 DATASOURCE_FILE = PROVISIONING / "datasources" / "clickhouse.yaml"

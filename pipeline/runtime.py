@@ -16,11 +16,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pipeline.settings import FlinkSettings, PrivacySettings
+from deploy.services.flink import flink_home, taskmanager_environment
+from deploy.services.process import spawn, start_group, stop_group
+from deploy.services.settings import FlinkSettings
+from schemas.privacy import PrivacySettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PYTHON_PACKAGES = ("pipeline", "schemas", "connectors")
+PYTHON_PACKAGES = ("pipeline", "schemas", "connectors", "deploy")
 JOB_SCRIPT = REPO_ROOT / "pipeline" / "jobs" / "crossings.py"
+JOB_NAME = "crossings"  # what JOB_SCRIPT runs as, on a cluster too
 STOP_GRACE_S = 10.0  # a stopped run's JVM gets this long after SIGTERM, then SIGKILL
 
 
@@ -28,23 +32,14 @@ class JobError(RuntimeError):
     """A job failed to run or to submit; the message carries the tail of its output."""
 
 
-def connector_jars(settings: FlinkSettings | None = None) -> list[Path]:
-    jars = sorted((settings or FlinkSettings()).connector_jars_dir.resolve().glob("*.jar"))
+def connector_jars(settings: FlinkSettings) -> list[Path]:
+    jars = sorted(settings.connector_jars_dir.resolve().glob("*.jar"))
     if not jars:
         raise JobError("no Flink connector jars found: run `make setup` first")
     return jars
 
 
-def taskmanager_environment() -> dict[str, str]:
-    """What a TaskManager needs in its process environment, and nowhere in the job's plan or
-    configuration: PRIVACY_HMAC_KEY (environment or `.env`), which the `crossing-json` format
-    reads in open() to write dead letters' identifiers as refs. Empty when the key is unset (the
-    format then fails at open(), naming the variable)."""
-    key = PrivacySettings().hmac_key.get_secret_value()
-    return {"PRIVACY_HMAC_KEY": key} if key else {}
-
-
-def stream_environments(parallelism: int | None = None):
+def stream_environments(flink: FlinkSettings, privacy: PrivacySettings, parallelism: int | None = None):
     """A StreamExecutionEnvironment and its StreamTableEnvironment (UTC session time zone),
     with the Kafka connector on the classpath. A local environment's mini-cluster is a JVM
     this process starts, with this process's environment: the TaskManager variables go there
@@ -52,9 +47,9 @@ def stream_environments(parallelism: int | None = None):
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
-    os.environ.update(taskmanager_environment())
+    os.environ.update(taskmanager_environment(privacy))
     env = StreamExecutionEnvironment.get_execution_environment()
-    env.add_jars(*(jar.as_uri() for jar in connector_jars()))
+    env.add_jars(*(jar.as_uri() for jar in connector_jars(flink)))
     if parallelism is not None:
         env.set_parallelism(parallelism)
     table_env = StreamTableEnvironment.create(env)
@@ -76,8 +71,6 @@ def start_local(
     """Start a job script in the local mini-cluster and return at once: the script's Python
     and the mini-cluster's JVM in a process group of their own, output appended to `log_file`.
     `deploy.services.process.stop_group` stops both."""
-    from deploy.services.process import spawn
-
     return spawn(
         [sys.executable, str(script), *args], log_file, {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
     )
@@ -89,6 +82,8 @@ def submit(
     rest_url: str,
     parallelism: int,
     timeout_s: float | None,
+    *,
+    flink: FlinkSettings,
     detached: bool = False,
     echo: bool = False,
     env: Mapping[str, str] | None = None,
@@ -99,13 +94,13 @@ def submit(
     `stop_with_savepoint` returned). The job's packages travel as one folder holding them (a package
     folder given alone would become the import root: `connectors/kafka` would hide the
     `kafka` client library)."""
-    from deploy.services.flink import flink_home
-
     rest = urlparse(rest_url)
     with tempfile.TemporaryDirectory(prefix="crossings-job-") as bundle:
         for package in PYTHON_PACKAGES:
             shutil.copytree(
-                REPO_ROOT / package, Path(bundle) / package, ignore=shutil.ignore_patterns("__pycache__", "jvm")
+                REPO_ROOT / package,
+                Path(bundle) / package,
+                ignore=shutil.ignore_patterns("__pycache__", "jvm", "compose", "k8s"),
             )
         argv = [
             str(flink_home() / "bin" / "flink"),
@@ -122,7 +117,7 @@ def submit(
             str(script),
             "--pyFiles",
             bundle,
-            *(option for jar in connector_jars() for option in ("--jarfile", str(jar))),
+            *(option for jar in connector_jars(flink) for option in ("--jarfile", str(jar))),
             *args,
         ]
         return _run(argv, timeout_s, f"submission of {script.name} to {rest_url}", echo, env)
@@ -141,8 +136,6 @@ def running_job_id(rest_url: str, name: str) -> str:
 def stop_with_savepoint(rest_url: str, job_id: str, directory: Path, timeout_s: float | None) -> str:
     """Stop a job gracefully (`flink stop`): its sources stop, a final savepoint is written
     under `directory` and its Kafka transactions commit. Returns the savepoint's path."""
-    from deploy.services.flink import flink_home
-
     rest = urlparse(rest_url)
     output = _run(
         [
@@ -169,8 +162,6 @@ def _run(
     """Run `argv` in its own process group (a job script and its Flink JVM), stopped on timeout,
     error, Ctrl-C, SIGTERM or SIGHUP; with `echo`, its output goes to stderr as it comes (and
     there is no timeout)."""
-    from deploy.services.process import start_group, stop_group
-
     process = start_group(
         argv,
         {**(env or {}), "PYFLINK_CLIENT_EXECUTABLE": sys.executable},

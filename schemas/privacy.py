@@ -13,15 +13,44 @@ import hmac
 import re
 import unicodedata
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
 
-from pipeline.settings import PrivacySettings
+from schemas.settings import Secret, settings_config
 
 NAMESPACES = frozenset({"document", "licence", "plate"})
 REF_HEX_CHARS = 32
 
 # Spaces, hyphens, dots and brackets are formatting, not part of the identifier.
 _FORMATTING = re.compile(r"[\s\-.()]+")
+
+
+HMAC_KEY_MIN_BYTES = 32
+# CHANGE_ME, the placeholder of deploy/k8s/secret.example.yaml, in any case, spelling or repetition.
+_PLACEHOLDER = re.compile(r"(change[\W_]*me[\W_]*)+", re.IGNORECASE)
+
+
+class PrivacySettings(BaseSettings):
+    """Pseudonymisation of document numbers, licences and plates."""
+
+    model_config = settings_config("PRIVACY_")
+
+    hmac_key: Secret = Field(SecretStr(""), description="key of the HMAC that turns identifiers into refs")
+
+    @field_validator("hmac_key")
+    @classmethod
+    def _strong_key(cls, key: SecretStr) -> SecretStr:
+        """Empty means unset (the Pseudonymiser refuses it); else 32 bytes, not a placeholder."""
+        secret = key.get_secret_value()
+        if not secret:
+            return key
+        if _PLACEHOLDER.fullmatch(secret):
+            raise ValueError("is a placeholder, not a key: set a random one (`make setup` writes one into .env)")
+        if len(secret.encode()) < HMAC_KEY_MIN_BYTES:
+            raise ValueError(
+                f"must be at least {HMAC_KEY_MIN_BYTES} bytes of random key (`make setup` writes one into .env)"
+            )
+        return key
 
 
 def normalise_identifier(identifier: str) -> str:
@@ -42,9 +71,9 @@ class Pseudonymiser:
         self._keyed = hmac.new(secret.encode(), digestmod=hashlib.sha256)
 
     @classmethod
-    def from_settings(cls, settings: PrivacySettings | None = None) -> Pseudonymiser:
-        """A pseudonymiser keyed by PRIVACY_HMAC_KEY (environment or `.env`)."""
-        return cls((settings or PrivacySettings()).hmac_key)
+    def from_settings(cls, settings: PrivacySettings) -> Pseudonymiser:
+        """A pseudonymiser keyed by PRIVACY_HMAC_KEY."""
+        return cls(settings.hmac_key)
 
     def ref(self, namespace: str, identifier: str) -> str:
         """The ref of `identifier` in `namespace` (one of NAMESPACES)."""

@@ -20,7 +20,7 @@ import orjson
 from confluent_kafka import Producer
 from pydantic import ValidationError
 
-from pipeline.settings import PipelineSettings
+from pipeline.jobs.settings import PipelineSettings
 from schemas.events import Crossing, parse_crossing, raw_topic
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -19,9 +19,9 @@ from bench.chaos.faults import FaultyWarehouse
 from connectors.clickhouse import open_warehouse
 from connectors.clickhouse.loader import Loader
 from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
 from connectors.kafka.topics import JOB_OUTPUTS, ensure_topics
 from pipeline.commands.common import kafka_bootstrap, log_to_console, stop_on_signals
-from pipeline.settings import ClickHouseSettings, LoaderSettings
 
 
 def main() -> None:

@@ -32,11 +32,13 @@ from confluent_kafka import Consumer, KafkaError, Message
 
 from bench.chaos.expected import Expected, RawRecord, produce, recompute
 from bench.chaos.inputs import CLEAR_IDENTIFIERS, chaos_input
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import CLEAN, JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, ensure_topics
 from deploy.services import FlinkCluster, KafkaBroker
+from deploy.services.settings import FlinkSettings
 from pipeline.runtime import JOB_SCRIPT, submit
-from pipeline.settings import FlinkSettings, KafkaSettings
 from schemas.events import parse_crossing
+from schemas.privacy import PrivacySettings
 
 REPO = Path(__file__).resolve().parents[2]
 CROSSINGS = Path(sys.executable).parent / "crossings"
@@ -275,7 +277,10 @@ class Run:
             if self.cluster is None:
                 self.cluster = self.stack.enter_context(
                     FlinkCluster(
-                        FlinkSettings(data_dir=self.folder / "flink", taskmanagers=PARALLELISM, slots_per_taskmanager=1)
+                        FlinkSettings(
+                            data_dir=self.folder / "flink", taskmanagers=PARALLELISM, slots_per_taskmanager=1
+                        ),
+                        PrivacySettings(),
                     )
                 )
             self.submit()
@@ -312,6 +317,7 @@ class Run:
             self.cluster.rest_url,
             PARALLELISM,
             300,
+            flink=self.cluster.settings,
             detached=True,
             env=env,
             from_savepoint=str(from_checkpoint) if from_checkpoint else None,

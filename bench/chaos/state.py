@@ -12,12 +12,13 @@ from pathlib import Path
 
 from bench.chaos.inputs import CLEAR_IDENTIFIERS
 from connectors.clickhouse import open_warehouse
+from connectors.clickhouse.settings import ClickHouseSettings
 
 QUERIES = Path(__file__).resolve().parent / "sql"
 
 
 def main() -> None:
-    with open_warehouse() as warehouse:
+    with open_warehouse(ClickHouseSettings()) as warehouse:
         state = {
             path.stem: warehouse.query(path.read_text(encoding="utf-8")).dicts()
             for path in sorted(QUERIES.glob("*.sql"))

@@ -63,6 +63,7 @@ import orjson
 from confluent_kafka import KafkaException, TopicPartition
 from pydantic import ValidationError
 
+from connectors.alerts.settings import AlertSettings
 from connectors.kafka.consumer import (
     CommitRefused,
     CommitRetriable,
@@ -74,7 +75,6 @@ from connectors.kafka.consumer import (
 )
 from connectors.kafka.topics import ALERTS
 from connectors.retry import Backoff, Stopped, retry
-from pipeline.settings import AlertSettings
 from schemas.outputs import Alert
 from schemas.ports import load_ports
 
@@ -356,14 +356,14 @@ class Dispatcher(ConsumeLoop):
     def __init__(
         self,
         bootstrap: str,
-        settings: AlertSettings | None = None,
+        settings: AlertSettings,
         topic: str = ALERTS.name,
         stop: threading.Event | None = None,
         stats_interval_s: float = 10.0,
         reader: GroupReader | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings or AlertSettings()
+        self.settings = settings
         self.topic = topic
         self.clock = clock
         self.backoff = Backoff.from_ms(self.settings.backoff_initial_ms, self.settings.backoff_max_ms)

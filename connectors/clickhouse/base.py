@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.settings import ClickHouseSettings
+from connectors.clickhouse.settings import ClickHouseSettings
 
 
 class WarehouseError(RuntimeError):
@@ -102,9 +102,8 @@ class Warehouse(ABC):
         self.close()
 
 
-def open_warehouse(settings: ClickHouseSettings | None = None) -> Warehouse:
+def open_warehouse(settings: ClickHouseSettings) -> Warehouse:
     """chdb at `settings.data_path`, or the server at `settings.url` when it is set."""
-    settings = settings or ClickHouseSettings()
     if settings.url:
         from connectors.clickhouse.server import ServerWarehouse
 

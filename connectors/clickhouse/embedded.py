@@ -11,7 +11,7 @@ import pyarrow as pa
 from chdb import session
 
 from connectors.clickhouse.base import QueryResult, RefusedError, Warehouse, WarehouseError, refused_for_good
-from pipeline.settings import ClickHouseSettings
+from connectors.clickhouse.settings import ClickHouseSettings
 
 
 class EmbeddedWarehouse(Warehouse):

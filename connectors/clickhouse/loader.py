@@ -40,6 +40,7 @@ import orjson
 from confluent_kafka import KafkaException
 
 from connectors.clickhouse.base import RefusedError, Warehouse, WarehouseError
+from connectors.clickhouse.settings import LoaderSettings
 from connectors.kafka.consumer import (
     CommitRefused,
     CommitRetriable,
@@ -51,7 +52,6 @@ from connectors.kafka.consumer import (
 )
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec
 from connectors.retry import Backoff, retry
-from pipeline.settings import LoaderSettings
 from schemas.outputs import OutputMessage
 
 log = logging.getLogger(__name__)
@@ -449,12 +449,12 @@ class Loader(ConsumeLoop):
         self,
         bootstrap: str,
         warehouse: Warehouse,
-        settings: LoaderSettings | None = None,
+        settings: LoaderSettings,
         targets: Mapping[str, Target] = TARGETS,
         stop: threading.Event | None = None,
         stats_interval_s: float = 10.0,
     ) -> None:
-        self.settings = settings or LoaderSettings()
+        self.settings = settings
         self.targets = targets
         reader = GroupReader(
             bootstrap,

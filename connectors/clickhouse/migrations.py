@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.clickhouse.base import Warehouse, WarehouseError
-from pipeline.settings import ClickHouseSettings
+from connectors.clickhouse.settings import ClickHouseSettings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "clickhouse"
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
@@ -68,11 +68,8 @@ def applied_versions(warehouse: Warehouse) -> dict[int, str]:
     return {int(version): checksum for version, checksum in rows}
 
 
-def migrate(
-    warehouse: Warehouse, settings: ClickHouseSettings | None = None, folder: Path = MIGRATIONS_DIR
-) -> list[Migration]:
+def migrate(warehouse: Warehouse, settings: ClickHouseSettings, folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply what is not applied yet; returns those migrations (empty when up to date)."""
-    settings = settings or ClickHouseSettings()
     bookkeeping, *migrations = load_migrations(folder)
     _apply(warehouse, bookkeeping, settings)
     applied = applied_versions(warehouse)

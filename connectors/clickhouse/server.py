@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from clickhouse_driver import Client, errors
 
 from connectors.clickhouse.base import QueryResult, RefusedError, Warehouse, WarehouseError, refused_for_good
-from pipeline.settings import ClickHouseSettings
+from connectors.clickhouse.settings import ClickHouseSettings
 
 # Errors of the driver itself that mean a value cannot be written as its column's type.
 _DRIVER_REFUSALS = (

@@ -324,7 +324,7 @@ class ReplaySource(Source):
         scale: Scale = 1,
         *,
         ports: PortRegistry | None = None,
-        pseudonymiser: Pseudonymiser | None = None,
+        pseudonymiser: Pseudonymiser,
         seed: int = 0,
     ) -> None:
         self.path = Path(path)
@@ -339,7 +339,7 @@ class ReplaySource(Source):
                 raise ValueError(
                     f"port {port.code} is the counterpart of {port.hk_control_point!r} but does not clear travellers"
                 )
-        self._pseudonymiser = pseudonymiser or Pseudonymiser.from_settings()
+        self._pseudonymiser = pseudonymiser
         rows, self.rejections = read_hk_statistics(self.path, date_from, date_to)
         self._days: dict[date, list[tuple[Port, DailyTraffic]]] = defaultdict(list)
         self._skipped: Counter[str] = Counter()

@@ -203,7 +203,7 @@ class SimulatorSource(Source):
         seed: int = 0,
         scenario: Scenario | str = "normal",
         ports: PortRegistry | None = None,
-        pseudonymiser: Pseudonymiser | None = None,
+        pseudonymiser: Pseudonymiser,
         scale: float = 1.0,
         scale_lanes: bool = False,
         port_codes: Collection[str] | None = None,
@@ -230,7 +230,7 @@ class SimulatorSource(Source):
         self._seed = seed
         self._scenario = scenario_by_name(scenario) if isinstance(scenario, str) else scenario
         self._ports = ports if ports is not None else load_ports()
-        self._pseudonymiser = pseudonymiser or Pseudonymiser.from_settings()
+        self._pseudonymiser = pseudonymiser
         self._scale = scale
         self._scale_lanes = scale_lanes
         self._speed = speed

@@ -16,9 +16,9 @@ import json
 import sys
 import urllib.request
 
-from pipeline.jobs.crossings import JOB_NAME
-from pipeline.runtime import JOB_SCRIPT, submit
-from pipeline.settings import FlinkSettings, KafkaSettings
+from connectors.kafka.settings import KafkaSettings
+from deploy.services.settings import FlinkSettings
+from pipeline.runtime import JOB_NAME, JOB_SCRIPT, submit
 
 # Job states after which a job of the same name may be submitted again.
 ENDED = {"FINISHED", "FAILED", "CANCELED"}
@@ -43,13 +43,14 @@ def main() -> int:
     if running:
         print(f"job {JOB_NAME} already runs on {args.rest_url}: {', '.join(running)}")
         return 0
-    parallelism = FlinkSettings().parallelism
+    flink = FlinkSettings()
     submit(
         JOB_SCRIPT,
-        ["--bootstrap", bootstrap, "--parallelism", str(parallelism)],
+        ["--bootstrap", bootstrap, "--parallelism", str(flink.parallelism)],
         args.rest_url,
-        parallelism,
+        flink.parallelism,
         timeout_s=None,
+        flink=flink,
         detached=True,
         echo=True,
     )

@@ -14,8 +14,8 @@ import pyflink
 
 from deploy.services.errors import ServiceError
 from deploy.services.process import free_port, kill_group, pid_alive, spawn, stop_group, wait_until
-from pipeline.runtime import taskmanager_environment
-from pipeline.settings import FlinkSettings
+from deploy.services.settings import FlinkSettings
+from schemas.privacy import PrivacySettings
 
 CONF_TEMPLATE = Path(__file__).resolve().parent.parent / "flink" / "config.yaml"
 MARKER = "-Dcrossings.service=flink"
@@ -26,12 +26,22 @@ def flink_home() -> Path:
     return Path(pyflink.__file__).resolve().parent
 
 
+def taskmanager_environment(privacy: PrivacySettings) -> dict[str, str]:
+    """What a TaskManager needs in its process environment, and nowhere in the job's plan or
+    configuration: PRIVACY_HMAC_KEY, which the `crossing-json` format reads in open() to write
+    dead letters' identifiers as refs. Empty when the key is unset (the format then fails at
+    open(), naming the variable)."""
+    key = privacy.hmac_key.get_secret_value()
+    return {"PRIVACY_HMAC_KEY": key} if key else {}
+
+
 class FlinkCluster:
     """Writes a config folder, starts the JobManager and TaskManagers in the foreground as
     children of their own process groups, and waits until all TaskManagers registered."""
 
-    def __init__(self, settings: FlinkSettings | None = None) -> None:
-        self.settings = settings or FlinkSettings()
+    def __init__(self, settings: FlinkSettings, privacy: PrivacySettings) -> None:
+        self.settings = settings
+        self.privacy = privacy
         self.data_dir = self.settings.data_dir.resolve()
         self.rest_port = self.settings.rest_port or free_port()
         self.rpc_port = self.settings.rpc_port or free_port()
@@ -81,7 +91,7 @@ class FlinkCluster:
     def _spawn(self, role: str, index: int) -> None:
         script = flink_home() / "bin" / f"{role}.sh"
         # the TaskManagers' secrets go in their environment only, never in config.yaml or the job
-        env = {**self.env(), **(taskmanager_environment() if role == "taskmanager" else {})}
+        env = {**self.env(), **(taskmanager_environment(self.privacy) if role == "taskmanager" else {})}
         process = spawn(["bash", str(script), "start-foreground"], self.log_dir / f"{role}-{index}.out", env)
         self.pids.append(process.pid)
 

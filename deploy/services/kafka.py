@@ -14,9 +14,9 @@ from string import Template
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from connectors.kafka.settings import KafkaSettings
 from deploy.services.errors import ServiceError
 from deploy.services.process import free_port, pid_alive, port_open, spawn, stop_group, tail, wait_until
-from pipeline.settings import KafkaSettings
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "kafka"
 MARKER = "-Dcrossings.service=kafka"
@@ -53,8 +53,8 @@ class KafkaBroker:
     each on 127.0.0.1 and waits until every broker is registered. One node keeps its data in
     `data_dir` itself; N nodes in `data_dir/broker-<id>`."""
 
-    def __init__(self, settings: KafkaSettings | None = None) -> None:
-        self.settings = settings or KafkaSettings()
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
         self.data_dir = self.settings.data_dir.resolve()
         count = self.settings.brokers
         self.nodes = [

@@ -10,12 +10,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.kafka.settings import KafkaSettings
 from deploy.services import flink, kafka
 from deploy.services.errors import ServiceError
 from deploy.services.flink import FlinkCluster
 from deploy.services.kafka import KafkaBroker
 from deploy.services.process import cmdline, pid_alive, port_open, release, stop_group
-from pipeline.settings import FlinkSettings, KafkaSettings
+from deploy.services.settings import FlinkSettings
+from schemas.privacy import PrivacySettings
 
 STATE_FILE = Path("var/services.json")
 
@@ -24,11 +26,8 @@ STATE_FILE = Path("var/services.json")
 class LocalStack:
     kafka_settings: KafkaSettings
     flink_settings: FlinkSettings
+    privacy_settings: PrivacySettings
     state_file: Path = STATE_FILE
-
-    @classmethod
-    def from_env(cls) -> LocalStack:
-        return cls(KafkaSettings(), FlinkSettings())
 
     def up(self) -> dict:
         """Start what is not running yet (or Kafka with another number of brokers); returns the status."""
@@ -43,7 +42,7 @@ class LocalStack:
         self.down()
         broker = KafkaBroker(self.kafka_settings).start()
         try:
-            cluster = FlinkCluster(self.flink_settings).start()
+            cluster = FlinkCluster(self.flink_settings, self.privacy_settings).start()
         except BaseException:
             broker.stop()
             raise

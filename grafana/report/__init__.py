@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from connectors.clickhouse import QueryResult, Warehouse, WarehouseError
+from connectors.clickhouse.settings import ClickHouseSettings
 from grafana.build import render
 from grafana.macros import TimeRange, dashboard_variables, expand
 from grafana.report.svg import format_value, line_chart
-from pipeline.settings import ClickHouseSettings
 
 DASHBOARDS = ("ops_centre", "freight")
 PAGE_WIDTH = 1320  # px of the 24 grid columns, as Grafana's

@@ -7,9 +7,9 @@ import json
 import logging
 
 from connectors.alerts.dispatcher import Dispatcher
+from connectors.alerts.settings import AlertSettings
 from connectors.kafka.topics import ALERTS, TopicSpec, ensure_topics
 from pipeline.commands.common import kafka_bootstrap, log_to_console, stop_on_signals
-from pipeline.settings import AlertSettings
 
 
 def register(groups: argparse._SubParsersAction) -> None:

@@ -8,13 +8,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from connectors.kafka.settings import KafkaSettings
 from deploy.services import LocalStack
 from deploy.services.process import STOP_SIGNALS, StoppedBySignal
-from pipeline.settings import KafkaSettings
+from deploy.services.settings import FlinkSettings
+from schemas.privacy import PrivacySettings
 
 
 class UserError(RuntimeError):
     """A problem the user can fix; `crossings` prints it without a stack trace."""
+
+
+def local_stack() -> LocalStack:
+    """The services `crossings services up` starts, as the settings describe them."""
+    return LocalStack(KafkaSettings(), FlinkSettings(), PrivacySettings())
 
 
 def kafka_bootstrap(settings: KafkaSettings | None = None) -> str:
@@ -22,7 +29,7 @@ def kafka_bootstrap(settings: KafkaSettings | None = None) -> str:
     settings = settings or KafkaSettings()
     if settings.bootstrap_servers:
         return settings.bootstrap_servers
-    kafka = LocalStack.from_env().status()["kafka"]
+    kafka = local_stack().status()["kafka"]
     if kafka["running"]:
         return kafka["bootstrap"]
     raise UserError("no Kafka broker: set KAFKA_BOOTSTRAP_SERVERS or run `crossings services up`")

@@ -19,10 +19,9 @@ from connectors.sources.replay import ReplaySource
 from connectors.sources.scenarios import SCENARIOS
 from connectors.sources.simulator import SimulatorSource, simulated_period
 from pipeline.commands.common import UserError, kafka_bootstrap
-from pipeline.settings import PrivacySettings
 from schemas.events import Crossing
 from schemas.ports import SHENZHEN_TZ
-from schemas.privacy import Pseudonymiser
+from schemas.privacy import PrivacySettings, Pseudonymiser
 
 
 def register(groups: argparse._SubParsersAction) -> None:

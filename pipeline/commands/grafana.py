@@ -48,8 +48,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_push(args: argparse.Namespace) -> int:
+    from connectors.clickhouse.settings import ClickHouseAnalystSettings, ClickHouseSettings
     from grafana.push import PushError, connect, definitions, push
-    from pipeline.settings import ClickHouseAnalystSettings, ClickHouseSettings, GrafanaSettings
+    from grafana.settings import GrafanaSettings
 
     settings = GrafanaSettings()
     url = args.url or settings.url

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deploy.services import LocalStack
-from pipeline.commands.common import UserError, kafka_bootstrap
-from pipeline.runtime import JOB_SCRIPT, run_local, running_job_id, stop_with_savepoint, submit
-from pipeline.settings import FlinkSettings, PipelineSettings
+from deploy.services.settings import FlinkSettings
+from pipeline.commands.common import UserError, kafka_bootstrap, local_stack
+from pipeline.jobs.settings import PipelineSettings
+from pipeline.runtime import JOB_NAME, JOB_SCRIPT, run_local, running_job_id, stop_with_savepoint, submit
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -64,20 +64,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cluster_rest() -> str:
-    flink = LocalStack.from_env().status()["flink"]
+    flink = local_stack().status()["flink"]
     if not flink["running"]:
         raise UserError("no Flink cluster: run `crossings services up`")
     return flink["rest"]
 
 
 def submit_job(args: argparse.Namespace) -> int:
-    parallelism = FlinkSettings().parallelism if args.parallelism is None else args.parallelism
+    flink = FlinkSettings()
+    parallelism = flink.parallelism if args.parallelism is None else args.parallelism
     output = submit(
         JOB_SCRIPT,
         job_args(args, parallelism),
         _cluster_rest(),
         parallelism,
         timeout_s=None,
+        flink=flink,
         detached=not args.wait,
         from_savepoint=args.from_savepoint,
     )
@@ -86,8 +88,6 @@ def submit_job(args: argparse.Namespace) -> int:
 
 
 def stop_job(args: argparse.Namespace) -> int:
-    from pipeline.jobs.crossings import JOB_NAME  # imports PyFlink: only here
-
     rest = _cluster_rest()
     directory = args.savepoint_dir or PipelineSettings().checkpoint_dir / "savepoints"
     path = stop_with_savepoint(rest, running_job_id(rest, JOB_NAME), directory, timeout_s=600)

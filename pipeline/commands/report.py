@@ -59,8 +59,8 @@ def report_range(start: date | datetime, end: date | datetime) -> tuple[datetime
 
 def run_report(args: argparse.Namespace) -> int:
     from connectors.clickhouse import open_warehouse
+    from connectors.clickhouse.settings import ClickHouseSettings
     from grafana.report import describe, write_report
-    from pipeline.settings import ClickHouseSettings
 
     start, end = report_range(args.start, args.end)
     settings = ClickHouseSettings()

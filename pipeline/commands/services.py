@@ -8,8 +8,8 @@ import json
 from rich.console import Console
 from rich.table import Table
 
-from deploy.services import LocalStack
-from pipeline.settings import KafkaSettings
+from connectors.kafka.settings import KafkaSettings
+from pipeline.commands.common import local_stack
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 
 def up(args: argparse.Namespace) -> int:
-    stack = LocalStack.from_env()
+    stack = local_stack()
     if args.brokers:
         stack.kafka_settings = KafkaSettings(brokers=args.brokers)
     with Console(stderr=True).status("starting Kafka and Flink ..."):
@@ -42,13 +42,13 @@ def up(args: argparse.Namespace) -> int:
 
 
 def down(args: argparse.Namespace) -> int:
-    stopped = LocalStack.from_env().down()
+    stopped = local_stack().down()
     print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
     return 0
 
 
 def status(args: argparse.Namespace) -> int:
-    stack = LocalStack.from_env()
+    stack = local_stack()
     state = stack.status()
     if args.json:
         print(json.dumps(state))

@@ -16,9 +16,9 @@ from rich.table import Table
 
 from connectors.clickhouse import QueryResult, Warehouse, WarehouseError, open_warehouse
 from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseAnalystSettings, ClickHouseSettings
 from connectors.clickhouse.statistics import load_statistics
 from pipeline.commands.common import UserError
-from pipeline.settings import ClickHouseAnalystSettings, ClickHouseSettings
 
 # A query parameter in ClickHouse's syntax: {name:Type}, e.g. {since:DateTime64(3, 'UTC')}.
 _PARAMETER = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^{}]+?)\s*\}")
@@ -110,8 +110,9 @@ def read_query(args: argparse.Namespace) -> str:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    with open_warehouse() as warehouse:
-        applied = migrate(warehouse)
+    settings = ClickHouseSettings()
+    with open_warehouse(settings) as warehouse:
+        applied = migrate(warehouse, settings)
     if not applied:
         print("up to date: no migration to apply")
     for migration in applied:
@@ -189,8 +190,9 @@ def _print_table(result: QueryResult) -> None:
 def run_load_statistics(args: argparse.Namespace) -> int:
     if not args.csv.is_file():
         raise UserError(f"no such file: {args.csv}")
-    with open_warehouse() as warehouse:
-        migrate(warehouse)
+    settings = ClickHouseSettings()
+    with open_warehouse(settings) as warehouse:
+        migrate(warehouse, settings)
         try:
             load = load_statistics(warehouse, args.csv, args.date_from, args.date_to)
         except ValueError as error:

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from connectors.alerts.dispatcher import Dispatcher
+from connectors.alerts.settings import AlertSettings
 from connectors.clickhouse import Warehouse, open_warehouse
 from connectors.clickhouse.base import SharedWarehouse
 from connectors.clickhouse.loader import Loader
 from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
 from connectors.kafka.producer import CrossingProducer
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from connectors.sources.simulator import SimulatorSource, simulated_period
 from deploy.services import KafkaBroker
@@ -40,8 +43,8 @@ from grafana.macros import TimeRange, expand
 from grafana.report import describe, write_report
 from pipeline.demo.board import Snapshot, take_snapshot
 from pipeline.runtime import JOB_SCRIPT, start_local
-from pipeline.settings import AlertSettings, ClickHouseSettings, KafkaSettings, LoaderSettings
 from schemas.ports import SHENZHEN_TZ
+from schemas.privacy import PrivacySettings, Pseudonymiser
 
 log = logging.getLogger(__name__)
 QUERIES = Path(__file__).resolve().parents[2] / "sql" / "queries"
@@ -143,6 +146,7 @@ class Demo:
             scale=options.scale,
             scale_lanes=True,
             speed=options.speed,
+            pseudonymiser=Pseudonymiser.from_settings(PrivacySettings()),
         )
         self.stop = stop or threading.Event()  # set by Ctrl-C, SIGTERM or SIGHUP: the run ends, summarised
         self.produced = 0

@@ -25,8 +25,9 @@ from connectors.kafka.topics import (
     broker_config,
     ensure_topics,
 )
-from pipeline.runtime import stream_environments
-from pipeline.settings import PipelineSettings
+from deploy.services.settings import FlinkSettings
+from pipeline.jobs.settings import PipelineSettings
+from pipeline.runtime import JOB_NAME, stream_environments
 from pipeline.transforms.alerts import alert_episodes
 from pipeline.transforms.counts import pipeline_counts
 from pipeline.transforms.sql import ISO_UTC, iso, literal, plus_seconds, register_functions
@@ -34,8 +35,8 @@ from pipeline.transforms.streams import first_occurrences, mark_lateness
 from pipeline.transforms.windows import clearance, clearance_windows, throughput
 from schemas.contract import contract_json
 from schemas.outputs import OutputMessage, flink_type
+from schemas.privacy import PrivacySettings
 
-JOB_NAME = "crossings"
 # what the `crossing-json` format gives the job of each raw record (pipeline/jvm)
 PARSED_COLUMNS = (
     "reason STRING, event_id STRING, kind STRING, port_code STRING, direction STRING, "
@@ -226,7 +227,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = PipelineSettings()
 
-    env, table_env = stream_environments(args.parallelism)
+    env, table_env = stream_environments(FlinkSettings(), PrivacySettings(), args.parallelism)
     configure(table_env, settings)
     register_functions(table_env)
     raw = create_source(table_env, settings, args.bootstrap, args.bounded)

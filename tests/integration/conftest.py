@@ -7,8 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.clickhouse import Warehouse, open_warehouse
+from connectors.clickhouse.settings import ClickHouseSettings
+from connectors.kafka.settings import KafkaSettings
 from deploy.services import FlinkCluster, KafkaBroker
-from pipeline.settings import ClickHouseSettings, FlinkSettings, KafkaSettings
+from deploy.services.settings import FlinkSettings
+from schemas.privacy import PrivacySettings
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +22,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 
 @pytest.fixture(scope="session")
 def flink_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlinkCluster]:
-    with FlinkCluster(FlinkSettings(data_dir=tmp_path_factory.mktemp("flink"))) as cluster:
+    with FlinkCluster(FlinkSettings(data_dir=tmp_path_factory.mktemp("flink")), PrivacySettings()) as cluster:
         yield cluster
 
 

@@ -28,8 +28,8 @@ import orjson
 from confluent_kafka import Producer
 
 from connectors.alerts.dispatcher import Dispatcher, DispatcherStats
+from connectors.alerts.settings import AlertSettings
 from connectors.kafka.topics import TopicSpec, ensure_topics
-from pipeline.settings import AlertSettings
 from tests.integration.connectors.webhooks import Receiver, Request, free_port
 
 CROSSINGS_BIN = Path(sys.executable).parent / "crossings"

@@ -32,6 +32,7 @@ from confluent_kafka import Producer
 from bench.chaos.faults import FaultyWarehouse
 from connectors.clickhouse.loader import TARGETS, Loader, Target
 from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
 from connectors.kafka.topics import (
     ALERTS,
     CLEAN,
@@ -42,7 +43,6 @@ from connectors.kafka.topics import (
     TopicSpec,
     ensure_topics,
 )
-from pipeline.settings import LoaderSettings
 
 CROSSINGS_BIN = Path(sys.executable).parent / "crossings"
 REPO = Path(__file__).resolve().parents[3]
@@ -51,7 +51,7 @@ FAST = dict(batch_rows=500, batch_wait_ms=200, backoff_initial_ms=50, backoff_ma
 
 @pytest.fixture(scope="module")
 def migrated(warehouse):
-    migrate(warehouse)
+    migrate(warehouse, ClickHouseSettings())
     return warehouse
 
 
@@ -386,7 +386,8 @@ def query_lane(env: dict[str, str], lane: str, *queries: str) -> list[list]:
     process of its own (chdb allows one per folder)."""
     script = (
         "import json, sys; from connectors.clickhouse import open_warehouse\n"
-        "with open_warehouse() as wh:\n"
+        "from connectors.clickhouse.settings import ClickHouseSettings\n"
+        "with open_warehouse(ClickHouseSettings()) as wh:\n"
         "    print(json.dumps([wh.query(q, {'l': sys.argv[1]}).rows for q in sys.argv[2:]], default=str))"
     )
     result = subprocess.run(

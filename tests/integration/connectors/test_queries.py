@@ -11,6 +11,7 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.clickhouse.migrations import load_migrations, migrate
+from connectors.clickhouse.settings import ClickHouseSettings
 from connectors.clickhouse.statistics import load_statistics
 from connectors.sources.replay import ReplaySource
 from schemas.ports import SHENZHEN_TZ
@@ -146,7 +147,7 @@ def _crossing_row(index: int, event: tuple) -> tuple:
 
 @pytest.fixture(scope="module")
 def data(warehouse):
-    migrate(warehouse)
+    migrate(warehouse, ClickHouseSettings())
     rows = [_crossing_row(index, event) for index, event in enumerate(EVENTS)]
     warehouse.insert("crossings", CROSSING_COLUMNS, rows)
     # The redelivery: a separate insert (another part), same events and Kafka coordinates.
@@ -343,7 +344,7 @@ def test_reconciliation(data):
 def test_migrations_twice_change_nothing(data):
     tables = data.query("SHOW TABLES").rows
     applied = data.query("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").rows
-    assert migrate(data) == []
+    assert migrate(data, ClickHouseSettings()) == []
     assert data.query("SHOW TABLES").rows == tables
     assert (
         data.query("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").rows == applied

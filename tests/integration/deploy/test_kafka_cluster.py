@@ -13,9 +13,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, TopicSpec, broker_configs, ensure_topics
 from deploy.services import KafkaBroker
-from pipeline.settings import KafkaSettings
 
 
 @pytest.fixture(scope="module")

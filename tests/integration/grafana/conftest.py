@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseSettings
 
 DAY = datetime(2025, 11, 3, tzinfo=UTC)
 STAMP = "%Y-%m-%d %H:%M:%S"
@@ -51,7 +52,7 @@ def _at(hhmm: str) -> datetime:
 @pytest.fixture(scope="session")
 def data(warehouse):
     """The day's rows in the session warehouse, once for every module of this folder."""
-    migrate(warehouse)
+    migrate(warehouse, ClickHouseSettings())
     rows = []
     for index, (kind, port, direction, channel, mode, hhmm, clearance, decision) in enumerate(CROSSINGS):
         released = _at(hhmm)

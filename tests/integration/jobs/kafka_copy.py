@@ -3,7 +3,9 @@ connector, derives a column, and writes every row to another topic."""
 
 import argparse
 
+from deploy.services.settings import FlinkSettings
 from pipeline.runtime import stream_environments
+from schemas.privacy import PrivacySettings
 
 
 def main() -> None:
@@ -13,7 +15,7 @@ def main() -> None:
     parser.add_argument("--sink", required=True)
     args = parser.parse_args()
 
-    env = stream_environments()[1]
+    env = stream_environments(FlinkSettings(), PrivacySettings())[1]
     kafka = f"'connector' = 'kafka', 'properties.bootstrap.servers' = '{args.bootstrap}', 'format' = 'json'"
     env.execute_sql(f"""
         CREATE TABLE source (id BIGINT, port STRING, minutes INT) WITH ({kafka},

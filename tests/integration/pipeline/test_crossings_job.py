@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import (
     ALERTS,
     CLEAN,
@@ -33,9 +34,8 @@ from connectors.kafka.topics import (
 from deploy.services import FlinkCluster, KafkaBroker
 from deploy.services.process import stop_group
 from pipeline.runtime import JOB_SCRIPT, run_local, start_local, stop_with_savepoint, submit
-from pipeline.settings import KafkaSettings, PrivacySettings
 from schemas.ports import load_ports
-from schemas.privacy import Pseudonymiser
+from schemas.privacy import PrivacySettings, Pseudonymiser
 
 from ..connectors.kafka_reading import end_offsets, records_since
 from .crossings_data import (
@@ -172,6 +172,7 @@ def cluster_p2(broker, job_input, flink_cluster: FlinkCluster, tmp_path_factory)
         flink_cluster.rest_url,
         2,
         JOB_TIMEOUT_S,
+        flink=flink_cluster.settings,
         env=job_env(tmp_path_factory.mktemp("cluster"), "cluster-p2"),
     )
     return Published.read(broker.bootstrap, before)
@@ -273,7 +274,7 @@ def test_dead_letters_carry_the_refs_the_producers_write(published):
     """The TaskManagers had PRIVACY_HMAC_KEY (the mini-cluster from this process's `.env`, the
     standalone cluster's from its start): the clear passport number, in subject_ref and in a
     field of its own, is in the dead letters as the ref schemas/privacy.py gives it."""
-    ref = Pseudonymiser.from_settings().ref("document", CLEAR_IDENTIFIER)
+    ref = Pseudonymiser.from_settings(PrivacySettings()).ref("document", CLEAR_IDENTIFIER)
     payloads = [json.loads(letter["payload"]) for letter in published.dead_letters if letter["payload"]]
     assert ref in {payload.get("subject_ref") for payload in payloads}
     assert ref in {payload.get("passport_no") for payload in payloads}
@@ -341,7 +342,14 @@ def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
         "PIPELINE_INCREMENTAL_CHECKPOINTS": "true",
     }
     output = submit(
-        JOB_SCRIPT, ["--bootstrap", broker.bootstrap], flink_cluster.rest_url, 2, JOB_TIMEOUT_S, detached=True, env=env
+        JOB_SCRIPT,
+        ["--bootstrap", broker.bootstrap],
+        flink_cluster.rest_url,
+        2,
+        JOB_TIMEOUT_S,
+        flink=flink_cluster.settings,
+        detached=True,
+        env=env,
     )
     job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
     try:
@@ -372,6 +380,7 @@ def test_a_taskmanager_crash_and_a_savepoint_restart_lose_and_double_nothing(
             flink_cluster.rest_url,
             2,
             JOB_TIMEOUT_S,
+            flink=flink_cluster.settings,
             detached=True,
             env=env,
             from_savepoint=savepoint,

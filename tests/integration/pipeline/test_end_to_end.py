@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from deploy.services import KafkaBroker
 from pipeline.runtime import JOB_SCRIPT, run_local
-from pipeline.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 CROSSINGS = str(Path(sys.executable).parent / "crossings")

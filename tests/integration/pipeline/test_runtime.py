@@ -40,7 +40,14 @@ def test_copy_job_local_and_on_the_cluster_agree(kafka_broker, flink_cluster):
 
     common = ["--bootstrap", kafka_broker.bootstrap, "--source", source]
     run_local(COPY_JOB, [*common, "--sink", local_sink], timeout_s=240)
-    submit(COPY_JOB, [*common, "--sink", cluster_sink], flink_cluster.rest_url, parallelism=2, timeout_s=240)
+    submit(
+        COPY_JOB,
+        [*common, "--sink", cluster_sink],
+        flink_cluster.rest_url,
+        parallelism=2,
+        timeout_s=240,
+        flink=flink_cluster.settings,
+    )
 
     expected = [{"id": i, "port": PORTS[i % len(PORTS)].upper(), "seconds": (i % 45) * 60} for i in range(200)]
     assert _read_all(kafka_broker.bootstrap, local_sink) == expected

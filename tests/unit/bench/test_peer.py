@@ -13,7 +13,7 @@ from bench.job import window_key
 from bench.peer import compare, peer_section, tool, window_id
 from bench.peers import crossings_logic as peer
 from connectors.kafka.topics import CLEARANCE, RAW_TOPICS, THROUGHPUT
-from pipeline.settings import PipelineSettings
+from pipeline.jobs.settings import PipelineSettings
 from schemas.events import parse_crossing
 from tests.integration.pipeline.crossings_data import invalid_records, simulated_day
 

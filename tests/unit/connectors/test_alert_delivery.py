@@ -25,9 +25,9 @@ from connectors.alerts.dispatcher import (
     idempotency_key,
     retried,
 )
+from connectors.alerts.settings import AlertSettings
 from connectors.kafka.consumer import CommitRefused, Record
 from connectors.retry import Stopped
-from pipeline.settings import AlertSettings
 from tests.integration.connectors.webhooks import Receiver, free_port
 
 from .test_alert_messages import RAISED

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from connectors.alerts.dispatcher import AlertError, Dispatcher, Webhook, body, idempotency_key, parse_alert, summary
+from connectors.alerts.settings import AlertSettings
 from connectors.retry import Backoff, Stopped, retry
-from pipeline.settings import AlertSettings
 
 RAISED = {
     "episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33",

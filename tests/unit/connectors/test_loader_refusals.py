@@ -14,8 +14,8 @@ import pytest
 
 from connectors.clickhouse.base import QueryResult, RefusedError, Warehouse, WarehouseError
 from connectors.clickhouse.loader import REJECT_COLUMNS, REJECTS_TABLE, LoaderStats, Target, WarehouseSink
+from connectors.clickhouse.settings import LoaderSettings
 from connectors.retry import Stopped
-from pipeline.settings import LoaderSettings
 
 THINGS = Target("things.topic", "things", ("id", "n"), lambda record, partition, offset: ())
 

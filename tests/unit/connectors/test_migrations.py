@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connectors.clickhouse.migrations import MIGRATIONS_DIR, MigrationError, load_migrations
-from pipeline.settings import ClickHouseSettings
+from connectors.clickhouse.settings import ClickHouseSettings
 
 
 def test_the_project_migrations_are_numbered_from_the_bookkeeping_table():

@@ -19,8 +19,8 @@ from clickhouse_driver.columns.service import read_column, write_column
 from connectors.clickhouse.base import RefusedError, WarehouseError
 from connectors.clickhouse.loader import REJECT_COLUMNS, REJECTS_TABLE, TARGETS, reject_row
 from connectors.clickhouse.server import ServerWarehouse, typed_rows, warehouse_error
+from connectors.clickhouse.settings import ClickHouseSettings
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
-from pipeline.settings import ClickHouseSettings
 
 from .clickhouse_wire import FakeClickHouse, FakeSocket, declared_columns, driver_context
 from .test_loader_rows import TRUCK

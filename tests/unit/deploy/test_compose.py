@@ -16,7 +16,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from pipeline.settings import ALL_SETTINGS, KafkaSettings
+from connectors.kafka.settings import KafkaSettings
+from pipeline.settings import ALL_SETTINGS
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE_DIR = REPO / "deploy" / "compose"

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS
-from pipeline.settings import ALL_SETTINGS, KafkaSettings
+from pipeline.settings import ALL_SETTINGS
 
 REPO = Path(__file__).resolve().parents[3]
 K8S = REPO / "deploy" / "k8s"

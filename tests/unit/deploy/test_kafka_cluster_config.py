@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connectors.kafka.settings import KafkaSettings, default_replication
 from deploy.services import LocalStack
 from deploy.services.errors import ServiceError
 from deploy.services.kafka import KafkaBroker
 from pipeline.cli import build_parser
 from pipeline.commands import services
-from pipeline.settings import KafkaSettings, default_replication
 
 REPO = Path(__file__).resolve().parents[3]
 # the broker settings that give topics, internal ones included, their replicas and min ISR

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 
+from connectors.kafka.settings import KafkaSettings
 from deploy.services import LocalStack
 from deploy.services.process import pid_alive
-from pipeline.settings import FlinkSettings, KafkaSettings
+from deploy.services.settings import FlinkSettings
+from schemas.privacy import PrivacySettings
 
 
 def test_down_leaves_a_process_that_is_not_ours(tmp_path):
@@ -21,7 +23,7 @@ def test_down_leaves_a_process_that_is_not_ours(tmp_path):
             }
         )
     )
-    stack = LocalStack(KafkaSettings(), FlinkSettings(), state_file=state)
+    stack = LocalStack(KafkaSettings(), FlinkSettings(), PrivacySettings(), state_file=state)
     try:
         assert stack.down() == []
         assert pid_alive(stranger.pid)
@@ -42,7 +44,7 @@ def test_only_the_taskmanagers_get_the_hmac_key_and_only_in_their_environment(tm
     monkeypatch.setattr(
         flink, "spawn", lambda argv, log, env: started.append((argv, env)) or type("Process", (), {"pid": 0})()
     )
-    cluster = flink.FlinkCluster(FlinkSettings(data_dir=tmp_path, rest_port=1, rpc_port=2))
+    cluster = flink.FlinkCluster(FlinkSettings(data_dir=tmp_path, rest_port=1, rpc_port=2), PrivacySettings())
     cluster._write_config()
     cluster._spawn("jobmanager", 0)
     cluster._spawn("taskmanager", 0)

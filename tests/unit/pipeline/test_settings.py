@@ -10,15 +10,11 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
+from connectors.clickhouse.settings import ClickHouseSettings
+from connectors.kafka.settings import KafkaSettings
 from pipeline.cli import main
-from pipeline.settings import (
-    ALL_SETTINGS,
-    ClickHouseSettings,
-    KafkaSettings,
-    PrivacySettings,
-    settings_error_line,
-    settings_table,
-)
+from pipeline.settings import ALL_SETTINGS, settings_error_line, settings_table
+from schemas.privacy import PrivacySettings
 
 ROOT = Path(__file__).resolve().parents[3]
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -179,3 +175,13 @@ def test_kafka_replication_comes_from_the_brokers_and_a_factor_beyond_them_is_re
     with pytest.raises(ValidationError) as refused:
         KafkaSettings()
     assert settings_error_line(refused.value) == "KAFKA_MIN_INSYNC_REPLICAS: must be at most the replication factor (3)"
+
+
+def test_docs_say_where_each_settings_class_lives():
+    document = (ENV_EXAMPLE.parent / "docs" / "settings.md").read_text()
+    rows = {line.split("|")[1]: line for line in document.splitlines() if line.startswith("| `") and ".py`" in line}
+    for cls in ALL_SETTINGS:
+        row = next((row for names, row in rows.items() if f"`{cls.__name__}`" in names), None)
+        assert row is not None, f"docs/settings.md does not say where {cls.__name__} lives"
+        assert f"`{cls.__module__.replace('.', '/')}.py`" in row
+        assert f"`{cls.model_config['env_prefix']}`" in row

@@ -9,9 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from pipeline.settings import PrivacySettings
 from schemas.events import Ref
-from schemas.privacy import NAMESPACES, Pseudonymiser, normalise_identifier
+from schemas.privacy import NAMESPACES, PrivacySettings, Pseudonymiser, normalise_identifier
 
 KEY = SecretStr("c0c95ced7b4961de94cdc7d7762e5adba7b56f18fae5d6a596c2c3ecb74f9d6c")  # 32 bytes, hex
 REF = TypeAdapter(Ref)
@@ -71,7 +70,9 @@ def test_an_empty_key_is_refused(key: str) -> None:
 def test_from_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("PRIVACY_HMAC_KEY", KEY.get_secret_value())
-    assert Pseudonymiser.from_settings().ref("licence", "D1234567") == Pseudonymiser(KEY).ref("licence", "D1234567")
+    assert Pseudonymiser.from_settings(PrivacySettings()).ref("licence", "D1234567") == Pseudonymiser(KEY).ref(
+        "licence", "D1234567"
+    )
     with pytest.raises(ValueError, match="PRIVACY_HMAC_KEY is empty"):
         Pseudonymiser.from_settings(PrivacySettings(hmac_key=SecretStr("")))
 

@@ -12,9 +12,11 @@ import pytest
 from pyflink.common import RowKind
 from pyflink.table import StreamTableEnvironment, Table
 
+from deploy.services.settings import FlinkSettings
 from pipeline.jobs.crossings import PARSED_COLUMNS
 from pipeline.runtime import stream_environments
 from pipeline.transforms.sql import register_functions
+from schemas.privacy import PrivacySettings
 
 _tables = count()
 
@@ -22,7 +24,7 @@ _tables = count()
 @pytest.fixture(scope="session", params=[1, 2], ids=["p1", "p2"])
 def table_env(request) -> StreamTableEnvironment:
     """A table environment at parallelism 1, then 2, with our JVM functions."""
-    _, env = stream_environments(request.param)
+    _, env = stream_environments(FlinkSettings(), PrivacySettings(), request.param)
     register_functions(env)
     return env
 

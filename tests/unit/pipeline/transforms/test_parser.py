@@ -13,12 +13,13 @@ import orjson
 import pytest
 
 from bench.chaos.expected import dead_letter_class, millis
+from deploy.services.settings import FlinkSettings
 from pipeline.jobs.crossings import PARSED_COLUMNS
-from pipeline.settings import FlinkSettings, PipelineSettings
+from pipeline.jobs.settings import PipelineSettings
 from pipeline.transforms.sql import literal
 from schemas.contract import contract_json
 from schemas.events import parse_crossing
-from schemas.privacy import Pseudonymiser
+from schemas.privacy import PrivacySettings, Pseudonymiser
 from tests.integration.pipeline.crossings_data import CLEAR_IDENTIFIER, invalid_records, simulated_day
 
 from .conftest import collect, lines_table
@@ -152,7 +153,7 @@ def test_java_refs_equal_the_python_refs():
     from pyflink.java_gateway import get_gateway
 
     java = get_gateway().jvm.crossings.flink.Refs.fromEnvironment()
-    python = Pseudonymiser.from_settings()
+    python = Pseudonymiser.from_settings(PrivacySettings())
     for namespace in ("document", "licence", "plate"):
         assert [java.ref(namespace, identifier) for identifier in IDENTIFIERS] == [
             python.ref(namespace, identifier) for identifier in IDENTIFIERS
@@ -184,7 +185,7 @@ def test_a_missing_or_weak_key_is_refused_by_name_and_never_shown(environment, r
 
 
 def test_dead_letters_carry_the_refs_of_their_identifiers(table_env, tmp_path, day):
-    python = Pseudonymiser.from_settings()
+    python = Pseudonymiser.from_settings(PrivacySettings())
     traveller = orjson.loads(next(e for e in day if e.kind.value == "traveller").to_json())
     driver = orjson.loads(next(e for e in day if e.kind.value == "driver").to_json())
     clear = {f"passport_{i}": identifier for i, identifier in enumerate(IDENTIFIERS)}
@@ -238,13 +239,15 @@ MISSING_KEY_SCRIPT = """
 import sys
 from pathlib import Path
 from pipeline.jobs.crossings import PARSED_COLUMNS
+from deploy.services.settings import FlinkSettings
 from pipeline.runtime import stream_environments
 from pipeline.transforms.sql import literal
+from schemas.privacy import PrivacySettings
 from schemas.contract import contract_json
 
 folder = Path(sys.argv[1])
 (folder / "part-0").write_text('{"kind": "traveller"}\\n')
-_, env = stream_environments(1)
+_, env = stream_environments(FlinkSettings(), PrivacySettings(), 1)
 env.execute_sql(f"CREATE TEMPORARY TABLE payloads ({PARSED_COLUMNS}) WITH ('connector' = 'filesystem', "
                 f"'path' = '{folder}', 'format' = 'crossing-json', "
                 f"'crossing-json.contract' = {literal(contract_json())}, 'crossing-json.skew-tolerance-s' = '300')")

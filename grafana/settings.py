@@ -1,0 +1,26 @@
+"""Settings of the Grafana instance that `crossings grafana push` provisions."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
+
+from schemas.settings import HTTP_SCHEMES, Secret, checked_url, settings_config
+
+
+class GrafanaSettings(BaseSettings):
+    """The Grafana instance that `crossings grafana push` provisions."""
+
+    model_config = settings_config("GRAFANA_")
+
+    url: str | None = Field(None, description="base URL of Grafana")
+    token: Secret = Field(SecretStr(""), description="service-account token")
+    alert_webhook_url: str | None = Field(
+        None, description="http(s) URL the crossings-webhook contact point posts alerts to"
+    )
+    timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one Grafana API call")
+
+    @field_validator("url", "alert_webhook_url")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        return checked_url(url, HTTP_SCHEMES, "must be an http(s) URL")
