@@ -29,8 +29,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import yaml
+from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
-from grafana.panels import DATASOURCE_UID, ClickHouseQuery, panel_sql
+from grafana.panels import DATASOURCE_TYPE, DATASOURCE_UID, ClickHouseQuery, panel_sql
 from schemas.ports import MIDNIGHT, MIN_WINDOW_CROSSINGS, SHENZHEN_TZ, Port, load_ports
 
 FOLDER = "Crossings"  # the dashboards' folder too (provisioning/dashboards/crossings.yaml)
@@ -38,6 +39,24 @@ GROUP = "crossings"
 INTERVAL = "1m"
 LABELS = {"team": "crossings"}
 NOW = "now()"
+
+# Where the rules notify: the contact point of provisioning/alerting/contact_points.yaml, grouped
+# per port and kind. The provisioning file gives each rule these notification_settings (Grafana
+# routes them itself, beside the organisation's policy tree, which a provisioned tree would
+# replace); `crossings grafana push` adds ROUTE to the organisation's tree instead.
+RECEIVER = "crossings-webhook"
+NOTIFICATION_SETTINGS = {
+    "receiver": RECEIVER,
+    "group_by": ["grafana_folder", "alertname", "port_code", "kind"],
+    "group_wait": "30s",
+    "group_interval": "5m",
+    "repeat_interval": "4h",
+}
+ROUTE = {
+    "receiver": RECEIVER,
+    "object_matchers": [["grafana_folder", "=", FOLDER]],
+    **{key: value for key, value in NOTIFICATION_SETTINGS.items() if key != "receiver"},
+}
 
 CLEARANCE_LOOKBACK_S = 600  # windows ending in the last 10 minutes; the newest per port/kind counts
 STALE_AFTER_S = 300
@@ -126,7 +145,9 @@ def pipeline_stale_sql(now: str = NOW, ports: Iterable[Port] | None = None) -> s
 
 
 def _query(sql: str, lookback_s: int) -> dict[str, Any]:
-    model = ClickHouseQuery(sql, "table").to_json() | {"intervalMs": 60000, "maxDataPoints": 43200}
+    # a rule names its data source: dashboards' variables do not exist in alerting
+    source = DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE_UID)
+    model = ClickHouseQuery(sql, "table", datasource=source).to_json() | {"intervalMs": 60000, "maxDataPoints": 43200}
     return {
         "refId": "A",
         "relativeTimeRange": {"from": lookback_s, "to": 0},
@@ -211,10 +232,12 @@ def rules() -> list[dict[str, Any]]:
 
 
 def document() -> dict[str, Any]:
-    """The alerting file-provisioning document (apiVersion 1) of the rules."""
+    """The alerting file-provisioning document (apiVersion 1) of the rules, each notifying
+    RECEIVER through its notification_settings."""
+    routed = [rule | {"notification_settings": NOTIFICATION_SETTINGS} for rule in rules()]
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": rules()}],
+        "groups": [{"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": INTERVAL, "rules": routed}],
     }
 
 

@@ -75,10 +75,12 @@ def dashboard_variables(
 ) -> dict[str, list[str]]:
     """Selected values of each template variable of a dashboard's JSON: `selection` (name ->
     values, or ALL) over the dashboard's current value; ALL becomes every option of the
-    variable, or its custom all value."""
+    variable, or its custom all value. Data source variables are left out."""
     selection = selection or {}
     resolved = {}
     for variable in dashboard.get("templating", {}).get("list", []):
+        if variable.get("type") == "datasource":  # picks the data source, never in the SQL
+            continue
         name = variable["name"]
         chosen = selection.get(name, variable.get("current", {}).get("value", ALL))
         chosen = [chosen] if isinstance(chosen, str) else list(chosen)

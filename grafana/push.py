@@ -1,12 +1,18 @@
-"""`crossings grafana push`: the data source, folder, dashboards, alert rules and contact point of
-this folder's code and provisioning files, created or updated on a running Grafana over its HTTP
-API (grafana-client), for a Grafana that does not read the provisioning files.
+"""`crossings grafana push`: the data sources, folder, dashboards, alert rules, contact point and
+notification route of this folder's code and provisioning files, created or updated on a running
+Grafana over its HTTP API (grafana-client), for a Grafana that does not read the provisioning files.
 
 Each object is read by uid first, then created, updated, or left alone when it already holds
 what would be sent, so a second push creates nothing. The definitions are the provisioning
-files' (clickhouse.yaml, contact_points.yaml, with their `$VARIABLES` filled from the settings),
-the dashboards of grafana/build.py and the rules of grafana/alerts.py. The data source is
-always updated: Grafana never returns its password, so a changed password cannot be seen.
+files' (clickhouse.yaml, prometheus.yaml when GRAFANA_PROMETHEUS_URL is set, contact_points.yaml,
+with their `$VARIABLES` filled from the settings), the dashboards of grafana/build.py as the
+Import dialog leaves them (their `${DS_...}` inputs set to our data sources' uids) and the rules
+and route of grafana/alerts.py. The ClickHouse data source is always updated: Grafana never
+returns its password, so a changed password cannot be seen.
+
+Push owns its objects only: a data source is created as not the default and an update keeps
+the organisation's choice; the route is added to, or updated in, the organisation's policy tree,
+whose root and other routes stay as they are.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from grafana_client.client import GrafanaException
 from connectors.clickhouse.settings import ClickHouseAnalystSettings, ClickHouseSettings
 from grafana import alerts
 from grafana.build import DASHBOARDS, render
+from grafana.panels import CLICKHOUSE, DATASOURCE_UID, PROMETHEUS, PROMETHEUS_UID
 from grafana.settings import GrafanaSettings
 
 PROVISIONING = Path(__file__).resolve().parent / "provisioning"
 DATASOURCE_FILE = PROVISIONING / "datasources" / "clickhouse.yaml"
+PROMETHEUS_FILE = PROVISIONING / "datasources" / "prometheus.yaml"
 CONTACT_POINTS_FILE = PROVISIONING / "alerting" / "contact_points.yaml"
 FOLDER_UID = "crossings"
 ORG_ID = 1
@@ -58,13 +66,13 @@ class Pushed:
 class Definitions:
     """Everything push sends, built before the first request."""
 
-    datasource: dict[str, Any]
+    datasources: list[dict[str, Any]]
     folder: dict[str, str]
     dashboards: list[dict[str, Any]]
     rules: list[dict[str, Any]]
     group_interval_s: int
     contact_point: dict[str, Any]
-    policy: dict[str, Any]
+    route: dict[str, Any]
 
 
 def fill(value: Any, variables: Mapping[str, Any]) -> Any:
@@ -103,19 +111,36 @@ def datasource(analyst: ClickHouseAnalystSettings, clickhouse: ClickHouseSetting
         "CLICKHOUSE_ANALYST_PASSWORD": password,
         "CLICKHOUSE_DATABASE": clickhouse.database,
     }
-    (source,) = yaml.safe_load(DATASOURCE_FILE.read_text(encoding="utf-8"))["datasources"]
+    return _source(DATASOURCE_FILE, variables)
+
+
+def prometheus_datasource(prometheus_url: str | None) -> dict[str, Any] | None:
+    """The data source of prometheus.yaml as an API body; None without GRAFANA_PROMETHEUS_URL."""
+    return None if not prometheus_url else _source(PROMETHEUS_FILE, {"GRAFANA_PROMETHEUS_URL": prometheus_url})
+
+
+def _source(path: Path, variables: Mapping[str, Any]) -> dict[str, Any]:
+    (source,) = yaml.safe_load(path.read_text(encoding="utf-8"))["datasources"]
     source = {key: item for key, item in source.items() if key != "editable"}  # file provisioning only
     return fill(source, variables)
 
 
-def contact_point_and_policy(webhook_url: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The webhook contact point and the notification policy tree of contact_points.yaml."""
+def contact_point(webhook_url: str | None) -> dict[str, Any]:
+    """The webhook contact point of contact_points.yaml."""
     url = _required(webhook_url, "GRAFANA_ALERT_WEBHOOK_URL")  # an http(s) URL: GrafanaSettings checks it
     document = fill(yaml.safe_load(CONTACT_POINTS_FILE.read_text(encoding="utf-8")), {"GRAFANA_ALERT_WEBHOOK_URL": url})
     (point,) = document["contactPoints"]
     (receiver,) = point["receivers"]
-    (policy,) = document["policies"]
-    return {"name": point["name"], **receiver}, {key: item for key, item in policy.items() if key != "orgId"}
+    return {"name": point["name"], **receiver}
+
+
+def imported(name: str, settings: GrafanaSettings) -> dict[str, Any]:
+    """Dashboard `name` as Grafana's Import dialog leaves it with our data sources chosen: each
+    `${DS_...}` input replaced by the provisioned uid, without `__inputs` and `__requires`."""
+    text = render(name, settings)
+    for source, uid in ((CLICKHOUSE, DATASOURCE_UID), (PROMETHEUS, PROMETHEUS_UID)):
+        text = text.replace(f"${{{source.input}}}", uid)
+    return {key: item for key, item in json.loads(text).items() if key not in ("__inputs", "__requires")}
 
 
 def interval_s(interval: str) -> int:
@@ -131,15 +156,16 @@ def definitions(
 ) -> Definitions:
     """What push sends, from the code, the provisioning files and the settings; a PushError
     naming the variable when one it needs is missing."""
-    point, policy = contact_point_and_policy(grafana.alert_webhook_url)
+    point = contact_point(grafana.alert_webhook_url)
+    sources = [datasource(analyst, clickhouse), prometheus_datasource(grafana.prometheus_url)]
     return Definitions(
-        datasource=datasource(analyst, clickhouse),
+        datasources=[source for source in sources if source is not None],
         folder={"uid": FOLDER_UID, "title": alerts.FOLDER},
-        dashboards=[json.loads(render(name)) for name in DASHBOARDS],
+        dashboards=[imported(name, grafana) for name in DASHBOARDS],
         rules=[rule | {"folderUID": FOLDER_UID, "ruleGroup": alerts.GROUP, "orgID": ORG_ID} for rule in alerts.rules()],
         group_interval_s=interval_s(alerts.INTERVAL),
         contact_point=point,
-        policy=policy,
+        route=alerts.ROUTE,
     )
 
 
@@ -202,12 +228,16 @@ def holds(actual: Any, wanted: Any) -> bool:
 
 
 def push_datasource(api: GrafanaApi, source: dict[str, Any]) -> Pushed:
+    """Created as the file has it (not the default); an update keeps whether the organisation
+    made it its default."""
     uid, what = source["uid"], f"datasource {source['uid']}"
     sources = api.datasource
-    if _call(api, what, lambda: sources.get_datasource_by_uid(uid), missing_ok=True) is None:
+    existing = _call(api, what, lambda: sources.get_datasource_by_uid(uid), missing_ok=True)
+    if existing is None:
         _call(api, what, lambda: sources.create_datasource(source))
         return Pushed("created", "datasource", uid)
-    _call(api, what, lambda: sources.update_datasource_by_uid(uid, source))
+    body = source | {"isDefault": bool(existing.get("isDefault", False))}
+    _call(api, what, lambda: sources.update_datasource_by_uid(uid, body))
     return Pushed("updated", "datasource", uid)
 
 
@@ -276,20 +306,40 @@ def push_contact_point(api: GrafanaApi, point: dict[str, Any]) -> Pushed:
     return Pushed("updated", "contact point", uid)
 
 
-def push_policy(api: GrafanaApi, policy: dict[str, Any]) -> Pushed:
-    """The organisation's notification policy tree, replaced as the provisioning file does."""
+def with_route(tree: dict[str, Any], route: dict[str, Any]) -> dict[str, Any] | None:
+    """The organisation's policy `tree` with `route` first among its routes, or in place of the
+    top-level route to the same receiver; None when the tree already holds it. Its root
+    (default receiver, grouping, timers) and every other route are kept as they are."""
+    routes = list(tree.get("routes") or [])
+    ours = next((index for index, item in enumerate(routes) if item.get("receiver") == route["receiver"]), None)
+    if ours is None:
+        routes.insert(0, route)
+    elif holds(routes[ours], route):
+        return None
+    else:
+        routes[ours] = route
+    return {key: item for key, item in tree.items() if key != "provenance"} | {"routes": routes}
+
+
+def push_route(api: GrafanaApi, route: dict[str, Any]) -> Pushed:
+    """Our route in the organisation's notification policy tree (the API sets whole trees: the
+    tree read, with our route added or updated, is sent back)."""
     what = "notification policy tree"
     provisioning = api.alertingprovisioning
-    if holds(_call(api, what, provisioning.get_notification_policy_tree), policy):
-        return Pushed("unchanged", "notification policy", "tree")
-    _call(api, what, lambda: provisioning.set_notification_policy_tree(policy))
-    return Pushed("updated", "notification policy", "tree")
+    tree = _call(api, what, provisioning.get_notification_policy_tree)
+    had = any(item.get("receiver") == route["receiver"] for item in tree.get("routes") or [])
+    changed = with_route(tree, route)
+    if changed is None:
+        return Pushed("unchanged", "notification route", route["receiver"])
+    _call(api, what, lambda: provisioning.set_notification_policy_tree(changed))
+    return Pushed("updated" if had else "created", "notification route", route["receiver"])
 
 
 def push(api: GrafanaApi, wanted: Definitions) -> Iterator[Pushed]:
     """Pushes every object, those referenced first (data source, folder, contact point before
     what uses them), yielding each as it is done."""
-    yield push_datasource(api, wanted.datasource)
+    for source in wanted.datasources:
+        yield push_datasource(api, source)
     yield push_folder(api, wanted.folder)
     for dashboard in wanted.dashboards:
         yield push_dashboard(api, dashboard, wanted.folder["uid"])
@@ -297,4 +347,4 @@ def push(api: GrafanaApi, wanted: Definitions) -> Iterator[Pushed]:
         yield push_rule(api, rule)
     yield push_group_interval(api, wanted.folder["uid"], alerts.GROUP, wanted.group_interval_s)
     yield push_contact_point(api, wanted.contact_point)
-    yield push_policy(api, wanted.policy)
+    yield push_route(api, wanted.route)

@@ -18,9 +18,18 @@ class GrafanaSettings(BaseSettings):
     alert_webhook_url: str | None = Field(
         None, description="http(s) URL the crossings-webhook contact point posts alerts to"
     )
+    prometheus_url: str | None = Field(
+        None, description="http(s) URL at which Grafana reaches Prometheus (the crossings-prometheus data source)"
+    )
     timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one Grafana API call")
+    freshness_red_s: int = Field(
+        300,
+        gt=0,
+        description="the boards show pipeline freshness red past this many seconds (`crossings grafana build` "
+        "writes it into the dashboards' JSON)",
+    )
 
-    @field_validator("url", "alert_webhook_url")
+    @field_validator("url", "alert_webhook_url", "prometheus_url")
     @classmethod
     def _http_url(cls, url: str | None) -> str | None:
         return checked_url(url, HTTP_SCHEMES, "must be an http(s) URL")

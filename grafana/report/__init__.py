@@ -1,5 +1,6 @@
-"""The offline report: the panel queries of the ops centre and freight dashboards, expanded as
-Grafana expands them (every filter variable = All) and run on the warehouse, rendered as one
+"""The offline report: the panel queries of the ClickHouse dashboards (ops centre, port detail,
+freight, analysts), expanded as Grafana expands them (every filter variable = All) and run on
+the warehouse, rendered as one
 self-contained HTML file: time series as inline SVG line charts (`svg.py`), tables as HTML
 tables, stats as big numbers. Nothing in it loads from the network."""
 
@@ -19,8 +20,10 @@ from connectors.clickhouse.settings import ClickHouseSettings
 from grafana.build import render
 from grafana.macros import TimeRange, dashboard_variables, expand
 from grafana.report.svg import format_value, line_chart
+from grafana.settings import GrafanaSettings
 
-DASHBOARDS = ("ops_centre", "freight")
+# every board on ClickHouse; pipeline_health reads Prometheus, which a report has not
+DASHBOARDS = ("ops_centre", "port_detail", "freight", "analysts")
 PAGE_WIDTH = 1320  # px of the 24 grid columns, as Grafana's
 TABLE_ROWS = 200  # rows shown of a table panel
 NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal)")
@@ -66,11 +69,13 @@ def describe(settings: ClickHouseSettings) -> str:
     return f"chdb (embedded) at {settings.data_path.resolve()}"
 
 
-def run_panels(warehouse: Warehouse, time_range: TimeRange) -> dict[str, tuple[dict, list[PanelResult]]]:
+def run_panels(
+    warehouse: Warehouse, time_range: TimeRange, settings: GrafanaSettings
+) -> dict[str, tuple[dict, list[PanelResult]]]:
     """Dashboard name -> (its JSON, its panels in order with their results; rows carry none)."""
     boards = {}
     for name in DASHBOARDS:
-        board = json.loads(render(name))
+        board = json.loads(render(name, settings))
         variables = dashboard_variables(board)  # every filter at its default: All
         results = []
         for panel in board["panels"]:
@@ -87,13 +92,20 @@ def run_panels(warehouse: Warehouse, time_range: TimeRange) -> dict[str, tuple[d
     return boards
 
 
-def write_report(warehouse: Warehouse, start: datetime, end: datetime, out: Path, source: str = "") -> ReportSummary:
+def write_report(
+    warehouse: Warehouse,
+    start: datetime,
+    end: datetime,
+    out: Path,
+    settings: GrafanaSettings,
+    source: str = "",
+) -> ReportSummary:
     """Writes the report from `start` to `end` (UTC if naive) to `out`, the interval chosen
-    from the range; returns what it holds."""
+    from the range, the boards built with `settings`; returns what it holds."""
     start, end = (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment for moment in (start, end))
     if end <= start:
         raise ValueError(f"the report's range ends ({end.isoformat()}) at or before it starts ({start.isoformat()})")
-    boards, text = _report(warehouse, TimeRange(start, end, interval_for(start, end)), source)
+    boards, text = _report(warehouse, TimeRange(start, end, interval_for(start, end)), settings, source)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     panels = [item for _, results in boards.values() for item in results if item.panel["type"] != "row"]
@@ -107,9 +119,9 @@ def write_report(warehouse: Warehouse, start: datetime, end: datetime, out: Path
 
 
 def _report(
-    warehouse: Warehouse, time_range: TimeRange, source: str
+    warehouse: Warehouse, time_range: TimeRange, settings: GrafanaSettings, source: str
 ) -> tuple[dict[str, tuple[dict, list[PanelResult]]], str]:
-    boards = run_panels(warehouse, time_range)
+    boards = run_panels(warehouse, time_range, settings)
     return boards, _html(boards, time_range, _engine(warehouse, source), _zone(warehouse))
 
 

@@ -33,13 +33,15 @@ def register(groups: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from grafana.build import DASHBOARDS_DIR, stale, write_all
+    from grafana.settings import GrafanaSettings
 
+    settings = GrafanaSettings()
     if args.check:
-        outdated = stale()
+        outdated = stale(settings)
         for path in outdated:
             print(f"stale: {path.relative_to(DASHBOARDS_DIR.parent.parent)}")
         return 1 if outdated else 0
-    written = write_all()
+    written = write_all(settings)
     for path in written:
         print(f"wrote {path.relative_to(DASHBOARDS_DIR.parent.parent)}")
     if not written:

@@ -1,4 +1,4 @@
-"""`crossings report`: the ops centre and freight dashboards' panels over a time range, run on
+"""`crossings report`: the ClickHouse dashboards' panels over a time range, run on
 the warehouse and written as one HTML file that opens without a network."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pipeline.commands.common import UserError
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    report = groups.add_parser("report", help="write the ops centre and freight panels as one offline HTML file")
+    report = groups.add_parser("report", help="write the ClickHouse dashboards' panels as one offline HTML file")
     report.add_argument(
         "--from",
         dest="start",
@@ -61,11 +61,13 @@ def run_report(args: argparse.Namespace) -> int:
     from connectors.clickhouse import open_warehouse
     from connectors.clickhouse.settings import ClickHouseSettings
     from grafana.report import describe, write_report
+    from grafana.settings import GrafanaSettings
 
     start, end = report_range(args.start, args.end)
     settings = ClickHouseSettings()
+    grafana = GrafanaSettings()
     with open_warehouse(settings) as warehouse:
-        summary = write_report(warehouse, start, end, args.out, source=describe(settings))
+        summary = write_report(warehouse, start, end, args.out, grafana, source=describe(settings))
     print(
         f"wrote {summary.path} ({summary.size_bytes // 1024} KiB): {summary.panels} panels, "
         f"{summary.with_data} with data, {summary.panels - summary.with_data - len(summary.failed)} empty, "

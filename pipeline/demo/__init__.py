@@ -41,6 +41,7 @@ from deploy.services.process import stop_group, tail
 from grafana.dashboards.ops_centre.health import RECORD_COUNTS
 from grafana.macros import TimeRange, expand
 from grafana.report import describe, write_report
+from grafana.settings import GrafanaSettings
 from pipeline.demo.board import Snapshot, take_snapshot
 from pipeline.runtime import JOB_SCRIPT, start_local
 from schemas.ports import SHENZHEN_TZ
@@ -265,7 +266,9 @@ class Demo:
         self.summary.produced = self.produced
         self.summary.warehouse = describe(clickhouse)
         try:
-            write_report(warehouse, self.start, self.end, self.options.report, source=describe(clickhouse))
+            write_report(
+                warehouse, self.start, self.end, self.options.report, GrafanaSettings(), source=describe(clickhouse)
+            )
             self.summary.report = str(self.options.report)
         except Exception as error:  # the summary is still worth printing
             log.error("the report could not be written: %s", error)

@@ -18,6 +18,7 @@ from rich.text import Text
 from connectors.clickhouse import Warehouse
 from grafana.dashboards.ops_centre import clearance, health, throughput
 from grafana.macros import TimeRange, expand
+from grafana.panels import every_value
 from schemas.ports import SHENZHEN_TZ, load_ports
 
 MINUTE_S = 60
@@ -52,7 +53,7 @@ class Snapshot:
 
 
 def _rows(warehouse: Warehouse, sql: str, time_range: TimeRange) -> list[dict]:
-    return warehouse.query(expand(sql, time_range)).dicts()
+    return warehouse.query(expand(sql, time_range, every_value())).dicts()  # every port
 
 
 def take_snapshot(

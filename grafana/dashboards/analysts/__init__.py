@@ -8,3 +8,4 @@ DESCRIPTION = ("Crossings per Shenzhen local day against the HK daily passenger 
                "(official_daily_traffic, loaded by crossings load-statistics).")
 ROWS = (daily, reconciliation)
 TIME_FROM = "now-30d"
+TIMEZONE = "Asia/Shanghai"  # days on the axis are Shenzhen local days wherever the board is read

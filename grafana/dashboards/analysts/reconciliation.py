@@ -18,24 +18,24 @@ def joined(keys: list[str]) -> str:
     names = ["day", *keys]
     official = panel_sql("official_daily_traffic",
                          ["day", *(OFFICIAL_KEYS[key] for key in keys), "sum(travellers) AS official"],
-                         date_column="day", final=True, where=["official_daily_traffic.port_code IS NOT NULL"], group_by=names)
+                         local_date_column="day", final=True, where=["official_daily_traffic.port_code IS NOT NULL"], group_by=names)
     warehouse = panel_sql("crossings_daily",
                           ["day", *(WAREHOUSE_KEYS[key] for key in keys), "uniqExactMerge(crossings) AS warehouse"],
-                          date_column="day", where=["kind = 'traveller'"], group_by=names)
+                          local_date_column="day", where=["kind = 'traveller'"], group_by=names)
     return f"({official}) AS o\nFULL OUTER JOIN ({warehouse}) AS w USING ({', '.join(names)})"
 
 
 RATIO = "if(official = 0, NULL, warehouse / official) AS ratio"
 
 
-def panels():
+def panels(settings):
     return [
         panel("timeseries", "Travellers per local day: HK statistics and warehouse",
               panel_sql(joined([]), [LOCAL_DAY, "official", "warehouse"], order_by=["time"]),
-              width=12),
+              unit="short", width=12),
         panel("table", "Per day, port and direction: HK statistics, warehouse, ratio",
               panel_sql(joined(["port_code", "direction"]), ["day", "port_code", "direction", "official",
                                                              "warehouse", RATIO],
                         order_by=["day", "port_code", "direction"]),
-              width=12),
+              unit="short", width=12),
     ]

@@ -11,7 +11,7 @@ SHARES = [f"uniqExactIf(event_id, port_code = '{code}') / uniqExact(event_id) AS
           for name, code in PORTS.items()]
 
 
-def panels():
+def panels(settings):
     return [
         panel("timeseries", "Share of the trucks at Huanggang, Liantang and Shenzhen Bay",
               panel_sql("crossings", SHARES, time_column="released_at", bucket=True, final=True,

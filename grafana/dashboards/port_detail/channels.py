@@ -11,15 +11,15 @@ CLEARANCE_STATS = ["uniqExact(event_id) AS crossings", "avg(clearance_s) AS mean
                    "quantileExactInclusive(0.9)(clearance_s) AS p90_s"]
 
 
-def panels():
+def panels(settings):
     return [
         panel("timeseries", "Crossings per minute per channel type",
               panel_sql("throughput_windows", ["channel_type", PER_MINUTE], time_column="window_start",
                         bucket=True, final=True, filters=FILTERS, group_by=["channel_type"],
                         order_by=["channel_type"]),
-              width=14),
+              unit="short", width=14),
         panel("table", "Clearance per channel type",
               panel_sql("crossings", ["channel_type", *CLEARANCE_STATS], time_column="released_at", final=True,
                         filters=FILTERS, group_by=["channel_type"], order_by=["channel_type"]),
-              width=10),
+              unit="short", width=10),
     ]

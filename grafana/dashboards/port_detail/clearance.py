@@ -6,7 +6,7 @@ TITLE = "Clearance"
 FILTERS = ("port", "kind", "direction")
 
 
-def panels():
+def panels(settings):
     percentiles = [f"sum(p{p}_s * crossings) / sum(crossings) AS p{p}_s" for p in (50, 90, 99)]
     return [
         panel("timeseries", "Clearance p50 / p90 / p99 (crossings-weighted windows)",
@@ -18,5 +18,5 @@ def panels():
                                       "uniqExact(event_id) AS crossings"],
                         time_column="released_at", final=True, filters=FILTERS,
                         group_by=["clearance_minute"], order_by=["clearance_minute"]),
-              width=10, height=9),
+              unit="short", width=10, height=9),
     ]

@@ -40,8 +40,37 @@ CROSSING_COLUMNS = [
     "customs_decision",
     "kafka_partition",
     "kafka_offset",
+    "loaded_at",
 ]
+LOADED_AFTER = timedelta(seconds=20)  # from a crossing's release (and arrival in Kafka) to its row
 EPISODE = "00000000-0000-4000-8000-0000000b0a01"
+
+
+def crossing(
+    key: str, kind: str, port: str, direction: str, released: datetime, *, clearance_s: int = 60, loaded: datetime
+) -> tuple:
+    """A row of CROSSING_COLUMNS: an e-channel crossing of `clearance_s` released at `released`
+    and loaded at `loaded` (when it went through the pipeline), its ids derived from `key`."""
+    queued = released - timedelta(seconds=clearance_s)
+    inspected = released - timedelta(seconds=min(10, clearance_s))
+    return (
+        str(uuid.uuid5(uuid.NAMESPACE_URL, key)),
+        1,
+        kind,
+        port,
+        direction,
+        f"{key}-lane",
+        "e-channel",
+        "two-site",
+        queued.strftime(STAMP),
+        inspected.strftime(STAMP),
+        released.strftime(STAMP),
+        f"{key}-ref",
+        None,
+        0,
+        0,
+        loaded.strftime(STAMP),
+    )
 
 
 def _at(hhmm: str) -> datetime:
@@ -74,6 +103,7 @@ def data(warehouse):
                 decision,
                 0,
                 index,
+                (released + LOADED_AFTER).strftime(STAMP),
             )
         )
     warehouse.insert("crossings", CROSSING_COLUMNS, rows)

@@ -1,33 +1,47 @@
-"""Every panel query of every dashboard, expanded as Grafana and the ClickHouse plugin expand
-it, on chdb over a small hand-made data set of its own day (2025-11-03, UTC): each runs, is
-non-empty, and returns the columns its panel type needs. The alert rules' queries run on rows of
-their own day (2025-11-04): one numeric value column, text label columns, the expected values."""
+"""Every ClickHouse query of every dashboard (panels and annotations), expanded as Grafana and
+the ClickHouse plugin expand it, on chdb over a small hand-made data set of its own day
+(2025-11-03, UTC): each runs, is non-empty, and returns the columns its panel type needs. The
+alert rules' queries run on rows of their own day (2025-11-04): one numeric value column, text
+label columns, the expected values. A simulated day (2025-11-05, run on 2025-11-20) and
+Shenzhen's local days have tests of their own."""
 
 from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from grafana.build import DASHBOARDS, render
 from grafana.macros import ALL, TimeRange, dashboard_variables, expand
+from grafana.panels import DATASOURCE_TYPE
+from grafana.settings import GrafanaSettings
 
-from .conftest import CROSSING_COLUMNS, DAY, EPISODE, STAMP
+from .conftest import CROSSING_COLUMNS, DAY, EPISODE, STAMP, crossing
+
+SETTINGS = GrafanaSettings(_env_file=None)
 
 RANGE = TimeRange(DAY, DAY + timedelta(days=1), interval_s=300)
 NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal)")
 TIME = re.compile(r"^(Nullable\()?DateTime")
 
 
+def board(name: str) -> dict:
+    return json.loads(render(name, SETTINGS))
+
+
 def panel_queries():
     for name in DASHBOARDS:
-        board = json.loads(render(name))
-        for panel in board["panels"]:
+        loaded = board(name)
+        for panel in loaded["panels"]:
             for target in panel.get("targets", []):
-                yield pytest.param(board, panel, target["rawSql"], id=f"{name}: {panel['title']}")
+                if target["datasource"]["type"] == DATASOURCE_TYPE:  # not the Prometheus board's PromQL
+                    yield pytest.param(loaded, panel, target["rawSql"], id=f"{name}: {panel['title']}")
+        for annotation in loaded["annotations"].get("list", []):
+            if annotation["datasource"]["type"] == DATASOURCE_TYPE:
+                as_panel = {"title": annotation["name"], "type": "annotation"}
+                yield pytest.param(loaded, as_panel, annotation["target"]["rawSql"], id=f"{name}: {annotation['name']}")
 
 
 def run(warehouse, board, panel, sql, selection=None):
@@ -39,6 +53,9 @@ def run(warehouse, board, panel, sql, selection=None):
         assert numeric, result.types
     elif panel["type"] == "stat":
         assert numeric and len(result.rows) == 1, (result.columns, result.types)
+    elif panel["type"] == "annotation":  # Grafana's annotation fields
+        assert {"time", "timeEnd", "title", "text", "tags"} <= set(result.columns), result.columns
+        assert TIME.match(result.types[result.columns.index("time")]), result.types
     return result
 
 
@@ -58,9 +75,9 @@ def test_port_detail_with_a_selection(data, board, panel, sql):
 
 def test_figures_on_the_fixture(data):
     def table(name, title, selection=None):
-        board = json.loads(render(name))
-        panel = next(p for p in board["panels"] if p["title"] == title)
-        return run(data, board, panel, panel["targets"][0]["rawSql"], selection).dicts()
+        loaded = board(name)
+        panel = next(p for p in loaded["panels"] if p["title"] == title)
+        return run(data, loaded, panel, panel["targets"][0]["rawSql"], selection).dicts()
 
     assert table("freight", "Huanggang share in range") == [{"huanggang_share": 0.5}]
     mix = {r["decision"]: (int(r["trucks"]), r["share"]) for r in table("freight", "Customs decision mix")}
@@ -77,6 +94,106 @@ def test_figures_on_the_fixture(data):
     assert channels == {"e-channel": 2, "manual-counter": 1}
     open_episodes = table("ops_centre", "Open alert episodes (raised, not yet resolved)")
     assert EPISODE in {r["episode_id"] for r in open_episodes}
+    ops = board("ops_centre")
+    [episodes] = [p for p in ops["panels"] if p["title"] == "Open alert episodes (raised, not yet resolved)"]
+    at_luohu = expand(episodes["targets"][0]["rawSql"], RANGE, dashboard_variables(ops, {"port": "LUOHU"}))
+    assert data.query(at_luohu).rows == []  # the port variable filters the episodes
+    [counts] = table("ops_centre", "Records received in range: clean, dead letters, duplicates, too late")
+    assert {key: int(value) for key, value in counts.items()} == {
+        "received": 10,
+        "clean": 9,
+        "dead_letters": 1,
+        "duplicates": 0,
+        "too_late": 0,
+    }
+    over = table("ops_centre", "Clearance p90 over the port's alert threshold", {"port": "HUANGGANG"})
+    # HUANGGANG trucks: 600 s and 1200 s windows against 3600 s
+    assert sorted(round(r["p90_over_threshold"], 4) for r in over) == [round(600 / 3600, 4), round(1200 / 3600, 4)]
+
+
+def annotations(warehouse, name, time_range=RANGE, selection=None):
+    loaded = board(name)
+    [annotation] = loaded["annotations"]["list"]
+    sql = expand(annotation["target"]["rawSql"], time_range, dashboard_variables(loaded, selection))
+    return warehouse.query(sql).dicts()
+
+
+def test_alert_episodes_are_annotations_over_the_range(data):
+    [episode] = annotations(data, "ops_centre")
+    assert episode["title"] == "Clearance spike at HUANGGANG (truck, entry)"
+    assert episode["text"] == "open: peak p90 1200 s against 900 s" and episode["timeEnd"] is None
+    assert episode["tags"] == "HUANGGANG,truck,warning"
+    assert annotations(data, "ops_centre", selection={"port": "LUOHU"}) == []
+    assert annotations(data, "pipeline_health") == [episode]
+    before = TimeRange(DAY - timedelta(days=1), DAY, interval_s=300)  # raised after this range
+    assert annotations(data, "ops_centre", before) == []
+
+
+SIMULATED_DAY = datetime(2025, 11, 5, tzinfo=UTC)
+RUN_AT = datetime(2025, 11, 20, 9, 0, tzinfo=UTC)  # when the simulated day went through the pipeline
+
+
+def test_records_received_counts_a_simulated_day_by_its_range(data):
+    """A simulated day's records arrived in Kafka when it was run, days later: the panel counts
+    them for the day's range, not for the range of their arrival alone."""
+    rows = [
+        crossing(
+            f"grafana-simulated/{index}",
+            "traveller",
+            "FUTIAN",
+            "exit",
+            SIMULATED_DAY + timedelta(hours=3, minutes=index),
+            loaded=RUN_AT + timedelta(minutes=index, seconds=20),
+        )
+        for index in range(3)
+    ]
+    data.insert("crossings", CROSSING_COLUMNS, rows)
+    data.insert(
+        "pipeline_counts",
+        ["received_minute", "topic", "received", "clean", "dead_letters", "duplicates", "too_late", "version"],
+        [
+            ((RUN_AT + timedelta(minutes=minute)).strftime(STAMP), "crossings.raw.traveller", 2, 1, 1, 0, 0, 1)
+            for minute in range(3)
+        ]
+        # a later run of other days: not this day's records
+        + [((RUN_AT + timedelta(hours=2)).strftime(STAMP), "crossings.raw.traveller", 50, 50, 0, 0, 0, 1)],
+    )
+    ops = board("ops_centre")
+    panel = next(p for p in ops["panels"] if p["title"].startswith("Records received in range"))
+    day = TimeRange(SIMULATED_DAY, SIMULATED_DAY + timedelta(days=1), interval_s=300)
+    [counts] = data.query(expand(panel["targets"][0]["rawSql"], day, dashboard_variables(ops))).dicts()
+    assert (int(counts["received"]), int(counts["clean"]), int(counts["dead_letters"])) == (6, 3, 3)
+    # by processing time, as before: nothing in the day's range
+    from grafana.dashboards.ops_centre.health import RECORD_COUNTS
+
+    [by_arrival] = data.query(expand(RECORD_COUNTS, day)).dicts()
+    assert not by_arrival["received"]
+
+
+def test_analysts_days_are_shenzhen_local_days_and_today_shows_before_0800(data):
+    """At 07:30 local (23:30 UTC the day before), today's local crossings are on the board."""
+    released = datetime(2025, 11, 6, 23, 10, tzinfo=UTC)  # 2025-11-07 07:10 local
+    loaded = released + timedelta(seconds=20)
+    data.insert(
+        "crossings",
+        CROSSING_COLUMNS,
+        [crossing("grafana-local-day/0", "traveller", "SHEKOU", "entry", released, loaded=loaded)],
+    )
+    analysts = board("analysts")
+    assert analysts["timezone"] == "Asia/Shanghai"
+    now = datetime(2025, 11, 6, 23, 30, tzinfo=UTC)
+    today = TimeRange(now - timedelta(hours=7, minutes=30), now, interval_s=300)  # "today so far" in Shenzhen
+    for title in ("Crossings per local day and kind", "Crossings per local day, port and direction"):
+        panel = next(p for p in analysts["panels"] if p["title"] == title)
+        rows = data.query(expand(panel["targets"][0]["rawSql"], today, dashboard_variables(analysts))).dicts()
+        assert rows, title
+        if "day" in rows[0]:
+            assert {str(r["day"]) for r in rows} == {"2025-11-07"}
+            assert [int(r["crossings"]) for r in rows if r["port_code"] == "SHEKOU"] == [1]
+        else:
+            assert [str(r["time"])[:10] for r in rows] == ["2025-11-07"] or all(
+                str(r["time"]).startswith("2025-11-06 16:00") for r in rows
+            ), rows
 
 
 # The alert rules' queries, on rows of their own day (2025-11-04, UTC), evaluated at fixed
@@ -110,25 +227,7 @@ def alert_data(data):
     data.insert(
         "crossings",
         CROSSING_COLUMNS,
-        [
-            (
-                str(uuid.uuid5(uuid.NAMESPACE_URL, "grafana-alerts/0")),
-                1,
-                "traveller",
-                "LUOHU",
-                "exit",
-                "grafana-alerts-luohu",
-                "e-channel",
-                "two-site",
-                (released - timedelta(seconds=90)).strftime(STAMP),
-                (released - timedelta(seconds=10)).strftime(STAMP),
-                released.strftime(STAMP),
-                "grafana-alerts-ref-0",
-                None,
-                0,
-                0,
-            )
-        ],
+        [crossing("grafana-alerts/0", "traveller", "LUOHU", "exit", released, clearance_s=90, loaded=released)],
     )
     data.insert(
         "clearance_windows",

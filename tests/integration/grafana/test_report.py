@@ -23,6 +23,7 @@ import pytest
 
 from grafana.build import render
 from grafana.report import DASHBOARDS, write_report
+from grafana.settings import GrafanaSettings
 
 from .conftest import DAY
 
@@ -34,6 +35,7 @@ needs_chromium = pytest.mark.skipif(
 # no name resolves and every proxied request goes to a closed port: nothing can load from a network
 NO_NETWORK = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9"]
 WINDOW = (1400, 3000)
+SETTINGS = GrafanaSettings(_env_file=None)
 
 
 def chromium(profile: Path, *args: str) -> str:
@@ -143,13 +145,16 @@ def _unfilter(kind: int, line: np.ndarray, prior: np.ndarray, channels: int) -> 
 @pytest.fixture(scope="module")
 def report(data, tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
-    summary = write_report(data, DAY, DAY + timedelta(days=1), folder / "report.html", source="test warehouse")
+    summary = write_report(
+        data, DAY, DAY + timedelta(days=1), folder / "report.html", SETTINGS, source="test warehouse"
+    )
     return summary, folder
 
 
 def test_summary_counts_every_panel(report):
     summary, _ = report
-    boards = [json.loads(render(name)) for name in DASHBOARDS]
+    assert DASHBOARDS == ("ops_centre", "port_detail", "freight", "analysts")  # every board on ClickHouse
+    boards = [json.loads(render(name, SETTINGS)) for name in DASHBOARDS]
     titles = [p["title"] for board in boards for p in board["panels"] if p["type"] != "row"]
     assert summary.panels == len(titles) and summary.failed == ()
     assert summary.with_data == summary.panels  # the data set gives every panel rows
@@ -184,7 +189,7 @@ def test_every_panel_renders_with_data_in_chromium_without_network(report):
         for panel_id, panel in parser.panels.items()
         if panel["attrs"]["data-type"] == "stat"
     }
-    freight = json.loads(render("freight"))
+    freight = json.loads(render("freight", SETTINGS))
     share = next(p["id"] for p in freight["panels"] if p["title"] == "Huanggang share in range")
     assert stats[f"panel-{freight['uid']}-{share}"] == "0.5"  # 2 of the 4 trucks
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import yaml
 
-from grafana.alerts import FOLDER, clearance_spike_sql, open_now_sql, pipeline_stale_sql, render_rules
+from grafana.alerts import FOLDER, ROUTE, clearance_spike_sql, open_now_sql, pipeline_stale_sql, render_rules
 from grafana.build import RULES_PATH, stale
 from grafana.panels import DATASOURCE_UID
+from grafana.settings import GrafanaSettings
 from schemas.ports import load_ports
 
 ALERTING = Path(__file__).resolve().parents[3] / "grafana" / "provisioning" / "alerting"
@@ -30,9 +31,10 @@ def rules() -> list[dict]:
 def test_committed_rules_are_what_the_code_builds(tmp_path):
     assert RULES_PATH == ALERTING / "rules.yaml"
     assert RULES_PATH.read_text(encoding="utf-8") == render_rules(), "run `crossings grafana build`"
-    assert stale() == []
+    settings = GrafanaSettings(_env_file=None)
+    assert stale(settings) == []
     missing = tmp_path / "rules.yaml"
-    assert missing in stale(rules_path=missing)
+    assert missing in stale(settings, rules_path=missing)
 
 
 def test_rules_have_the_file_provisioning_shape():
@@ -91,16 +93,22 @@ def test_open_gate_from_the_registry():
     assert open_now_sql("t", []) == "0"
 
 
-def test_contact_point_and_policy_route_the_folder_to_a_webhook_from_the_environment():
+def test_rules_notify_the_webhook_without_replacing_the_organisations_policy_tree():
     document = load("contact_points.yaml")
     assert document["apiVersion"] == 1
     [contact] = document["contactPoints"]
     [receiver] = contact["receivers"]
     assert receiver["type"] == "webhook" and receiver["settings"]["url"] == "$GRAFANA_ALERT_WEBHOOK_URL"
-    [policy] = document["policies"]
-    [route] = policy["routes"]
-    assert route["receiver"] == contact["name"]
-    assert ["grafana_folder", "=", FOLDER] in route["object_matchers"]
+    # a provisioned policy tree would replace the organisation's: none in any alerting file
+    for path in ALERTING.glob("*.yaml"):
+        assert "policies" not in yaml.safe_load(path.read_text(encoding="utf-8")), path.name
+    for rule in rules():  # simplified routing: each rule names the contact point
+        settings = rule["notification_settings"]
+        assert settings["receiver"] == contact["name"] == ROUTE["receiver"]
+        assert {"alertname", "grafana_folder"} <= set(settings["group_by"])
+    # the route push adds to the organisation's tree: the folder's alerts, grouped alike
+    assert ["grafana_folder", "=", FOLDER] in ROUTE["object_matchers"]
+    assert ROUTE["group_by"] == rules()[0]["notification_settings"]["group_by"]
 
 
 def scalars(node) -> Iterator[str]:

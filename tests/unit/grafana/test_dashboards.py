@@ -1,5 +1,6 @@
-"""The dashboards' committed JSON against the code, its Grafana shape, the provisioning files,
-the panel SQL helper and the expansion of the ClickHouse plugin's macros."""
+"""The dashboards' committed JSON against the code, its Grafana shape (the ClickHouse plugin's
+query model, the data source variables and import inputs), the provisioning files, the panel
+SQL helper and the expansion of the ClickHouse plugin's macros."""
 
 from __future__ import annotations
 
@@ -14,11 +15,15 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from grafana.build import DASHBOARDS, DASHBOARDS_DIR, json_path, render, stale
 from grafana.macros import ALL, MacroError, TimeRange, dashboard_variables, expand
-from grafana.panels import DATASOURCE_TYPE, DATASOURCE_UID, panel_sql
+from grafana.panels import CLICKHOUSE, DATASOURCE_TYPE, PLUGIN_VERSION, PROMETHEUS, panel_sql
+from grafana.settings import GrafanaSettings
 from pipeline.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 PROVISIONING = ROOT / "grafana" / "provisioning"
+
+
+SETTINGS = GrafanaSettings(_env_file=None)
 
 
 def load(name: str) -> dict:
@@ -31,19 +36,24 @@ def panels(board: dict) -> list[dict]:
 
 @pytest.mark.parametrize("name", DASHBOARDS)
 def test_committed_json_is_what_the_code_builds(name):
-    assert json_path(name).read_text(encoding="utf-8") == render(name), (
+    assert json_path(name).read_text(encoding="utf-8") == render(name, SETTINGS), (
         f"grafana/dashboards/{name}.json is stale: run `crossings grafana build`"
     )
 
 
 def test_no_stray_dashboard_json_and_check_command_agrees(capsys):
     assert {path.stem for path in DASHBOARDS_DIR.glob("*.json")} == set(DASHBOARDS)
-    assert stale() == []
+    assert stale(SETTINGS) == []
     assert main(["grafana", "build", "--check"]) == 0
 
 
 def test_check_reports_a_stale_file(tmp_path):
-    assert stale(tmp_path) == [json_path(name, tmp_path) for name in DASHBOARDS]
+    assert stale(SETTINGS, tmp_path) == [json_path(name, tmp_path) for name in DASHBOARDS]
+
+
+def test_a_changed_setting_makes_the_boards_stale(tmp_path):
+    red = GrafanaSettings(_env_file=None, freshness_red_s=SETTINGS.freshness_red_s + 60)
+    assert json_path("ops_centre") in stale(red) and json_path("pipeline_health") in stale(red)
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
@@ -53,20 +63,96 @@ def test_json_loads_as_the_sdk_dashboard_model(name):
     assert model.uid == board["uid"] and model.title == board["title"]
     again = json.loads(json.dumps(model, cls=JSONEncoder))
     assert [p["title"] for p in again["panels"]] == [p["title"] for p in board["panels"]]
+    # nothing of the board is lost by the SDK's model but the import header
+    assert {key for key in board if key not in again} <= {"__inputs", "__requires"}
+    assert len(again["templating"]["list"]) == len(board["templating"]["list"])
+    assert len(again["annotations"].get("list", [])) == len(board["annotations"].get("list", []))
+
+
+def clickhouse_targets(board: dict) -> list[tuple[str, dict]]:
+    """(title, target) of every ClickHouse query of a board: panels' and annotations'."""
+    found = [(p["title"], t) for p in panels(board) for t in p["targets"] if t["datasource"]["type"] == DATASOURCE_TYPE]
+    for annotation in board["annotations"].get("list", []):
+        if annotation["datasource"]["type"] == DATASOURCE_TYPE:
+            found.append((annotation["name"], annotation["target"]))
+    return found
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
-def test_panels_query_the_clickhouse_datasource_by_uid(name):
+def test_queries_follow_the_clickhouse_plugins_query_model(name):
     board = load(name)
     assert panels(board)
     for panel in panels(board):
         assert panel["type"] in ("timeseries", "table", "stat"), panel["title"]
-        assert panel["datasource"] == {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}
         assert panel["targets"], panel["title"]
-        for target in panel["targets"]:
-            assert target["datasource"]["uid"] == DATASOURCE_UID
-            assert target["editorType"] == "sql" and target["rawSql"].startswith("SELECT ")
-            assert target["queryType"] == ("timeSeries" if panel["type"] == "timeseries" else "table")
+        assert panel["fieldConfig"]["defaults"]["unit"], f"{panel['title']}: no unit"
+    if name != "pipeline_health":
+        assert all(p["datasource"] == CLICKHOUSE.ref.to_json() for p in panels(board))
+    for title, target in clickhouse_targets(board):
+        assert target["datasource"] == CLICKHOUSE.ref.to_json(), title
+        assert target["editorType"] == "sql" and target["rawSql"].startswith("SELECT "), title
+        # the plugin's CHSqlQuery of 4.x: queryType timeseries or table, with sqlds' format
+        assert target["pluginVersion"] == PLUGIN_VERSION, title
+        assert (target["queryType"], target["format"]) in (("timeseries", 0), ("table", 1)), title
+    for panel in panels(board):
+        if panel["targets"][0]["datasource"]["type"] == DATASOURCE_TYPE:
+            assert panel["targets"][0]["queryType"] == ("timeseries" if panel["type"] == "timeseries" else "table")
+
+
+def imported(name: str, uids: dict[str, str]) -> dict:
+    """The dashboard as Grafana's Import dialog leaves it: each `${INPUT}` of `__inputs`
+    replaced by the uid chosen for it, then the data source variables resolved as Grafana
+    resolves `${variable}` in a panel's data source."""
+    text = json_path(name).read_text(encoding="utf-8")
+    board = json.loads(text)
+    for item in board["__inputs"]:
+        text = text.replace(f"${{{item['name']}}}", uids[item["pluginId"]])
+    board = json.loads(text)
+    values = {v["name"]: v["current"]["value"] for v in board["templating"]["list"] if v["type"] == "datasource"}
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if set(node) >= {"type", "uid"} and isinstance(node["uid"], str) and node["uid"].startswith("${"):
+                return node | {"uid": values.get(node["uid"][2:-1], node["uid"])}
+            return {key: resolve(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(board)
+
+
+@pytest.mark.parametrize("name", DASHBOARDS)
+def test_import_with_any_datasource_uid_points_every_panel_and_annotation_at_it(name):
+    board = load(name)
+    inputs = {item["name"]: item for item in board["__inputs"]}
+    assert inputs[CLICKHOUSE.input]["type"] == "datasource"
+    assert inputs[CLICKHOUSE.input]["pluginId"] == DATASOURCE_TYPE
+    assert {"type": "datasource", "id": DATASOURCE_TYPE, "name": "ClickHouse", "version": PLUGIN_VERSION} in (
+        board["__requires"]
+    )
+    variables = {v["name"]: v for v in board["templating"]["list"] if v["type"] == "datasource"}
+    assert variables[CLICKHOUSE.variable]["query"] == DATASOURCE_TYPE
+    # the JSON names no data source of ours: only the inputs and the variables
+    text = json_path(name).read_text(encoding="utf-8")
+    assert "crossings-clickhouse" not in text and "crossings-prometheus" not in text
+    uids = {DATASOURCE_TYPE: "a1B2c3-imported", "prometheus": "prom-9z"}
+    board = imported(name, uids)
+    seen = 0
+    for panel in panels(board):
+        for holder in (panel, *panel["targets"]):
+            assert holder["datasource"]["uid"] == uids[holder["datasource"]["type"]], panel["title"]
+            seen += 1
+    for annotation in board["annotations"].get("list", []):
+        for holder in (annotation, annotation.get("target", {})):
+            if "datasource" in holder:
+                assert holder["datasource"]["uid"] == uids[holder["datasource"]["type"]], annotation["name"]
+    assert seen and "${" not in json.dumps([p["datasource"] for p in panels(board)])
+    if name == "pipeline_health":
+        assert inputs[PROMETHEUS.input]["pluginId"] == "prometheus"
+        assert {p["datasource"]["type"] for p in panels(board)} == {"prometheus"}
+    if name in ("ops_centre", "pipeline_health"):
+        assert [a["name"] for a in board["annotations"].get("list", [])] == ["Clearance alert episodes"]
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
@@ -89,7 +175,8 @@ def test_dashboard_uids_are_distinct_and_ops_centre_refreshes():
     assert len({board["uid"] for board in boards.values()}) == len(boards)
     assert boards["ops_centre"]["refresh"]
     variables = [v["name"] for v in boards["port_detail"]["templating"]["list"]]
-    assert variables == ["port", "kind", "direction"]
+    assert variables == ["datasource", "port", "kind", "direction"]
+    assert [v["name"] for v in boards["ops_centre"]["templating"]["list"]] == ["datasource", "port"]
 
 
 def test_port_detail_panels_filter_by_every_variable():
@@ -101,7 +188,7 @@ def test_port_detail_panels_filter_by_every_variable():
 
 def test_provisioned_datasource_matches_the_dashboards_and_holds_no_secret():
     text = (PROVISIONING / "datasources" / "clickhouse.yaml").read_text()
-    assert f"uid: {DATASOURCE_UID}" in text and f"type: {DATASOURCE_TYPE}" in text
+    assert "uid: crossings-clickhouse" in text and f"type: {DATASOURCE_TYPE}" in text
     assert "password: $CLICKHOUSE_ANALYST_PASSWORD" in text and "host: $CLICKHOUSE_ANALYST_HOST" in text
     provider = (PROVISIONING / "dashboards" / "crossings.yaml").read_text()
     assert "type: file" in provider and "path: $GRAFANA_DASHBOARDS_PATH" in provider

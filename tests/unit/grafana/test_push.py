@@ -26,6 +26,7 @@ PASSWORD = "analyst-secret-pw"
 WEBHOOK = "https://hooks.example.test/grafana"
 DEFAULT_INTERVAL_S = 60  # Grafana's default_rule_evaluation_interval
 DEFAULT_POLICY = {"receiver": "grafana-default-email", "group_by": ["grafana_folder", "alertname"]}
+PROMETHEUS_URL = "http://prometheus.internal:9090"
 
 Answer = tuple[int, Any]
 
@@ -348,7 +349,13 @@ def grafana() -> Iterator[tuple[FakeGrafana, str]]:
 def settings(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """The analyst login and webhook push reads; no .env of the checkout (cwd = tmp_path)."""
     monkeypatch.chdir(tmp_path)
-    for name in ("GRAFANA_URL", "GRAFANA_TOKEN", "CLICKHOUSE_DATABASE"):
+    for name in (
+        "GRAFANA_URL",
+        "GRAFANA_TOKEN",
+        "CLICKHOUSE_DATABASE",
+        "GRAFANA_PROMETHEUS_URL",
+        "GRAFANA_FRESHNESS_RED_S",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CLICKHOUSE_ANALYST_HOST", "clickhouse.internal")
     monkeypatch.setenv("CLICKHOUSE_ANALYST_PORT", "9440")
@@ -399,8 +406,9 @@ def test_first_push_creates_every_object_with_the_right_bodies(grafana, capsys):
         "rules": len(rules),
         "contact points": 1,
     }
-    assert len(DASHBOARDS) == 4 and len(rules) == 2
-    assert all(line.startswith("created ") for line in lines if "rule group" not in line and "policy" not in line)
+    assert len(DASHBOARDS) == 5 and len(rules) == 2
+    assert all(line.startswith("created ") for line in lines if "rule group" not in line)
+    assert "created notification route crossings-webhook" in lines
     assert "created datasource crossings-clickhouse" in lines and f"created folder {FOLDER_UID}" in lines
     assert {line.split()[-1] for line in lines if line.startswith("created dashboard")} == set(fake.dashboards)
     assert all(auth == f"Bearer {TOKEN}" for _, _, auth, _ in fake.requests)
@@ -416,6 +424,7 @@ def test_first_push_creates_every_object_with_the_right_bodies(grafana, capsys):
         "defaultDatabase": "crossings",
     }
     assert fake.secrets["crossings-clickhouse"] == {"password": PASSWORD}
+    assert source["isDefault"] is False  # the organisation's default data source stays its own
     for _, path, _, body in fake.requests:
         assert all(where[0] == "secureJsonData" for where in paths_of(body, PASSWORD)), path
     assert PASSWORD not in "\n".join(lines) + err
@@ -423,6 +432,12 @@ def test_first_push_creates_every_object_with_the_right_bodies(grafana, capsys):
     assert fake.folders[FOLDER_UID]["title"] == alerts.FOLDER
     for saved in fake.dashboards.values():
         assert saved["folderUid"] == FOLDER_UID and saved["dashboard"]["version"] == 1
+        # as the Import dialog leaves a board: its inputs set to our data sources
+        board = saved["dashboard"]
+        assert "__inputs" not in board and "${DS_" not in json.dumps(board)
+        current = {v["name"]: v["current"]["value"] for v in board["templating"]["list"] if v["type"] == "datasource"}
+        assert current["datasource"] == "crossings-clickhouse"
+        assert current.get("prometheus", "crossings-prometheus") == "crossings-prometheus"
     for rule in rules:
         stored = fake.rules[rule["uid"]]
         assert stored["folderUID"] == FOLDER_UID and stored["ruleGroup"] == alerts.GROUP
@@ -433,6 +448,52 @@ def test_first_push_creates_every_object_with_the_right_bodies(grafana, capsys):
     assert point["settings"] == {"url": WEBHOOK, "httpMethod": "POST"}
     assert fake.policy["routes"][0]["receiver"] == "crossings-webhook"
     assert fake.policy["routes"][0]["object_matchers"] == [["grafana_folder", "=", alerts.FOLDER]]
+    assert {key: fake.policy[key] for key in DEFAULT_POLICY} == DEFAULT_POLICY
+
+
+ORG_TREE = {
+    "receiver": "ops-pager",
+    "group_by": ["alertname"],
+    "repeat_interval": "12h",
+    "routes": [
+        {"receiver": "ops-pager", "object_matchers": [["team", "=", "network"]], "continue": True},
+        {"receiver": "grafana-default-email", "object_matchers": [["severity", "=", "info"]]},
+    ],
+}
+
+
+def test_push_adds_its_route_to_the_organisations_tree_and_keeps_the_rest(grafana, capsys):
+    fake, url = grafana
+    fake.contact_points["ops-pager"] = {"uid": "ops-pager", "name": "ops-pager", "type": "email"}
+    fake.policy = copy.deepcopy(ORG_TREE) | {"provenance": "api"}
+    code, lines, err = push(url, capsys)
+    assert code == 0, err
+    assert "created notification route crossings-webhook" in lines
+    ours, *theirs = fake.policy["routes"]
+    assert ours == alerts.ROUTE and theirs == ORG_TREE["routes"]
+    assert {key: fake.policy[key] for key in ("receiver", "group_by", "repeat_interval")} == {
+        key: ORG_TREE[key] for key in ("receiver", "group_by", "repeat_interval")
+    }
+    # again: nothing to do; our route edited by hand: put back, in its place
+    assert "unchanged notification route crossings-webhook" in push(url, capsys)[1]
+    fake.policy["routes"] = [*theirs, ours | {"repeat_interval": "1m"}]
+    code, lines, _ = push(url, capsys)
+    assert code == 0 and "updated notification route crossings-webhook" in lines
+    assert fake.policy["routes"] == [*theirs, alerts.ROUTE] and fake.policy["receiver"] == "ops-pager"
+
+
+def test_push_keeps_the_organisations_default_data_source(grafana, capsys, monkeypatch):
+    fake, url = grafana
+    monkeypatch.setenv("GRAFANA_PROMETHEUS_URL", PROMETHEUS_URL)
+    assert push(url, capsys)[0] == 0
+    prometheus = fake.datasources["crossings-prometheus"]
+    assert prometheus["type"] == "prometheus" and prometheus["url"] == PROMETHEUS_URL
+    assert not prometheus["isDefault"] and not fake.datasources["crossings-clickhouse"]["isDefault"]
+    fake.datasources["crossings-clickhouse"]["isDefault"] = True  # the organisation chose it
+    code, lines, _ = push(url, capsys)
+    assert code == 0 and "updated datasource crossings-clickhouse" in lines
+    assert fake.datasources["crossings-clickhouse"]["isDefault"] is True
+    assert fake.datasources["crossings-prometheus"]["isDefault"] is False
 
 
 def test_second_push_creates_nothing_and_repairs_drift(grafana, capsys):

@@ -113,6 +113,7 @@ BAD_SECRET_VALUES = {
     "GRAFANA_URL": f"grafana.internal:3000/?auth_token={SECRET}",
     "GRAFANA_TOKEN": f"glsa_{SECRET}\r\n",
     "GRAFANA_ALERT_WEBHOOK_URL": f"https://hooks.example:{SECRET}/alerts",
+    "GRAFANA_PROMETHEUS_URL": f"prometheus.internal:9090/?token={SECRET}",
     "CLICKHOUSE_ANALYST_PASSWORD": f"{SECRET}\x7f",
     "PRIVACY_HMAC_KEY": SECRET,
     "ALERTS_WEBHOOK_URLS": f"https://hooks.example/{SECRET},hooks.example/{SECRET}",
