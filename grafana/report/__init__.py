@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
@@ -70,11 +71,12 @@ def describe(settings: ClickHouseSettings) -> str:
 
 
 def run_panels(
-    warehouse: Warehouse, time_range: TimeRange, settings: GrafanaSettings
+    warehouse: Warehouse, time_range: TimeRange, settings: GrafanaSettings, names: Sequence[str] = DASHBOARDS
 ) -> dict[str, tuple[dict, list[PanelResult]]]:
-    """Dashboard name -> (its JSON, its panels in order with their results; rows carry none)."""
+    """Dashboard name -> (its JSON, its panels in order with their results; rows carry none),
+    for the dashboards `names` (of DASHBOARDS)."""
     boards = {}
-    for name in DASHBOARDS:
+    for name in names:
         board = json.loads(render(name, settings))
         variables = dashboard_variables(board)  # every filter at its default: All
         results = []
@@ -99,13 +101,18 @@ def write_report(
     out: Path,
     settings: GrafanaSettings,
     source: str = "",
+    names: Sequence[str] = DASHBOARDS,
 ) -> ReportSummary:
-    """Writes the report from `start` to `end` (UTC if naive) to `out`, the interval chosen
-    from the range, the boards built with `settings`; returns what it holds."""
+    """Writes the report of the dashboards `names` from `start` to `end` (UTC if naive) to
+    `out`, the interval chosen from the range, the boards built with `settings`; returns what
+    it holds."""
+    unknown = sorted(set(names) - set(DASHBOARDS))
+    if unknown or not names:
+        raise ValueError(f"the report shows {', '.join(DASHBOARDS)}, not {', '.join(unknown) or 'nothing'}")
     start, end = (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment for moment in (start, end))
     if end <= start:
         raise ValueError(f"the report's range ends ({end.isoformat()}) at or before it starts ({start.isoformat()})")
-    boards, text = _report(warehouse, TimeRange(start, end, interval_for(start, end)), settings, source)
+    boards, text = _report(warehouse, TimeRange(start, end, interval_for(start, end)), settings, source, names)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     panels = [item for _, results in boards.values() for item in results if item.panel["type"] != "row"]
@@ -119,9 +126,9 @@ def write_report(
 
 
 def _report(
-    warehouse: Warehouse, time_range: TimeRange, settings: GrafanaSettings, source: str
+    warehouse: Warehouse, time_range: TimeRange, settings: GrafanaSettings, source: str, names: Sequence[str]
 ) -> tuple[dict[str, tuple[dict, list[PanelResult]]], str]:
-    boards = run_panels(warehouse, time_range, settings)
+    boards = run_panels(warehouse, time_range, settings, names)
     return boards, _html(boards, time_range, _engine(warehouse, source), _zone(warehouse))
 
 

@@ -33,7 +33,10 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ),
     ("grafana", "build"): ("crossings grafana build", "crossings grafana build --check"),
     ("grafana", "push"): ("GRAFANA_URL=http://127.0.0.1:3000 GRAFANA_TOKEN=... crossings grafana push",),
-    ("report",): ("crossings report --from 2024-05-01 --to 2024-05-01 --out var/report.html",),
+    ("report",): (
+        "crossings report --from 2024-05-01 --to 2024-05-01 --out var/report.html",
+        "crossings report --from 2024-05-01 --to 2024-05-01 --board ops_centre --out var/ops.html --png var/ops.png",
+    ),
 }
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from pipeline.commands.common import UserError
 
+# grafana.report.DASHBOARDS, without importing the dashboards' code for the CLI's help
+REPORT_BOARDS = ("ops_centre", "port_detail", "freight", "analysts")
+
 
 def register(groups: argparse._SubParsersAction) -> None:
     report = groups.add_parser("report", help="write the ClickHouse dashboards' panels as one offline HTML file")
@@ -24,6 +27,16 @@ def register(groups: argparse._SubParsersAction) -> None:
         "--to", dest="end", type=parse_moment, required=True, help="UTC date (YYYY-MM-DD: through its end) or datetime"
     )
     report.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (default report.html)")
+    report.add_argument(
+        "--board",
+        dest="boards",
+        action="append",
+        choices=REPORT_BOARDS,
+        help="only this dashboard (repeatable; default every ClickHouse board: " + ", ".join(REPORT_BOARDS) + ")",
+    )
+    report.add_argument(
+        "--png", type=Path, help="also a picture of the report, cropped to its content (headless Debian chromium)"
+    )
     report.set_defaults(handler=run_report)
 
 
@@ -67,12 +80,21 @@ def run_report(args: argparse.Namespace) -> int:
     settings = ClickHouseSettings()
     grafana = GrafanaSettings()
     with open_warehouse(settings) as warehouse:
-        summary = write_report(warehouse, start, end, args.out, grafana, source=describe(settings))
+        summary = write_report(
+            warehouse, start, end, args.out, grafana, source=describe(settings), names=args.boards or REPORT_BOARDS
+        )
     print(
         f"wrote {summary.path} ({summary.size_bytes // 1024} KiB): {summary.panels} panels, "
         f"{summary.with_data} with data, {summary.panels - summary.with_data - len(summary.failed)} empty, "
         f"{len(summary.failed)} failed"
     )
+    if args.png:
+        from grafana.report.pictures import PictureError, screenshot
+
+        try:
+            print(f"wrote {screenshot(summary.path, args.png)}")
+        except PictureError as error:
+            raise UserError(f"no picture: {error}") from error
     if summary.failed:
         print(
             f"{len(summary.failed)} panel queries failed, the report shows why (is the warehouse migrated? "

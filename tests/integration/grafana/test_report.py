@@ -9,10 +9,8 @@ import json
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
-import zlib
 from collections import defaultdict
 from datetime import timedelta
 from html.parser import HTMLParser
@@ -23,6 +21,7 @@ import pytest
 
 from grafana.build import render
 from grafana.report import DASHBOARDS, write_report
+from grafana.report.pictures import png_pixels
 from grafana.settings import GrafanaSettings
 
 from .conftest import DAY
@@ -94,52 +93,6 @@ class Panels(HTMLParser):
             self.depth -= 1
             if self.depth == 0:
                 self.current = None
-
-
-def png_pixels(path: Path) -> np.ndarray:
-    """The pixels (height x width x channels) of an 8-bit RGB(A) PNG, decoded with zlib."""
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    position, chunks, header = 8, [], None
-    while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
-        body = data[position + 8 : position + 8 + length]
-        position += 12 + length
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            chunks.append(body)
-    width, height, depth, colour, _, _, interlace = header
-    assert depth == 8 and colour in (2, 6) and not interlace, f"unexpected PNG format {header}"
-    channels = 3 if colour == 2 else 4
-    stride = width * channels
-    lines = np.frombuffer(zlib.decompress(b"".join(chunks)), np.uint8).reshape(height, stride + 1)
-    image = np.zeros((height, stride), np.uint8)
-    prior = np.zeros(stride, np.uint8)
-    for y in range(height):
-        image[y] = prior = _unfilter(lines[y, 0], lines[y, 1:], prior, channels)
-    return image.reshape(height, width, channels)
-
-
-def _unfilter(kind: int, line: np.ndarray, prior: np.ndarray, channels: int) -> np.ndarray:
-    """One PNG scanline without its filter (None, Sub, Up vectorised; Average, Paeth byte by byte)."""
-    if kind == 0:
-        return line
-    if kind == 1:
-        return line.reshape(-1, channels).cumsum(axis=0, dtype=np.uint8).ravel()
-    if kind == 2:
-        return line + prior
-    out, up = bytearray(line.tobytes()), prior.tobytes()
-    for i in range(len(out)):
-        left = out[i - channels] if i >= channels else 0
-        if kind == 3:
-            out[i] = (out[i] + (left + up[i]) // 2) & 0xFF
-            continue
-        corner = up[i - channels] if i >= channels else 0
-        estimate = left + up[i] - corner
-        a, b, c = abs(estimate - left), abs(estimate - up[i]), abs(estimate - corner)
-        out[i] = (out[i] + (left if a <= b and a <= c else up[i] if b <= c else corner)) & 0xFF
-    return np.frombuffer(bytes(out), np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +194,27 @@ def test_command_on_an_empty_warehouse_says_no_data(tmp_path):
         if elements["p.no-data"] or elements["text.no-data"]:
             kinds_without_data.add(kind)
     assert kinds_without_data == {"timeseries", "table", "stat"}  # a stat of max() over no rows is null
+
+    one = run("report", "--from", "2025-11-03", "--to", "2025-11-03", "--board", "analysts", "--out", "analysts.html")
+    assert one.returncode == 0, one.stderr
+    analysts = (tmp_path / "analysts.html").read_text(encoding="utf-8")
+    assert 'id="crossings-analysts"' in analysts and 'id="crossings-ops-centre"' not in analysts
+    assert run("report", "--from", "2025-11-03", "--to", "2025-11-03", "--board", "nope").returncode == 2
+
+
+def test_the_commands_board_choices_are_the_reports_dashboards():
+    from pipeline.commands.report import REPORT_BOARDS
+
+    assert REPORT_BOARDS == DASHBOARDS
+
+
+@needs_chromium
+def test_picture_of_one_board_is_cropped_to_its_content(data, tmp_path):
+    from grafana.report.pictures import WINDOW_HEIGHT, WINDOW_WIDTH, screenshot
+
+    summary = write_report(data, DAY, DAY + timedelta(days=1), tmp_path / "freight.html", SETTINGS, names=("freight",))
+    pixels = png_pixels(screenshot(summary.path, tmp_path / "freight.png"))
+    height, width, _ = pixels.shape
+    assert width == WINDOW_WIDTH and 400 < height < WINDOW_HEIGHT
+    background = pixels[-1, 0]
+    assert np.all(pixels[-10:] == background) and not np.all(pixels[height // 2] == background)
