@@ -1,4 +1,4 @@
-"""Settings of the Grafana instance that `crossings grafana push` provisions."""
+"""Settings of the Grafana instance that `crossings grafana push` provisions and of the boards."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from schemas.settings import HTTP_SCHEMES, Secret, checked_url, settings_config
 
 
 class GrafanaSettings(BaseSettings):
-    """The Grafana instance that `crossings grafana push` provisions."""
+    """The Grafana instance that `crossings grafana push` provisions, and what the boards are
+    built with (`crossings grafana build`, the offline report)."""
 
     model_config = settings_config("GRAFANA_")
 

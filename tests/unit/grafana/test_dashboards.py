@@ -258,3 +258,35 @@ def test_template_variables_and_the_all_selection():
         expand("${port}", RANGE, {})
     custom_all = {"templating": {"list": [{"name": "port", "allValue": "''", "current": {"value": ALL}}]}}
     assert dashboard_variables(custom_all) == {"port": ["''"]}
+
+
+def test_ops_centre_thresholds_links_and_port_variable():
+    from schemas.ports import load_ports
+
+    board = load("ops_centre")
+    by_title = {panel["title"]: panel for panel in panels(board)}
+    [p90] = [panel for title, panel in by_title.items() if title.startswith("Clearance p90 per port and kind")]
+    lines = {
+        override["matcher"]["options"]: override["properties"][0]["value"]["steps"][1]["value"]
+        for override in p90["fieldConfig"]["overrides"]
+    }
+    expected = [
+        threshold for port in load_ports() for threshold in port.clearance_threshold_s.values()
+    ]  # one line per port and kind it clears
+    assert sorted(lines.values()) == sorted(expected) and len(lines) == len(expected)
+    assert any("HUANGGANG" in pattern and "truck" in pattern and value == 3600 for pattern, value in lines.items())
+    freshness = by_title["Pipeline freshness (now - newest event)"]["fieldConfig"]["defaults"]["thresholds"]
+    assert freshness["steps"][-1] == {"color": "red", "value": SETTINGS.freshness_red_s}
+    over = by_title["Clearance p90 over the port's alert threshold"]["fieldConfig"]["defaults"]
+    assert over["thresholds"]["steps"][-1] == {"color": "red", "value": 1} and over["unit"] == "percentunit"
+    for panel in panels(board):
+        sql = panel["targets"][0]["rawSql"]
+        if "port_code" in sql:  # every panel of ports follows the Port variable
+            assert "${port:singlequote}" in sql, panel["title"]
+    linked = [
+        panel["title"]
+        for panel in panels(board)
+        if "crossings-port-detail" in json.dumps(panel["fieldConfig"]) and "var-port=" in json.dumps(panel)
+    ]
+    assert "Crossings per minute per port" in linked and "Open alert episodes (raised, not yet resolved)" in linked
+    assert board["links"][0]["url"] == "/d/crossings-port-detail/" and board["links"][0]["keepTime"]
