@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, SecretStr
-from pydantic_settings import SettingsConfigDict
+from pydantic import AfterValidator, BeforeValidator, SecretStr
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 HTTP_SCHEMES = ("http", "https")
 
@@ -47,3 +47,17 @@ def checked_url(url: str | None, schemes: tuple[str, ...], rule: str) -> str | N
     if not valid:
         raise ValueError(rule)
     return url
+
+
+def _split(value: object) -> object:
+    return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value
+
+
+def _http_urls(urls: list[str]) -> list[str]:
+    for number, url in enumerate(urls, 1):
+        checked_url(url, HTTP_SCHEMES, f"URL {number} of {len(urls)} must be an http(s) URL")
+    return urls
+
+
+# Comma-separated http(s) URLs (webhooks: often with a token in them, never repeated in an error).
+HttpUrls = Annotated[list[str], NoDecode, BeforeValidator(_split), AfterValidator(_http_urls)]

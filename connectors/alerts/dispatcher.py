@@ -1,4 +1,17 @@
-"""The alert dispatcher: each raised and resolved episode of `crossings.alerts` to every webhook.
+"""The alert dispatcher: each raised and resolved episode of `crossings.alerts` to Alertmanager,
+or else to every webhook.
+
+With `ALERTS_ALERTMANAGER_URL` set, each message is POSTed to Alertmanager's `/api/v2/alerts` as
+one alert (`alertmanager_alert`): labels `alertname=ClearanceSpike`, `port`, `kind`, `direction`,
+`severity` and `episode_id` (one episode = one alert identity), the episode's start, end, peak
+p90 and threshold as annotations. Alertmanager resolves a firing alert by itself at its endsAt,
+so a raised episode is posted with endsAt `ALERTS_ALERTMANAGER_ENDS_AFTER_S` ahead, and every
+open episode is posted again every `ALERTS_ALERTMANAGER_REPOST_S` with a new endsAt (one POST of
+them all); a resolved one is posted with endsAt its end (now at the latest). A dispatcher that
+starts asks Alertmanager for the ClearanceSpike alerts still firing and re-posts those too, so a
+restart does not let an open episode lapse. Alertmanager is then the one receiver (named
+`alertmanager` in logs and stats), delivered to like a webhook below; its receivers, grouping,
+silences and inhibition decide who is notified. The webhooks are the fallback without it.
 
 One consumer group (`GroupReader`: read_committed, no auto-commit) reads the alerts topic in
 partition order (the job keys alerts by episode_id, so an episode's `raised` comes before its
@@ -47,6 +60,7 @@ for every webhook is not committed, and a restart delivers it.
 from __future__ import annotations
 
 import http.client
+import json
 import logging
 import queue
 import random
@@ -55,9 +69,9 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
 from confluent_kafka import KafkaException, TopicPartition
@@ -85,6 +99,9 @@ USER_AGENT = "crossings-alerts/1"
 RETRIED_4XX = frozenset({408, 429})
 # messages read and not finished for every webhook, at the most; the partitions pause beyond
 MAX_IN_FLIGHT = 1000
+# the alertname of the clearance-spike episodes in Alertmanager
+ALERTNAME = "ClearanceSpike"
+ALERTMANAGER = "alertmanager"  # its name in logs and stats: never its URL
 
 
 class AlertError(ValueError):
@@ -143,6 +160,61 @@ def body(alert: dict[str, Any]) -> bytes:
     return orjson.dumps({**alert, "summary": summary(alert), "idempotency_key": idempotency_key(alert)})
 
 
+def _instant(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+
+
+def _rfc3339(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alertmanager_alert(alert: dict[str, Any], now: datetime, ends_after_s: float) -> dict[str, Any]:
+    """One message as an alert of Alertmanager's v2 API. A raised episode ends `ends_after_s`
+    after `now` (unless posted again before); a resolved one at its end. Event time may be ahead
+    of the wall clock (a source's clock): startsAt and a resolved endsAt are `now` at the latest."""
+    starts = min(_instant(alert["started_at"]), now)
+    if alert["state"] == "resolved":
+        ends = max(min(_instant(alert["ended_at"]), now), starts)
+    else:
+        ends = now + timedelta(seconds=ends_after_s)
+    return {
+        "labels": {
+            "alertname": ALERTNAME,
+            "port": alert["port_code"],
+            "kind": alert["kind"],
+            "direction": alert["direction"],
+            "severity": alert["severity"],
+            "episode_id": alert["episode_id"],
+        },
+        "annotations": {
+            "summary": summary(alert),
+            "port_name": port_name(alert["port_code"]),
+            "started_at": alert["started_at"],
+            "ended_at": alert.get("ended_at") or "",
+            "peak_p90_s": f"{alert['peak_p90_s']:g}",
+            "threshold_s": f"{alert['threshold_s']:g}",
+        },
+        "startsAt": _rfc3339(starts),
+        "endsAt": _rfc3339(ends),
+    }
+
+
+def firing_in_alertmanager(base_url: str, token: str | None, timeout_s: float) -> list[dict[str, Any]]:
+    """The ClearanceSpike alerts Alertmanager holds as firing (silenced or not), as they are to be
+    posted again (labels, annotations, startsAt); DeliveryError when it cannot be asked."""
+    matcher = quote(f'alertname="{ALERTNAME}"')
+    target = Webhook(f"{base_url.rstrip('/')}/api/v2/alerts?filter={matcher}", token, timeout_s, ALERTMANAGER)
+    try:
+        alerts = json.loads(target.get())
+    finally:
+        target.close()
+    return [
+        {"labels": alert["labels"], "annotations": alert.get("annotations", {}), "startsAt": alert["startsAt"]}
+        for alert in alerts
+        if alert.get("labels", {}).get("alertname") == ALERTNAME and "episode_id" in alert["labels"]
+    ]
+
+
 def retried(status: int) -> bool:
     """Whether a POST answered `status` (not 2xx) is worth another try: every status but a
     4xx other than 408 and 429."""
@@ -183,13 +255,20 @@ class Webhook:
 
     def post(self, payload: bytes, headers: dict[str, str]) -> int:
         """The status of a 2xx answer; DeliveryError for anything else."""
+        return self._request("POST", payload, headers)[0]
+
+    def get(self) -> bytes:
+        """The body of a 2xx answer to a GET; DeliveryError for anything else."""
+        return self._request("GET", None, {})[1]
+
+    def _request(self, method: str, payload: bytes | None, headers: dict[str, str]) -> tuple[int, bytes]:
         try:
             if self._connection is None:
                 kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
                 self._connection = kind(self.host, self.port, timeout=self.timeout_s)
-            self._connection.request("POST", self.path, payload, {**self.headers, **headers})
+            self._connection.request(method, self.path, payload, {**self.headers, **headers})
             response = self._connection.getresponse()
-            response.read()
+            content = response.read()
         except (OSError, http.client.HTTPException) as error:
             self.close()
             raise DeliveryError(self._redacted(f"{type(error).__name__}: {error}")) from error
@@ -200,7 +279,7 @@ class Webhook:
                 retried(response.status),
                 float(retry_after) if retry_after.isdigit() else None,
             )
-        return response.status
+        return response.status, content
 
     def _redacted(self, text: str) -> str:
         for part in self._hidden:
@@ -225,6 +304,7 @@ class InFlight:
     deadline: float = 0.0  # retries end then (the clock of the workers)
     waiting: set[int] = field(default_factory=set)
     cancelled: bool = False  # its partition was revoked or rewound: it is read again
+    repost: bool = False  # the open episodes posted again to Alertmanager: no record, no commit
 
 
 @dataclass
@@ -239,6 +319,7 @@ class DispatcherStats(ConsumerStats):
     failed_deliveries: int = 0  # a webhook that gave up on a message, or had a 4xx answer
     failed_per_webhook: Counter = field(default_factory=Counter)
     logged: int = 0
+    reposts: int = 0  # POSTs of the open episodes again to Alertmanager, accepted
     failed_commits: int = 0
     in_flight: int = 0  # read, not finished for every webhook
     last_alert_at: str | None = None
@@ -310,7 +391,10 @@ class WebhookWorker:
                     return None
             else:
                 with self.stats.lock:
-                    self.stats.posts += 1
+                    if entry.repost:
+                        self.stats.reposts += 1
+                    else:
+                        self.stats.posts += 1
                 return True
 
     def _failed(self, entry: InFlight, why: str) -> bool:
@@ -368,11 +452,20 @@ class Dispatcher(ConsumeLoop):
         self.clock = clock
         self.backoff = Backoff.from_ms(self.settings.backoff_initial_ms, self.settings.backoff_max_ms)
         stats = DispatcherStats()
-        token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
-        self.webhooks = [
-            Webhook(url, token, self.settings.timeout_s, f"webhook {number}")
-            for number, url in enumerate(self.settings.webhook_urls, 1)
-        ]
+        self.alertmanager = self.settings.alertmanager_url
+        if self.alertmanager:  # the one receiver; the webhooks are the fallback without it
+            secret = self.settings.alertmanager_token
+            self._am_token = secret.get_secret_value() if secret else None
+            url = f"{self.alertmanager.rstrip('/')}/api/v2/alerts"
+            self.webhooks = [Webhook(url, self._am_token, self.settings.timeout_s, ALERTMANAGER)]
+        else:
+            token = self.settings.webhook_token.get_secret_value() if self.settings.webhook_token else None
+            self.webhooks = [
+                Webhook(url, token, self.settings.timeout_s, f"webhook {number}")
+                for number, url in enumerate(self.settings.webhook_urls, 1)
+            ]
+        self._open: dict[str, dict[str, Any]] = {}  # episode id -> its Alertmanager alert, while open
+        self._next_repost = clock() + self.settings.alertmanager_repost_s
         self.workers = [
             WebhookWorker(index, webhook, self.settings, stats, self._done, clock)
             for index, webhook in enumerate(self.webhooks)
@@ -399,7 +492,10 @@ class Dispatcher(ConsumeLoop):
             self.reader.subscribe()
 
     def started(self) -> None:
-        if self.webhooks:
+        if self.alertmanager:
+            log.info("alerts of %s to Alertmanager (ALERTS_ALERTMANAGER_URL)", self.topic)
+            self._recover_open()
+        elif self.webhooks:
             log.info(
                 "alerts of %s to %d webhooks (%s)",
                 self.topic,
@@ -418,6 +514,43 @@ class Dispatcher(ConsumeLoop):
 
     def tick(self) -> None:
         self._commit_finished()
+        if self.alertmanager and self.clock() >= self._next_repost:
+            self._repost()
+
+    def _recover_open(self) -> None:
+        """The episodes Alertmanager holds as firing: posted again from now on (and at once),
+        so that a restart does not let them lapse at their endsAt."""
+        try:
+            firing = firing_in_alertmanager(self.alertmanager, self._am_token, self.settings.timeout_s)
+        except (DeliveryError, ValueError, KeyError) as error:
+            log.warning(
+                "cannot ask Alertmanager for the open episodes (%s): they are posted again only when read "
+                "again from the topic, else they resolve at their endsAt",
+                error,
+            )
+            return
+        for alert in firing:
+            self._open.setdefault(alert["labels"]["episode_id"], alert)
+        if firing:
+            log.info(
+                "%d open episodes in Alertmanager, posted again every %g s",
+                len(firing),
+                self.settings.alertmanager_repost_s,
+            )
+            self._repost()
+
+    def _repost(self) -> None:
+        """One POST of every open episode, with endsAt ALERTS_ALERTMANAGER_ENDS_AFTER_S from now,
+        queued behind what the worker has (so never after a later `resolved`)."""
+        self._next_repost = self.clock() + self.settings.alertmanager_repost_s
+        if not self._open:
+            return
+        ends = _rfc3339(datetime.now(UTC) + timedelta(seconds=self.settings.alertmanager_ends_after_s))
+        payload = orjson.dumps([{**alert, "endsAt": ends} for alert in self._open.values()])
+        entry = InFlight(("", -1), -1, {"episode_id": f"{len(self._open)} open episodes", "state": "re-post"})
+        entry.payload, entry.key, entry.repost = payload, "re-post", True
+        entry.deadline, entry.waiting = self.clock() + self.settings.alertmanager_repost_s, {0}
+        self.workers[0].submit(entry)
 
     def caught_up(self) -> bool:
         """Read to the end, and every message read finished."""
@@ -457,8 +590,16 @@ class Dispatcher(ConsumeLoop):
                 with self.stats.lock:
                     self.stats.rejected += 1
                 log.error("rejected %s: %s", record.where, error)
-        if entry.alert is not None and self.workers:
+        if entry.alert is not None and self.alertmanager:
+            alert = alertmanager_alert(entry.alert, datetime.now(UTC), self.settings.alertmanager_ends_after_s)
+            if entry.alert["state"] == "raised":
+                self._open[entry.alert["episode_id"]] = {k: alert[k] for k in ("labels", "annotations", "startsAt")}
+            else:
+                self._open.pop(entry.alert["episode_id"], None)
+            entry.payload, entry.key = orjson.dumps([alert]), idempotency_key(entry.alert)
+        elif entry.alert is not None and self.workers:
             entry.payload, entry.key = body(entry.alert), idempotency_key(entry.alert)
+        if entry.alert is not None and self.workers:
             entry.deadline = self.clock() + self.settings.delivery_max_seconds
             entry.waiting = set(range(len(self.workers)))
         with self._lock:
@@ -474,6 +615,8 @@ class Dispatcher(ConsumeLoop):
 
     def _done(self, entry: InFlight, index: int) -> None:
         """A worker finished `entry` (delivered or recorded as failed)."""
+        if entry.repost:
+            return
         with self._lock:
             entry.waiting.discard(index)
             if entry.waiting or entry.cancelled:

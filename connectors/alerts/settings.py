@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode
-
-from schemas.settings import HTTP_SCHEMES, Secret, checked_url, settings_config
+from schemas.settings import HTTP_SCHEMES, HttpUrls, Secret, checked_url, settings_config
 
 
 class AlertSettings(BaseSettings):
-    """The alert dispatcher: `crossings.alerts` to webhooks (`crossings alerts dispatch`)."""
+    """The alert dispatcher: `crossings.alerts` to Alertmanager, or else to webhooks (`crossings alerts dispatch`)."""
 
     model_config = settings_config("ALERTS_")
 
-    webhook_urls: Annotated[list[str], NoDecode] = Field(
+    alertmanager_url: str | None = Field(
+        None,
+        description="Alertmanager's base http(s) URL (episodes go to its /api/v2/alerts); when set, "
+        "ALERTS_WEBHOOK_URLS are not used: receivers, grouping and silences are Alertmanager's",
+    )
+    alertmanager_token: Secret | None = Field(None, description="sent to Alertmanager as `Authorization: Bearer`")
+    alertmanager_repost_s: float = Field(
+        300.0, gt=0, description="open episodes are posted to Alertmanager again this often, with a new endsAt"
+    )
+    alertmanager_ends_after_s: float = Field(
+        3600.0,
+        gt=0,
+        description="an open episode is posted with endsAt this far ahead: Alertmanager resolves it by itself "
+        "only if the dispatcher has not posted it again by then",
+    )
+    webhook_urls: HttpUrls = Field(
         default_factory=list, description="comma-separated http(s) URLs; none = alerts are logged to the console"
     )
     webhook_token: Secret | None = Field(None, description="sent to every webhook as `Authorization: Bearer`")
@@ -36,14 +49,15 @@ class AlertSettings(BaseSettings):
         "an outage of any length keeps it in its group",
     )
 
-    @field_validator("webhook_urls", mode="before")
+    @field_validator("alertmanager_url")
     @classmethod
-    def _split(cls, value: object) -> object:
-        return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value
+    def _alertmanager_url(cls, url: str | None) -> str | None:
+        if url:
+            checked_url(url, HTTP_SCHEMES, "must be an http(s) URL")
+        return url or None
 
-    @field_validator("webhook_urls")
-    @classmethod
-    def _http_urls(cls, urls: list[str]) -> list[str]:
-        for number, url in enumerate(urls, 1):
-            checked_url(url, HTTP_SCHEMES, f"URL {number} of {len(urls)} must be an http(s) URL")
-        return urls
+    @model_validator(mode="after")
+    def _repost_before_end(self) -> AlertSettings:
+        if self.alertmanager_ends_after_s <= self.alertmanager_repost_s:
+            raise ValueError("ALERTS_ALERTMANAGER_ENDS_AFTER_S must be longer than ALERTS_ALERTMANAGER_REPOST_S")
+        return self

@@ -1,4 +1,5 @@
-"""Settings of the standalone Flink cluster the local runner starts, and of job submission."""
+"""Settings of the standalone Flink cluster the local runner starts, and of job submission; of
+its Alertmanager."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from schemas.settings import settings_config
+from schemas.settings import HttpUrls, settings_config
 
 
 class FlinkSettings(BaseSettings):
@@ -25,3 +26,21 @@ class FlinkSettings(BaseSettings):
     data_dir: Path = Field(Path("var/flink"), description="generated config, logs, checkpoints")
     connector_jars_dir: Path = Field(Path(".cache/jars/flink"), description="connector jars")
     start_timeout_s: float = Field(90.0, description="how long to wait for the TaskManagers to register")
+
+
+class AlertmanagerSettings(BaseSettings):
+    """The Alertmanager the local runner and the tests start (Debian's `prometheus-alertmanager`)."""
+
+    model_config = settings_config("ALERTMANAGER_")
+
+    port: int = Field(0, description="web and API port; 0 = a free port")
+    data_dir: Path = Field(Path("var/alertmanager"), description="generated config, notification log, silences, log")
+    webhook_urls: HttpUrls = Field(
+        default_factory=list,
+        description="comma-separated http(s) URLs of its webhook receiver (send_resolved); none = notifications "
+        "are dropped and alerts only visible in its UI and API",
+    )
+    group_wait_s: float = Field(30.0, gt=0, description="route group_wait: how long a new group waits for more alerts")
+    group_interval_s: float = Field(300.0, gt=0, description="route group_interval: between notifications of a group")
+    repeat_interval_s: float = Field(14400.0, gt=0, description="route repeat_interval: a firing group notified again")
+    start_timeout_s: float = Field(30.0, gt=0, description="how long to wait for it to answer")

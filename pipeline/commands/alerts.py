@@ -1,4 +1,4 @@
-"""`crossings alerts dispatch`: the job's alerts to the webhooks (connectors/alerts/dispatcher.py)."""
+"""`crossings alerts dispatch`: the job's alerts to Alertmanager or the webhooks (connectors/alerts/dispatcher.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from pipeline.commands.common import kafka_bootstrap, log_to_console, stop_on_si
 
 
 def register(groups: argparse._SubParsersAction) -> None:
-    parser = groups.add_parser("alerts", help="the job's alerts: to the duty officers' webhooks")
+    parser = groups.add_parser("alerts", help="the job's alerts: to Alertmanager or the duty officers' webhooks")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     dispatch = actions.add_parser(
-        "dispatch", help="POST each raised and resolved alert to ALERTS_WEBHOOK_URLS (none: log it), until stopped"
+        "dispatch",
+        help="POST each raised and resolved alert to ALERTS_ALERTMANAGER_URL, else to ALERTS_WEBHOOK_URLS "
+        "(none: log it), until stopped",
     )
     dispatch.add_argument("--once", action="store_true", help="stop once caught up (consumer lag 0)")
     dispatch.add_argument("--json", action="store_true", help="print the final stats as one JSON document")

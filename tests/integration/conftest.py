@@ -10,8 +10,10 @@ from connectors.clickhouse import Warehouse, open_warehouse
 from connectors.clickhouse.settings import ClickHouseSettings
 from connectors.kafka.settings import KafkaSettings
 from deploy.services import FlinkCluster, KafkaBroker
-from deploy.services.settings import FlinkSettings
+from deploy.services.alertmanager import Alertmanager
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings
 from schemas.privacy import PrivacySettings
+from tests.integration.connectors.webhooks import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +37,22 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
         patch.setenv("CLICKHOUSE_DEAD_LETTERS_TTL_DAYS", "36500")
         with open_warehouse(ClickHouseSettings(data_path=tmp_path_factory.mktemp("chdb"))) as wh:
             yield wh
+
+
+@pytest.fixture(scope="session")
+def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmanager]:
+    """The real Alertmanager, notifying the webhook `alertmanager.receiver` (every POST it
+    accepts in `.requests`); groups wait 1 s and are flushed every second, and a firing group is
+    notified again only after an hour: a second notification of a state is a defect."""
+    with Receiver() as receiver:
+        settings = AlertmanagerSettings(
+            _env_file=None,
+            data_dir=tmp_path_factory.mktemp("alertmanager"),
+            webhook_urls=[receiver.url("/alertmanager")],
+            group_wait_s=1,
+            group_interval_s=1,
+            repeat_interval_s=3600,
+        )
+        with Alertmanager(settings) as manager:
+            manager.receiver = receiver
+            yield manager

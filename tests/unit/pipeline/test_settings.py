@@ -118,6 +118,9 @@ BAD_SECRET_VALUES = {
     "PRIVACY_HMAC_KEY": SECRET,
     "ALERTS_WEBHOOK_URLS": f"https://hooks.example/{SECRET},hooks.example/{SECRET}",
     "ALERTS_WEBHOOK_TOKEN": f"{SECRET}\t",
+    "ALERTS_ALERTMANAGER_URL": f"alertmanager:9093/{SECRET}",
+    "ALERTS_ALERTMANAGER_TOKEN": f"{SECRET}\n",
+    "ALERTMANAGER_WEBHOOK_URLS": f"https://hooks.example/{SECRET},hooks.example/{SECRET}",
 }
 
 

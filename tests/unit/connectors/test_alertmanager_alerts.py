@@ -1,0 +1,55 @@
+"""An alert message as an alert of Alertmanager's v2 API: one identity per episode, endsAt ahead
+while raised and at the episode's end once resolved, never ahead of the wall clock otherwise."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.alerts.dispatcher import alertmanager_alert
+from connectors.alerts.settings import AlertSettings
+from tests.unit.connectors.test_alert_messages import RAISED, RESOLVED
+
+NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def test_a_raised_episode_is_one_alert_ending_ahead_of_now():
+    alert = alertmanager_alert(RAISED, NOW, 3600)
+    assert alert["labels"] == {
+        "alertname": "ClearanceSpike",
+        "port": "LUOHU",
+        "kind": "traveller",
+        "direction": "exit",
+        "severity": "critical",
+        "episode_id": RAISED["episode_id"],
+    }
+    assert (alert["startsAt"], alert["endsAt"]) == ("2024-05-01T08:00:00.000Z", "2024-05-01T10:00:00.000Z")
+    annotations = alert["annotations"]
+    assert (annotations["peak_p90_s"], annotations["threshold_s"], annotations["ended_at"]) == ("950.4", "300", "")
+    assert annotations["port_name"] == "Luohu Port" and annotations["started_at"] == RAISED["started_at"]
+    assert annotations["summary"].startswith("CRITICAL raised: traveller exit clearance at Luohu Port is slow")
+
+
+def test_a_resolved_episode_has_the_same_identity_and_ends_at_its_end():
+    raised, resolved = alertmanager_alert(RAISED, NOW, 3600), alertmanager_alert(RESOLVED, NOW, 3600)
+    assert resolved["labels"] == raised["labels"]
+    assert resolved["endsAt"] == "2024-05-01T08:20:00.250Z"
+    assert resolved["annotations"]["peak_p90_s"] == "1210"
+
+
+def test_event_time_ahead_of_the_wall_clock_is_capped_at_now():
+    early = datetime(2024, 5, 1, 8, 10, tzinfo=UTC)  # before the episode ended, in event time
+    resolved = alertmanager_alert(RESOLVED, early, 3600)
+    assert resolved["endsAt"] == "2024-05-01T08:10:00.000Z"  # resolved now, not in ten minutes
+    before = datetime(2024, 5, 1, 7, 0, tzinfo=UTC)
+    raised = alertmanager_alert(RAISED, before, 60)
+    assert (raised["startsAt"], raised["endsAt"]) == ("2024-05-01T07:00:00.000Z", "2024-05-01T07:01:00.000Z")
+
+
+def test_an_episode_must_be_posted_again_before_it_would_end():
+    with pytest.raises(ValidationError, match="longer than ALERTS_ALERTMANAGER_REPOST_S"):
+        AlertSettings(_env_file=None, alertmanager_repost_s=600, alertmanager_ends_after_s=300)
+    with pytest.raises(ValidationError, match="must be an http"):
+        AlertSettings(_env_file=None, alertmanager_url="alertmanager:9093")
