@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from deploy.services.errors import ServiceError
-from deploy.services.process import free_port, pid_alive, spawn, stop_group, wait_until
+from deploy.services.process import free_port, pid_alive, port_open, spawn, stop_group, wait_until
 from deploy.services.settings import AlertmanagerSettings
 
 BINARY = "prometheus-alertmanager"
@@ -125,6 +126,10 @@ class Alertmanager:
         for pid in self.pids:
             stop_group(pid)
         self.pids = []
+        # the leader is a zombie while its other threads still exit, holding the port a moment
+        deadline = time.monotonic() + 5
+        while port_open(self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def __enter__(self) -> Alertmanager:
         return self.start()
