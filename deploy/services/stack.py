@@ -1,4 +1,4 @@
-"""`crossings services up|down|status`: the local Kafka broker and Flink cluster as one stack.
+"""`crossings services up|down|status`: the local Kafka broker, Flink cluster and Alertmanager as one stack.
 
 What `up` started is recorded in a state file; `down` stops those processes and only those
 (a recorded pid is signalled only while its command line still carries the runner's marker).
@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.kafka.settings import KafkaSettings
-from deploy.services import flink, kafka
+from deploy.services import alertmanager, flink, kafka
+from deploy.services.alertmanager import Alertmanager
 from deploy.services.errors import ServiceError
 from deploy.services.flink import FlinkCluster
 from deploy.services.kafka import KafkaBroker
 from deploy.services.process import cmdline, pid_alive, port_open, release, stop_group
-from deploy.services.settings import FlinkSettings
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings
 from schemas.privacy import PrivacySettings
 
 STATE_FILE = Path("var/services.json")
@@ -28,6 +29,7 @@ class LocalStack:
     flink_settings: FlinkSettings
     privacy_settings: PrivacySettings
     state_file: Path = STATE_FILE
+    alertmanager_settings: AlertmanagerSettings | None = None  # None: no Alertmanager
 
     def up(self) -> dict:
         """Start what is not running yet (or Kafka with another number of brokers); returns the status."""
@@ -37,6 +39,7 @@ class LocalStack:
             self._alive(state.get("kafka"), kafka.MARKER)
             and brokers == self.kafka_settings.brokers
             and self._alive(state.get("flink"), flink.MARKER)
+            and (self.alertmanager_settings is None or self._alive(state.get("alertmanager"), alertmanager.MARKER))
         ):
             return self.status()
         self.down()
@@ -50,6 +53,14 @@ class LocalStack:
             "kafka": {"bootstrap": broker.bootstrap, "pids": broker.pids, "log": str(broker.log_file)},
             "flink": {"rest": cluster.rest_url, "pids": cluster.pids, "log": str(cluster.log_dir)},
         }
+        if self.alertmanager_settings is not None:
+            try:
+                manager = Alertmanager(self.alertmanager_settings).start()
+            except BaseException:
+                cluster.stop()
+                broker.stop()
+                raise
+            state["alertmanager"] = {"url": manager.url, "pids": manager.pids, "log": str(manager.log_file)}
         self._write_state(state)
         release(*(pid for entry in state.values() for pid in entry["pids"]))  # `down` stops them
         return self.status()
@@ -58,7 +69,7 @@ class LocalStack:
         """Stop every process `up` recorded; returns what was stopped, for the message."""
         state = self._read_state()
         stopped = []
-        for name, marker in (("flink", flink.MARKER), ("kafka", kafka.MARKER)):
+        for name, marker in (("alertmanager", alertmanager.MARKER), ("flink", flink.MARKER), ("kafka", kafka.MARKER)):
             for pid in state.get(name, {}).get("pids", []):
                 if pid_alive(pid) and marker in cmdline(pid):
                     stop_group(pid)
@@ -78,6 +89,10 @@ class LocalStack:
                 "rest": state.get("flink", {}).get("rest"),
                 "running": self._alive(state.get("flink"), flink.MARKER),
             },
+            "alertmanager": {
+                "url": state.get("alertmanager", {}).get("url"),
+                "running": self._alive(state.get("alertmanager"), alertmanager.MARKER),
+            },
         }
 
     def problems(self) -> list[str]:
@@ -85,7 +100,11 @@ class LocalStack:
         state = self._read_state()
         return [
             f"{name} was started but is not running (crashed or killed); see {state[name]['log']}"
-            for name, marker in (("kafka", kafka.MARKER), ("flink", flink.MARKER))
+            for name, marker in (
+                ("kafka", kafka.MARKER),
+                ("flink", flink.MARKER),
+                ("alertmanager", alertmanager.MARKER),
+            )
             if name in state and not self._alive(state[name], marker)
         ]
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from connectors.kafka.settings import KafkaSettings
 from deploy.services import LocalStack
 from deploy.services.process import STOP_SIGNALS, StoppedBySignal
-from deploy.services.settings import FlinkSettings
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings
 from schemas.privacy import PrivacySettings
 
 
@@ -21,7 +21,7 @@ class UserError(RuntimeError):
 
 def local_stack() -> LocalStack:
     """The services `crossings services up` starts, as the settings describe them."""
-    return LocalStack(KafkaSettings(), FlinkSettings(), PrivacySettings())
+    return LocalStack(KafkaSettings(), FlinkSettings(), PrivacySettings(), alertmanager_settings=AlertmanagerSettings())
 
 
 def kafka_bootstrap(settings: KafkaSettings | None = None) -> str:

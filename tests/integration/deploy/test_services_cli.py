@@ -31,12 +31,14 @@ def test_up_status_down(tmp_path):
         up = _crossings(tmp_path, "services", "up")
         assert up.returncode == 0, up.stderr
         status = json.loads(_crossings(tmp_path, "services", "status", "--json").stdout)
-        assert status["kafka"]["running"] and status["flink"]["running"]
-        bootstrap, rest = status["kafka"]["bootstrap"], status["flink"]["rest"]
+        assert status["kafka"]["running"] and status["flink"]["running"] and status["alertmanager"]["running"]
+        bootstrap, rest, alerts = status["kafka"]["bootstrap"], status["flink"]["rest"], status["alertmanager"]["url"]
         assert bootstrap.startswith("127.0.0.1:") and rest.startswith("http://127.0.0.1:")
 
         with urllib.request.urlopen(f"{rest}/jobs/overview", timeout=5) as response:
             assert json.load(response) == {"jobs": []}
+        with urllib.request.urlopen(f"{alerts}/api/v2/alerts", timeout=5) as response:
+            assert json.load(response) == []
         if shutil.which("kcat"):
             listing = subprocess.run(["kcat", "-b", bootstrap, "-L"], capture_output=True, text=True, timeout=30)
             assert "1 brokers:" in listing.stdout
@@ -55,8 +57,13 @@ def test_up_status_down(tmp_path):
         assert not Path(f"/proc/{pid}/cmdline").exists() or not Path(f"/proc/{pid}/cmdline").read_bytes()
     assert not port_open(int(bootstrap.rsplit(":", 1)[1]))
     assert not port_open(int(rest.rsplit(":", 1)[1]))
+    assert not port_open(int(alerts.rsplit(":", 1)[1]))
     after = json.loads(_crossings(tmp_path, "services", "status", "--json").stdout)
-    assert after == {"kafka": {"bootstrap": None, "running": False}, "flink": {"rest": None, "running": False}}
+    assert after == {
+        "kafka": {"bootstrap": None, "running": False},
+        "flink": {"rest": None, "running": False},
+        "alertmanager": {"url": None, "running": False},
+    }
 
 
 def test_up_without_jars_says_what_to_do(tmp_path):

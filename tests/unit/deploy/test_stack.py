@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 from connectors.kafka.settings import KafkaSettings
 from deploy.services import LocalStack
@@ -53,3 +54,30 @@ def test_only_the_taskmanagers_get_the_hmac_key_and_only_in_their_environment(tm
     assert "PRIVACY_HMAC_KEY" not in jobmanager_env and "PRIVACY_HMAC_KEY" not in cluster.env()
     assert key not in " ".join(jobmanager_argv + taskmanager_argv)
     assert all(key not in path.read_text() for path in tmp_path.rglob("*") if path.is_file())
+
+
+def test_down_stops_the_alertmanager_up_recorded(tmp_path):
+    from deploy.services.alertmanager import Alertmanager
+    from deploy.services.process import port_open, release, stop_group
+    from deploy.services.settings import AlertmanagerSettings
+
+    manager = Alertmanager(AlertmanagerSettings(_env_file=None, data_dir=tmp_path / "am")).start()
+    release(*manager.pids)  # as `up` hands its services over
+    state = tmp_path / "services.json"
+    entry = {"url": manager.url, "pids": manager.pids, "log": str(manager.log_file)}
+    state.write_text(json.dumps({"alertmanager": entry}))
+    stack = LocalStack(
+        KafkaSettings(), FlinkSettings(), PrivacySettings(), state_file=state, alertmanager_settings=manager.settings
+    )
+    try:
+        assert stack.status()["alertmanager"] == {"url": manager.url, "running": True}
+        assert stack.down() == [f"alertmanager (pid {manager.pids[0]})"]
+        assert not pid_alive(manager.pids[0])
+        deadline = time.monotonic() + 5  # its threads may hold the port a moment after the leader
+        while port_open(manager.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not port_open(manager.port)
+    finally:
+        for pid in manager.pids:
+            if pid_alive(pid):
+                stop_group(pid)

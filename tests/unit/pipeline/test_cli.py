@@ -52,6 +52,7 @@ def test_status_json_without_services(monkeypatch, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {
         "kafka": {"bootstrap": None, "running": False},
         "flink": {"rest": None, "running": False},
+        "alertmanager": {"url": None, "running": False},
     }
 
 
