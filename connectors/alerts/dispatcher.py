@@ -75,6 +75,7 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 from confluent_kafka import KafkaException, TopicPartition
+from prometheus_client.core import CounterMetricFamily, Metric
 from pydantic import ValidationError
 
 from connectors.alerts.settings import AlertSettings
@@ -86,6 +87,7 @@ from connectors.kafka.consumer import (
     GroupReader,
     Partition,
     Record,
+    labelled,
 )
 from connectors.kafka.topics import ALERTS
 from connectors.retry import Backoff, Stopped, retry
@@ -318,6 +320,7 @@ class DispatcherStats(ConsumerStats):
     failed_posts: int = 0  # attempts not accepted, retried or not
     failed_deliveries: int = 0  # a webhook that gave up on a message, or had a 4xx answer
     failed_per_webhook: Counter = field(default_factory=Counter)
+    delivered_per_webhook: Counter = field(default_factory=Counter)  # messages accepted (not re-posts)
     logged: int = 0
     reposts: int = 0  # POSTs of the open episodes again to Alertmanager, accepted
     failed_commits: int = 0
@@ -395,6 +398,7 @@ class WebhookWorker:
                         self.stats.reposts += 1
                     else:
                         self.stats.posts += 1
+                        self.stats.delivered_per_webhook[self.webhook.name] += 1
                 return True
 
     def _failed(self, entry: InFlight, why: str) -> bool:
@@ -435,7 +439,11 @@ class WebhookWorker:
 class Dispatcher(ConsumeLoop):
     """Dispatches alerts until `stop` is set (or, with `once`, until it has caught up and every
     message read is finished). One consumer, and one worker and connection per webhook, for the
-    whole run; `reader` and `clock` are injectable for tests."""
+    whole run; `reader` and `clock` are injectable for tests. Metrics (`crossings_dispatcher_*`,
+    served on `metrics_port` during the run): records read and consumer lag per topic,
+    deliveries and failed deliveries per receiver (`webhook 1`, ... or `alertmanager`)."""
+
+    metrics_prefix = "crossings_dispatcher"
 
     def __init__(
         self,
@@ -446,6 +454,7 @@ class Dispatcher(ConsumeLoop):
         stats_interval_s: float = 10.0,
         reader: GroupReader | None = None,
         clock: Callable[[], float] = time.monotonic,
+        metrics_port: int | None = None,
     ) -> None:
         self.settings = settings
         self.topic = topic
@@ -487,9 +496,31 @@ class Dispatcher(ConsumeLoop):
             stats,
             stop or threading.Event(),
             stats_interval_s,
+            metrics_port,
         )
         if reader is None:
             self.reader.subscribe()
+
+    def metric_families(self) -> list[Metric]:
+        prefix = self.metrics_prefix
+        with self.stats.lock:
+            delivered, failed = dict(self.stats.delivered_per_webhook), dict(self.stats.failed_per_webhook)
+        receivers = [webhook.name for webhook in self.webhooks]
+        return [
+            *super().metric_families(),
+            labelled(
+                CounterMetricFamily(f"{prefix}_deliveries", "alert messages a receiver accepted", labels=["receiver"]),
+                {name: delivered.get(name, 0) for name in receivers},
+            ),
+            labelled(
+                CounterMetricFamily(
+                    f"{prefix}_failed_deliveries",
+                    "alert messages a receiver refused (4xx) or did not accept in time",
+                    labels=["receiver"],
+                ),
+                {name: failed.get(name, 0) for name in receivers},
+            ),
+        ]
 
     def started(self) -> None:
         if self.alertmanager:

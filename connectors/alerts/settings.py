@@ -48,6 +48,9 @@ class AlertSettings(BaseSettings):
         description="librdkafka's max.poll.interval.ms: the dispatcher polls while webhooks retry, so "
         "an outage of any length keeps it in its group",
     )
+    metrics_port: int = Field(
+        9465, ge=0, le=65535, description="port of its Prometheus metrics (/metrics); 0 = a free port, logged at start"
+    )
 
     @field_validator("alertmanager_url")
     @classmethod

@@ -38,6 +38,8 @@ from uuid import UUID
 
 import orjson
 from confluent_kafka import KafkaException
+from prometheus_client import Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from connectors.clickhouse.base import RefusedError, Warehouse, WarehouseError
 from connectors.clickhouse.settings import LoaderSettings
@@ -49,6 +51,7 @@ from connectors.kafka.consumer import (
     GroupReader,
     Partition,
     Record,
+    labelled,
 )
 from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec
 from connectors.retry import Backoff, retry
@@ -174,6 +177,10 @@ def reject_row(target: Target, partition: int, offset: int, row: tuple, error: s
     return target.table, target.topic, partition, offset, error[:REJECT_CLIP], values[:REJECT_CLIP]
 
 
+# the event-time columns of each table: the newest value loaded is its freshness
+EVENT_TIME_COLUMNS = ("released_at", "window_end", "received_minute", "started_at", "ended_at", "detected_at")
+
+
 @dataclass(frozen=True)
 class Target:
     """Where one topic's records go: a table, its columns, and the row of one record."""
@@ -182,6 +189,15 @@ class Target:
     table: str
     columns: Sequence[str]
     row: Callable[[dict, int, int], tuple]
+
+    def newest(self, rows: Sequence[tuple]) -> float | None:
+        """The newest event time (Unix seconds) among `rows`, over its EVENT_TIME_COLUMNS; None
+        when it has none."""
+        places = [self.columns.index(name) for name in EVENT_TIME_COLUMNS if name in self.columns]
+        times = [row[place] for row in rows for place in places if isinstance(row[place], str)]
+        if not times:
+            return None
+        return datetime.fromisoformat(max(times)).replace(tzinfo=UTC).timestamp()
 
     def convert(self, value: bytes, partition: int, offset: int) -> tuple:
         """The row of one record's value; RowError when it cannot be one."""
@@ -224,6 +240,8 @@ class LoaderStats(ConsumerStats):
     failed_inserts: int = 0
     last_insert_at: str | None = None
     unwritten: int = 0  # rows read and not inserted yet (a batch filling, or an insert retried)
+    rejected_per_table: Counter = field(default_factory=Counter)  # rejected or refused (in load_rejects)
+    newest_per_table: dict[str, float] = field(default_factory=dict)  # newest event time loaded, Unix s
 
     @property
     def lag_text(self) -> str:
@@ -331,8 +349,10 @@ class WarehouseSink(BatchingSink):
         stats: LoaderStats,
         stop: threading.Event,
         commit: Callable[[TableBatch], None],
+        insert_seconds: Histogram | None = None,
     ) -> None:
         super().__init__(settings.batch_rows, settings.batch_wait_ms / 1000)
+        self.insert_seconds = insert_seconds  # the time of each insert that succeeded, per table
         self.warehouse = warehouse
         self.commit = commit
         self.backoff = Backoff.from_ms(settings.backoff_initial_ms, settings.backoff_max_ms)
@@ -350,6 +370,13 @@ class WarehouseSink(BatchingSink):
         self.stats.inserts += 1
         self.stats.rows += inserted
         self.stats.rows_per_table[target.table] += inserted
+        if inserted:
+            refused = {source for source, _, _ in rejects}
+            newest = target.newest([row for row, source in zip(batch.rows, batch.sources) if source not in refused])
+            if newest is not None:
+                self.stats.newest_per_table[target.table] = max(
+                    newest, self.stats.newest_per_table.get(target.table, newest)
+                )
         self.stats.last_insert_at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
     def written(self, batch: TableBatch) -> None:
@@ -362,8 +389,11 @@ class WarehouseSink(BatchingSink):
 
         def attempt() -> RefusedError | None:
             nonlocal refusals
+            began = time.perf_counter()
             try:
                 self.warehouse.insert(target.table, target.columns, rows)
+                if self.insert_seconds is not None:
+                    self.insert_seconds.labels(target.table).observe(time.perf_counter() - began)
             except RefusedError as error:
                 refusals += 1
                 if refusals < tries:
@@ -439,11 +469,17 @@ class WarehouseSink(BatchingSink):
             lambda: f"stopped with {len(records)} refused rows of {target.table} not recorded",
         )
         self.stats.refused += len(records)
+        self.stats.rejected_per_table[target.table] += len(records)
 
 
 class Loader(ConsumeLoop):
     """Consumes the job's outputs into the warehouse until `stop` is set (or, with `once`,
-    until it has caught up). One warehouse and one consumer for the whole run."""
+    until it has caught up). One warehouse and one consumer for the whole run; `reader` is
+    injectable for tests. Metrics (`crossings_loader_*`, served on `metrics_port` during the
+    run): records read and consumer lag per topic; rows loaded, insert seconds, rejected rows
+    and freshness (now minus the newest event time loaded) per table."""
+
+    metrics_prefix = "crossings_loader"
 
     def __init__(
         self,
@@ -453,10 +489,13 @@ class Loader(ConsumeLoop):
         targets: Mapping[str, Target] = TARGETS,
         stop: threading.Event | None = None,
         stats_interval_s: float = 10.0,
+        metrics_port: int | None = None,
+        reader: GroupReader | None = None,
     ) -> None:
         self.settings = settings
         self.targets = targets
-        reader = GroupReader(
+        subscribe = reader is None
+        reader = reader or GroupReader(
             bootstrap,
             self.settings.group_id,
             "crossings-loader",
@@ -464,13 +503,46 @@ class Loader(ConsumeLoop):
             on_revoke=self._drop_uncommitted,
             **{"max.partition.fetch.bytes": 16 << 20, "max.poll.interval.ms": self.settings.max_poll_interval_s * 1000},
         )
-        super().__init__(reader, LoaderStats(), stop or threading.Event(), stats_interval_s)
-        self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit)
-        try:
-            self.reader.subscribe()
-        except KafkaException as error:
-            self.reader.close()
-            raise WarehouseError(f"cannot read the job's outputs: {error}") from error
+        super().__init__(reader, LoaderStats(), stop or threading.Event(), stats_interval_s, metrics_port)
+        self.insert_seconds = Histogram(
+            f"{self.metrics_prefix}_insert_seconds",
+            "seconds of each insert into ClickHouse that succeeded, per table",
+            ["table"],
+            registry=self.registry,
+        )
+        self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit, self.insert_seconds)
+        if subscribe:
+            try:
+                self.reader.subscribe()
+            except KafkaException as error:
+                self.reader.close()
+                raise WarehouseError(f"cannot read the job's outputs: {error}") from error
+
+    def metric_families(self) -> list[Metric]:
+        prefix, stats, now = self.metrics_prefix, self.stats, time.time()
+        return [
+            *super().metric_families(),
+            labelled(
+                CounterMetricFamily(f"{prefix}_rows_loaded", "rows inserted, per table", labels=["table"]),
+                stats.rows_per_table,
+            ),
+            labelled(
+                CounterMetricFamily(
+                    f"{prefix}_rejected_rows",
+                    "rows not loaded, per table: not a row of it, or refused by ClickHouse (in load_rejects)",
+                    labels=["table"],
+                ),
+                stats.rejected_per_table,
+            ),
+            labelled(
+                GaugeMetricFamily(
+                    f"{prefix}_freshness_seconds",
+                    "now minus the newest event time loaded, per table",
+                    labels=["table"],
+                ),
+                {table: now - newest for table, newest in dict(stats.newest_per_table).items()},
+            ),
+        ]
 
     def poll(self) -> list[Record]:
         deadline = self.sink.next_deadline()
@@ -489,6 +561,7 @@ class Loader(ConsumeLoop):
             batch.add(target.convert(record.value, record.partition, record.offset), record.partition, record.offset)
         except RowError as error:
             self.stats.rejected += 1
+            self.stats.rejected_per_table[target.table] += 1
             log.error("rejected %s: %s", record.where, error)
 
     def tick(self) -> None:

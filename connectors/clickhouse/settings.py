@@ -70,3 +70,6 @@ class LoaderSettings(BaseSettings):
         description="an insert retried longer than this (a ClickHouse outage) puts the loader out of its "
         "group; it rejoins when the insert succeeds, and its rows are read again from the last commit",
     )
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="port of its Prometheus metrics (/metrics); 0 = a free port, logged at start"
+    )

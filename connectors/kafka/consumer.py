@@ -22,11 +22,14 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from connectors.retry import Stopped
 
@@ -247,6 +250,7 @@ class ConsumerStats:
     rejected: int = 0  # records that are not messages of their topic, logged with their coordinates
     commits: int = 0
     lag: dict[str, int] = field(default_factory=dict)  # records not read yet, per topic
+    read_per_topic: Counter = field(default_factory=Counter)  # records read (tombstones and rejected too)
 
     @property
     def total_lag(self) -> int:
@@ -269,35 +273,82 @@ class ConsumerStats:
         return data
 
 
+class _LoopCollector:
+    """The figures of a loop's stats, read at each scrape."""
+
+    def __init__(self, loop: ConsumeLoop) -> None:
+        self.loop = loop
+
+    def collect(self) -> Iterable[Metric]:
+        return self.loop.metric_families()
+
+
+def labelled(family: Metric, values: Mapping[str, float]) -> Metric:
+    """`family` with one sample per (label value, value) of `values`."""
+    for label, value in sorted(dict(values).items()):
+        family.add_metric([label], value)
+    return family
+
+
 class ConsumeLoop(ABC):
     """The run of one member of a consumer group (the loader, the alert dispatcher): poll, hand
     each record to `take`, `tick` after each poll, log the stats every `stats_interval_s`; on a
     stop (or, `once`, when caught up) `drain`; whatever happens `finish`, read the lag and close
-    the consumer. Subclasses write (quix-streams' `BatchingSink`); they commit what they wrote."""
+    the consumer. Subclasses write (quix-streams' `BatchingSink`); they commit what they wrote.
+
+    Its figures are Prometheus metrics in a registry of its own (`registry`), named
+    `<metrics_prefix>_...`: `records_read_total{topic}` and `consumer_lag{topic}` here,
+    subclasses add theirs in `metric_families`. With a `metrics_port` (0: a free one) the run
+    serves them over HTTP (`/metrics`) from its start to its end; `metrics_port` is then the port."""
+
+    metrics_prefix = "crossings_consumer"
+    lag_interval_s = 5.0  # the lag is read at least this often (for the consumer_lag gauge)
 
     def __init__(
-        self, reader: GroupReader, stats: ConsumerStats, stop: threading.Event, stats_interval_s: float
+        self,
+        reader: GroupReader,
+        stats: ConsumerStats,
+        stop: threading.Event,
+        stats_interval_s: float,
+        metrics_port: int | None = None,
     ) -> None:
         self.reader, self.stats, self.stop, self.stats_interval_s = reader, stats, stop, stats_interval_s
         self.log = logging.getLogger(type(self).__module__)  # the lines name the loader or the dispatcher
+        self.metrics_port = metrics_port
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_LoopCollector(self))
+        self._exporter: Any = None
 
     def run(self, once: bool = False) -> ConsumerStats:
         """Consume until stopped; `once`: until every assigned partition is read to its end and
         everything read is written."""
+        self.serve_metrics()
+        try:
+            self._run(once)
+        finally:
+            self.stop_metrics()
+        return self.stats
+
+    def _run(self, once: bool) -> None:
         self.started()
-        last_report = time.monotonic()
+        last_report = last_lag = time.monotonic()
         try:
             while not self.stop.is_set():
                 records = self.poll()
                 for record in records:
+                    self.stats.read_per_topic[record.topic] += 1
                     self.take(record)
                 self.tick()
                 if once and not records and self.caught_up():
                     break
-                if time.monotonic() - last_report >= self.stats_interval_s:
+                now = time.monotonic()
+                if now - last_report >= self.stats_interval_s:
                     self.update_lag()
                     self.log.info(self.stats_line())
-                    last_report = time.monotonic()
+                    last_report = last_lag = time.monotonic()
+                elif now - last_lag >= self.lag_interval_s:
+                    self.update_lag()
+                    last_lag = time.monotonic()
             self.drain()
         except Stopped as stopped:
             self.log.warning("%s", stopped)
@@ -307,7 +358,38 @@ class ConsumeLoop(ABC):
             finally:
                 self.update_lag()
                 self.reader.close()
-        return self.stats
+
+    def serve_metrics(self) -> None:
+        """The HTTP exporter of `registry` on `metrics_port` (none without one), its port logged."""
+        if self.metrics_port is None or self._exporter is not None:
+            return
+        server, thread = start_http_server(self.metrics_port, registry=self.registry)
+        self._exporter = server, thread
+        self.metrics_port = server.server_port
+        self.log.info("metrics on port %d (/metrics)", self.metrics_port)
+
+    def stop_metrics(self) -> None:
+        if self._exporter is None:
+            return
+        server, thread = self._exporter
+        self._exporter = None
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    def metric_families(self) -> list[Metric]:
+        """The metrics of the stats at a scrape; subclasses add theirs."""
+        prefix = self.metrics_prefix
+        return [
+            labelled(
+                CounterMetricFamily(f"{prefix}_records_read", "records read, per topic", labels=["topic"]),
+                self.stats.read_per_topic,
+            ),
+            labelled(
+                GaugeMetricFamily(f"{prefix}_consumer_lag", "records not read yet, per topic", labels=["topic"]),
+                self.stats.lag,
+            ),
+        ]
 
     def started(self) -> None:
         """Before the first poll."""

@@ -34,7 +34,14 @@ def run_dispatch(args: argparse.Namespace) -> int:
     bootstrap = kafka_bootstrap()
     ensure_topics(bootstrap, [ALERTS if args.topic == ALERTS.name else TopicSpec(args.topic)])
     with stop_on_signals() as stop:
-        dispatcher = Dispatcher(bootstrap, settings, topic=args.topic, stop=stop, stats_interval_s=args.stats_interval)
+        dispatcher = Dispatcher(
+            bootstrap,
+            settings,
+            topic=args.topic,
+            stop=stop,
+            stats_interval_s=args.stats_interval,
+            metrics_port=settings.metrics_port,
+        )
         stats = dispatcher.run(once=args.once)
     if args.json:
         print(json.dumps(stats.as_dict()))

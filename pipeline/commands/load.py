@@ -43,7 +43,14 @@ def run_load(args: argparse.Namespace) -> int:
     clickhouse = ClickHouseSettings()
     with stop_on_signals() as stop, open_warehouse(clickhouse) as warehouse:
         migrate(warehouse, clickhouse)
-        loader = Loader(bootstrap, warehouse, settings, stop=stop, stats_interval_s=args.stats_interval)
+        loader = Loader(
+            bootstrap,
+            warehouse,
+            settings,
+            stop=stop,
+            stats_interval_s=args.stats_interval,
+            metrics_port=settings.metrics_port,
+        )
         stats = loader.run(once=args.once)
     if args.json:
         print(json.dumps(stats.as_dict()))
