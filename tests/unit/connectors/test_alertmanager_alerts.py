@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from connectors.alerts.dispatcher import alertmanager_alert
+from connectors.alerts.dispatcher import Dispatcher, alertmanager_alert
 from connectors.alerts.settings import AlertSettings
 from tests.unit.connectors.test_alert_messages import RAISED, RESOLVED
 
@@ -53,3 +53,25 @@ def test_an_episode_must_be_posted_again_before_it_would_end():
         AlertSettings(_env_file=None, alertmanager_repost_s=600, alertmanager_ends_after_s=300)
     with pytest.raises(ValidationError, match="must be an http"):
         AlertSettings(_env_file=None, alertmanager_url="alertmanager:9093")
+
+
+def test_with_alertmanager_the_webhooks_are_not_used():
+    settings = AlertSettings(
+        _env_file=None,
+        alertmanager_url="http://alertmanager.example:9093/",
+        alertmanager_token="am-t0ken",
+        webhook_urls="https://a.example/x?k=1",
+        webhook_token="t0ken",
+    )
+    dispatcher = Dispatcher("unused:9092", settings, reader=object())
+    [target] = dispatcher.webhooks
+    assert (target.name, target.host, target.port, target.path) == (
+        "alertmanager",
+        "alertmanager.example",
+        9093,
+        "/api/v2/alerts",
+    )
+    assert target.headers["Authorization"] == "Bearer am-t0ken"
+    without = AlertSettings(_env_file=None, webhook_urls="https://a.example/x")
+    fallback = Dispatcher("unused:9092", without, reader=object())
+    assert [webhook.name for webhook in fallback.webhooks] == ["webhook 1"]
