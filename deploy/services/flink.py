@@ -1,4 +1,7 @@
-"""A real standalone Flink cluster (1 JobManager, N TaskManagers) from the PyFlink distribution."""
+"""A real standalone Flink cluster (1 JobManager, N TaskManagers) from the PyFlink distribution.
+
+Each process serves its metrics to Prometheus (the reporter of `plugins/metrics-prometheus`) on a
+free port of its own (`metrics_ports`: the JobManager's first, then each TaskManager's)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from schemas.privacy import PrivacySettings
 
 CONF_TEMPLATE = Path(__file__).resolve().parent.parent / "flink" / "config.yaml"
 MARKER = "-Dcrossings.service=flink"
+METRICS_PORT_KEY = "metrics.reporter.prom.port"
 
 
 def flink_home() -> Path:
@@ -46,10 +50,16 @@ class FlinkCluster:
         self.rest_port = self.settings.rest_port or free_port()
         self.rpc_port = self.settings.rpc_port or free_port()
         self.pids: list[int] = []
+        self.metrics_ports: list[int] = []  # of each process in `pids`, in the same order
 
     @property
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def metrics_targets(self) -> list[str]:
+        """host:port of each process's Prometheus reporter (JobManager first)."""
+        return [f"127.0.0.1:{port}" for port in self.metrics_ports]
 
     @property
     def conf_dir(self) -> Path:
@@ -92,12 +102,16 @@ class FlinkCluster:
         script = flink_home() / "bin" / f"{role}.sh"
         # the TaskManagers' secrets go in their environment only, never in config.yaml or the job
         env = {**self.env(), **(taskmanager_environment(self.privacy) if role == "taskmanager" else {})}
-        process = spawn(["bash", str(script), "start-foreground"], self.log_dir / f"{role}-{index}.out", env)
+        port = free_port()
+        argv = ["bash", str(script), "start-foreground", "-D", f"{METRICS_PORT_KEY}={port}"]
+        process = spawn(argv, self.log_dir / f"{role}-{index}.out", env)
         self.pids.append(process.pid)
+        self.metrics_ports.append(port)
 
     def kill_taskmanager(self, index: int = 0) -> None:
         """Crash TaskManager `index` (SIGKILL to it and its Python workers), for failure tests."""
         pid = self.pids.pop(1 + index)
+        self.metrics_ports.pop(1 + index)
         kill_group(pid)
 
     def kill(self) -> None:
@@ -106,6 +120,7 @@ class FlinkCluster:
         for pid in self.pids:
             kill_group(pid)
         self.pids = []
+        self.metrics_ports = []
 
     def start_taskmanager(self) -> None:
         """Start one more TaskManager, e.g. in place of a crashed one."""
@@ -136,6 +151,7 @@ class FlinkCluster:
         for pid in reversed(self.pids):
             stop_group(pid)
         self.pids = []
+        self.metrics_ports = []
 
     def __enter__(self) -> FlinkCluster:
         return self.start()
@@ -155,6 +171,7 @@ class FlinkCluster:
             parallelism=s.parallelism,
             data_dir=self.data_dir,
             python=sys.executable,
+            metrics_port="9249-9260",  # Flink's own default range; each process is given one by -D
         )
         self.conf_dir.mkdir(parents=True, exist_ok=True)
         (self.conf_dir / "config.yaml").write_text(text)

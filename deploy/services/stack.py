@@ -51,7 +51,12 @@ class LocalStack:
             raise
         state = {
             "kafka": {"bootstrap": broker.bootstrap, "pids": broker.pids, "log": str(broker.log_file)},
-            "flink": {"rest": cluster.rest_url, "pids": cluster.pids, "log": str(cluster.log_dir)},
+            "flink": {
+                "rest": cluster.rest_url,
+                "metrics": cluster.metrics_targets,
+                "pids": cluster.pids,
+                "log": str(cluster.log_dir),
+            },
         }
         if self.alertmanager_settings is not None:
             try:
@@ -87,6 +92,7 @@ class LocalStack:
             },
             "flink": {
                 "rest": state.get("flink", {}).get("rest"),
+                "metrics": state.get("flink", {}).get("metrics", []),
                 "running": self._alive(state.get("flink"), flink.MARKER),
             },
             "alertmanager": {
