@@ -13,5 +13,7 @@ python_version=$(${PYTHON:-python3} -c 'import sys; print("%d.%d" % sys.version_
 [ "$python_version" = "3.11" ] || fail "Python 3.11 is required (apache-flink 2.2 wheels), found $python_version; set PYTHON=python3.11"
 command -v prometheus-alertmanager >/dev/null \
   || fail "Alertmanager is required by the alert tests and \`crossings services up\`: install it (Debian: apt-get install prometheus-alertmanager)"
+command -v prometheus >/dev/null \
+  || fail "Prometheus is required by the metrics tests and \`crossings services up\`: install it (Debian: apt-get install prometheus)"
 command -v promtool >/dev/null \
   || fail "promtool is required by the tests of deploy/prometheus/*.rules.yml: install Debian's prometheus (apt-get install prometheus)"

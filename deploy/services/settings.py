@@ -1,5 +1,5 @@
 """Settings of the standalone Flink cluster the local runner starts, and of job submission; of
-its Alertmanager."""
+its Alertmanager and its Prometheus."""
 
 from __future__ import annotations
 
@@ -43,4 +43,17 @@ class AlertmanagerSettings(BaseSettings):
     group_wait_s: float = Field(30.0, gt=0, description="route group_wait: how long a new group waits for more alerts")
     group_interval_s: float = Field(300.0, gt=0, description="route group_interval: between notifications of a group")
     repeat_interval_s: float = Field(14400.0, gt=0, description="route repeat_interval: a firing group notified again")
+    start_timeout_s: float = Field(30.0, gt=0, description="how long to wait for it to answer")
+
+
+class PrometheusSettings(BaseSettings):
+    """The Prometheus the local runner and the tests start (Debian's `prometheus`): it scrapes
+    Flink, the loader and the dispatcher (deploy/services/prometheus.py)."""
+
+    model_config = settings_config("PROMETHEUS_")
+
+    port: int = Field(0, ge=0, le=65535, description="web and API port; 0 = a free port")
+    data_dir: Path = Field(Path("var/prometheus"), description="generated config, TSDB, log")
+    scrape_interval_s: float = Field(15.0, gt=0, description="scrape and rule evaluation interval")
+    retention: str = Field("15d", description="how long its TSDB keeps samples (--storage.tsdb.retention.time)")
     start_timeout_s: float = Field(30.0, gt=0, description="how long to wait for it to answer")

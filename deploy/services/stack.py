@@ -1,4 +1,5 @@
-"""`crossings services up|down|status`: the local Kafka broker, Flink cluster and Alertmanager as one stack.
+"""`crossings services up|down|status`: the local Kafka broker, Flink cluster, Alertmanager and
+Prometheus as one stack.
 
 What `up` started is recorded in a state file; `down` stops those processes and only those
 (a recorded pid is signalled only while its command line still carries the runner's marker).
@@ -7,17 +8,18 @@ What `up` started is recorded in a state file; `down` stops those processes and 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from connectors.kafka.settings import KafkaSettings
-from deploy.services import alertmanager, flink, kafka
+from deploy.services import alertmanager, flink, kafka, prometheus
 from deploy.services.alertmanager import Alertmanager
 from deploy.services.errors import ServiceError
 from deploy.services.flink import FlinkCluster
 from deploy.services.kafka import KafkaBroker
 from deploy.services.process import cmdline, pid_alive, port_open, release, stop_group
-from deploy.services.settings import AlertmanagerSettings, FlinkSettings
+from deploy.services.prometheus import Prometheus
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings, PrometheusSettings
 from schemas.privacy import PrivacySettings
 
 STATE_FILE = Path("var/services.json")
@@ -30,6 +32,9 @@ class LocalStack:
     privacy_settings: PrivacySettings
     state_file: Path = STATE_FILE
     alertmanager_settings: AlertmanagerSettings | None = None  # None: no Alertmanager
+    prometheus_settings: PrometheusSettings | None = None  # None: no Prometheus
+    # scrape job -> metrics port of what runs outside the stack (loader, dispatcher; 0: unknown)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     def up(self) -> dict:
         """Start what is not running yet (or Kafka with another number of brokers); returns the status."""
@@ -40,6 +45,7 @@ class LocalStack:
             and brokers == self.kafka_settings.brokers
             and self._alive(state.get("flink"), flink.MARKER)
             and (self.alertmanager_settings is None or self._alive(state.get("alertmanager"), alertmanager.MARKER))
+            and (self.prometheus_settings is None or self._alive(state.get("prometheus"), prometheus.MARKER))
         ):
             return self.status()
         self.down()
@@ -66,6 +72,18 @@ class LocalStack:
                 broker.stop()
                 raise
             state["alertmanager"] = {"url": manager.url, "pids": manager.pids, "log": str(manager.log_file)}
+        if self.prometheus_settings is not None:
+            targets = {"flink": cluster.metrics_targets}
+            targets |= {job: [f"127.0.0.1:{port}"] for job, port in self.metrics_ports.items() if port}
+            try:
+                server = Prometheus(self.prometheus_settings, targets, state.get("alertmanager", {}).get("url")).start()
+            except BaseException:
+                for pid in state.get("alertmanager", {}).get("pids", []):
+                    stop_group(pid)
+                cluster.stop()
+                broker.stop()
+                raise
+            state["prometheus"] = {"url": server.url, "pids": server.pids, "log": str(server.log_file)}
         self._write_state(state)
         release(*(pid for entry in state.values() for pid in entry["pids"]))  # `down` stops them
         return self.status()
@@ -74,7 +92,12 @@ class LocalStack:
         """Stop every process `up` recorded; returns what was stopped, for the message."""
         state = self._read_state()
         stopped = []
-        for name, marker in (("alertmanager", alertmanager.MARKER), ("flink", flink.MARKER), ("kafka", kafka.MARKER)):
+        for name, marker in (
+            ("prometheus", prometheus.MARKER),
+            ("alertmanager", alertmanager.MARKER),
+            ("flink", flink.MARKER),
+            ("kafka", kafka.MARKER),
+        ):
             for pid in state.get(name, {}).get("pids", []):
                 if pid_alive(pid) and marker in cmdline(pid):
                     stop_group(pid)
@@ -99,6 +122,10 @@ class LocalStack:
                 "url": state.get("alertmanager", {}).get("url"),
                 "running": self._alive(state.get("alertmanager"), alertmanager.MARKER),
             },
+            "prometheus": {
+                "url": state.get("prometheus", {}).get("url"),
+                "running": self._alive(state.get("prometheus"), prometheus.MARKER),
+            },
         }
 
     def problems(self) -> list[str]:
@@ -110,6 +137,7 @@ class LocalStack:
                 ("kafka", kafka.MARKER),
                 ("flink", flink.MARKER),
                 ("alertmanager", alertmanager.MARKER),
+                ("prometheus", prometheus.MARKER),
             )
             if name in state and not self._alive(state[name], marker)
         ]

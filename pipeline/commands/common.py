@@ -8,10 +8,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from connectors.alerts.settings import AlertSettings
+from connectors.clickhouse.settings import LoaderSettings
 from connectors.kafka.settings import KafkaSettings
 from deploy.services import LocalStack
 from deploy.services.process import STOP_SIGNALS, StoppedBySignal
-from deploy.services.settings import AlertmanagerSettings, FlinkSettings
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings, PrometheusSettings
 from schemas.privacy import PrivacySettings
 
 
@@ -21,7 +23,14 @@ class UserError(RuntimeError):
 
 def local_stack() -> LocalStack:
     """The services `crossings services up` starts, as the settings describe them."""
-    return LocalStack(KafkaSettings(), FlinkSettings(), PrivacySettings(), alertmanager_settings=AlertmanagerSettings())
+    return LocalStack(
+        KafkaSettings(),
+        FlinkSettings(),
+        PrivacySettings(),
+        alertmanager_settings=AlertmanagerSettings(),
+        prometheus_settings=PrometheusSettings(),
+        metrics_ports={"loader": LoaderSettings().metrics_port, "dispatcher": AlertSettings().metrics_port},
+    )
 
 
 def kafka_bootstrap(settings: KafkaSettings | None = None) -> str:

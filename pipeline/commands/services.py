@@ -1,4 +1,4 @@
-"""`crossings services up|down|status`: the local Kafka broker, Flink cluster and Alertmanager."""
+"""`crossings services up|down|status`: the local Kafka broker, Flink cluster, Alertmanager and Prometheus."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from pipeline.commands.common import local_stack
 
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser(
-        "services", help="start, stop or inspect the local Kafka broker, Flink cluster and Alertmanager"
+        "services", help="start, stop or inspect the local Kafka broker, Flink cluster, Alertmanager and Prometheus"
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up_parser = actions.add_parser("up", help="start Kafka (KRaft), the standalone Flink cluster and Alertmanager")
+    up_parser = actions.add_parser(
+        "up", help="start Kafka (KRaft), the standalone Flink cluster, Alertmanager and Prometheus"
+    )
     up_parser.add_argument(
         "--brokers",
         type=int,
@@ -37,7 +39,7 @@ def up(args: argparse.Namespace) -> int:
     stack = local_stack()
     if args.brokers:
         stack.kafka_settings = KafkaSettings(brokers=args.brokers)
-    with Console(stderr=True).status("starting Kafka, Flink and Alertmanager ..."):
+    with Console(stderr=True).status("starting Kafka, Flink, Alertmanager and Prometheus ..."):
         state = stack.up()
     _print_table(state)
     return 0
@@ -67,4 +69,5 @@ def _print_table(state: dict) -> None:
     table.add_row("kafka", state["kafka"]["bootstrap"] or "-", str(state["kafka"]["running"]).lower())
     table.add_row("flink", state["flink"]["rest"] or "-", str(state["flink"]["running"]).lower())
     table.add_row("alertmanager", state["alertmanager"]["url"] or "-", str(state["alertmanager"]["running"]).lower())
+    table.add_row("prometheus", state["prometheus"]["url"] or "-", str(state["prometheus"]["running"]).lower())
     Console().print(table)

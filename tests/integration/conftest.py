@@ -11,7 +11,9 @@ from connectors.clickhouse.settings import ClickHouseSettings
 from connectors.kafka.settings import KafkaSettings
 from deploy.services import FlinkCluster, KafkaBroker
 from deploy.services.alertmanager import Alertmanager
-from deploy.services.settings import AlertmanagerSettings, FlinkSettings
+from deploy.services.process import free_port
+from deploy.services.prometheus import Prometheus
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings, PrometheusSettings
 from schemas.privacy import PrivacySettings
 from tests.integration.connectors.webhooks import Receiver
 
@@ -56,3 +58,16 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmana
         with Alertmanager(settings) as manager:
             manager.receiver = receiver
             yield manager
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory, flink_cluster: FlinkCluster) -> Iterator[Prometheus]:
+    """The real Prometheus, scraping every second the session's Flink cluster (job `flink`) and a
+    loader and a dispatcher on the free ports of `prometheus.metrics_ports` (jobs `loader` and
+    `dispatcher`): a test runs them there."""
+    ports = {"loader": free_port(), "dispatcher": free_port()}
+    targets = {"flink": flink_cluster.metrics_targets, **{job: [f"127.0.0.1:{port}"] for job, port in ports.items()}}
+    settings = PrometheusSettings(_env_file=None, data_dir=tmp_path_factory.mktemp("prometheus"), scrape_interval_s=1)
+    with Prometheus(settings, targets) as server:
+        server.metrics_ports = ports
+        yield server

@@ -51,8 +51,9 @@ def test_status_json_without_services(monkeypatch, tmp_path, capsys):
     assert main(["services", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "kafka": {"bootstrap": None, "running": False},
-        "flink": {"rest": None, "running": False},
+        "flink": {"rest": None, "metrics": [], "running": False},
         "alertmanager": {"url": None, "running": False},
+        "prometheus": {"url": None, "running": False},
     }
 
 
