@@ -1,0 +1,118 @@
+"""The pipeline's own metrics in a real Prometheus: the crossings job on the standalone cluster
+and the loader run on a few hundred events, then Prometheus's HTTP API is asked for Flink's
+records-in series of the job's sources and the loader's records, lag and freshness, and their
+values are checked against what was produced."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import orjson
+import pytest
+
+from connectors.clickhouse.loader import Loader
+from connectors.clickhouse.migrations import migrate
+from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
+from connectors.kafka.settings import KafkaSettings
+from connectors.kafka.topics import CLEAN, JOB_OUTPUTS, RAW_TOPICS, ensure_topics
+from deploy.services import FlinkCluster, KafkaBroker
+from deploy.services.prometheus import Prometheus
+from pipeline.runtime import JOB_SCRIPT, submit
+
+from ..connectors.kafka_reading import end_offsets, records_since
+from .crossings_data import produce, record_of, simulated_day
+from .test_crossings_job import job_env
+
+EVENTS = 300
+OUTPUTS = [spec.name for spec in JOB_OUTPUTS]
+# the records each source operator took in, per subtask, in this Flink version's naming
+FLINK_RECORDS_IN = "flink_taskmanager_job_task_operator_numRecordsIn"
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    with KafkaBroker(KafkaSettings(data_dir=tmp_path_factory.mktemp("metrics-kafka"))) as broker:
+        ensure_topics(broker.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
+        yield broker
+
+
+def wait_for(condition, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout_s:.0f} s waiting for {what}"
+        time.sleep(0.5)
+
+
+def values(prometheus: Prometheus, expression: str, label: str) -> dict[str, float]:
+    return {series["metric"].get(label, ""): float(series["value"][1]) for series in prometheus.query(expression)}
+
+
+def test_prometheus_has_the_jobs_records_in_and_the_loaders_lag_and_freshness(
+    broker, flink_cluster: FlinkCluster, prometheus: Prometheus, warehouse, tmp_path
+):
+    events = simulated_day(0.002, 11)[:EVENTS]
+    assert len(events) == EVENTS
+    produce(broker.bootstrap, [record_of(event) for event in events])
+    before = end_offsets(broker.bootstrap, OUTPUTS)
+    submit(
+        JOB_SCRIPT,
+        ["--bootstrap", broker.bootstrap, "--bounded"],
+        flink_cluster.rest_url,
+        2,
+        300,
+        flink=flink_cluster.settings,
+        env=job_env(tmp_path, "metrics"),
+    )
+    job_id = max(
+        (job for job in flink_cluster.request("/jobs/overview")["jobs"] if job["name"] == "crossings"),
+        key=lambda job: job["start-time"],
+    )["jid"]
+
+    # Flink: the source operators' records in, over the run (the job has ended: its series are
+    # stale, so the last value of each within the last minutes)
+    sources = f'{FLINK_RECORDS_IN}{{job="flink", job_id="{job_id}", operator_name=~".*[Ss]ource.*"}}'
+    expression = f"sum(last_over_time({sources}[10m]))"
+    wait_for(lambda: values(prometheus, expression, "") == {"": EVENTS}, f"{expression} to be {EVENTS}")
+
+    # the loader, exporting on the port Prometheus scrapes, until it has loaded every output
+    produced: dict[str, int] = {}
+    newest_release = None
+    for record in records_since(broker.bootstrap, before, OUTPUTS):
+        produced[record.topic] = produced.get(record.topic, 0) + 1
+        if record.topic == CLEAN.name:
+            released = datetime.fromisoformat(orjson.loads(record.value)["released_at"].replace("Z", "+00:00"))
+            newest_release = max(newest_release or released, released)
+    assert produced[CLEAN.name] == EVENTS and newest_release is not None
+    migrate(warehouse, ClickHouseSettings())
+    stop = threading.Event()
+    loader = Loader(
+        broker.bootstrap,
+        warehouse,
+        LoaderSettings(_env_file=None, group_id="metrics", batch_wait_ms=200),
+        stop=stop,
+        metrics_port=prometheus.metrics_ports["loader"],
+    )
+    loader.lag_interval_s = 0.5
+    thread = threading.Thread(target=loader.run, daemon=True)
+    thread.start()
+    try:
+        read = 'crossings_loader_records_read_total{job="loader"}'
+        wait_for(lambda: values(prometheus, read, "topic") == produced, f"{read} to be {produced}")
+        lag = 'crossings_loader_consumer_lag{job="loader"}'
+        wait_for(
+            lambda: values(prometheus, lag, "topic") == dict.fromkeys(OUTPUTS, 0.0), f"{lag} to be 0 on every topic"
+        )
+        loaded = values(prometheus, 'crossings_loader_rows_loaded_total{job="loader"}', "table")
+        freshness = values(prometheus, 'crossings_loader_freshness_seconds{job="loader"}', "table")
+        asked_at = time.time()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert loaded["crossings"] == EVENTS
+    # now minus the newest release loaded, as of the last scrape (at most a few seconds ago)
+    expected = asked_at - newest_release.timestamp()
+    assert expected - 10 <= freshness["crossings"] <= expected + 1
