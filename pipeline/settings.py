@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from connectors.alerts.settings import AlertSettings
 from connectors.clickhouse.settings import ClickHouseAnalystSettings, ClickHouseSettings, LoaderSettings
 from connectors.kafka.settings import KafkaSettings
-from deploy.services.settings import AlertmanagerSettings, FlinkSettings, PrometheusSettings
+from deploy.services.settings import AlertmanagerSettings, FlinkSettings, PrometheusSettings, StatusSettings
 from grafana.settings import GrafanaSettings
 from pipeline.jobs.settings import PipelineSettings
 from schemas.privacy import PrivacySettings
@@ -29,6 +29,7 @@ ALL_SETTINGS = (
     AlertSettings,
     AlertmanagerSettings,
     PrometheusSettings,
+    StatusSettings,
 )
 
 

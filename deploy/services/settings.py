@@ -57,3 +57,15 @@ class PrometheusSettings(BaseSettings):
     scrape_interval_s: float = Field(15.0, gt=0, description="scrape and rule evaluation interval")
     retention: str = Field("15d", description="how long its TSDB keeps samples (--storage.tsdb.retention.time)")
     start_timeout_s: float = Field(30.0, gt=0, description="how long to wait for it to answer")
+
+
+class StatusSettings(BaseSettings):
+    """`crossings status`: when the loader counts as lagging or stale (exit 1)."""
+
+    model_config = settings_config("STATUS_")
+
+    max_lag_records: int = Field(10_000, ge=0, description="the loader's consumer lag above this is a problem")
+    max_freshness_s: float = Field(
+        300.0, gt=0, description="now minus the newest crossing loaded above this is a problem"
+    )
+    timeout_s: float = Field(5.0, gt=0, description="timeout of each question to Flink, Prometheus, Alertmanager")

@@ -11,6 +11,7 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("services", "up"): ("crossings services up", "crossings services up --brokers 3"),
     ("services", "down"): ("crossings services down",),
     ("services", "status"): ("crossings services status --json",),
+    ("status",): ("crossings status", "STATUS_MAX_FRESHNESS_S=60 crossings status --json"),
     ("generate",): ("crossings generate --sim-hours 24 --scenario demo-day --speed 60 --scale 0.1",),
     ("replay",): (f"crossings replay {STATISTICS} --from 2024-01-01 --to 2024-01-07 --scale 0.01",),
     ("job", "run"): (

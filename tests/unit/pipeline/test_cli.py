@@ -23,6 +23,7 @@ def test_help_lists_every_subcommand():
     subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(subcommands.choices) == {
         "services",
+        "status",
         "generate",
         "replay",
         "job",
