@@ -360,10 +360,15 @@ class ConsumeLoop(ABC):
                 self.reader.close()
 
     def serve_metrics(self) -> None:
-        """The HTTP exporter of `registry` on `metrics_port` (none without one), its port logged."""
+        """The HTTP exporter of `registry` on `metrics_port` (none without one), its port logged.
+        A port taken (another loader on this host) is logged, and the run goes on unexported."""
         if self.metrics_port is None or self._exporter is not None:
             return
-        server, thread = start_http_server(self.metrics_port, registry=self.registry)
+        try:
+            server, thread = start_http_server(self.metrics_port, registry=self.registry)
+        except OSError as error:
+            self.log.warning("metrics not exported: cannot listen on port %d: %s", self.metrics_port, error.strerror)
+            return
         self._exporter = server, thread
         self.metrics_port = server.server_port
         self.log.info("metrics on port %d (/metrics)", self.metrics_port)

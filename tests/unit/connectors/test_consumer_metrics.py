@@ -5,6 +5,7 @@ own registry, and the exporter served during a run and gone after it."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.request
@@ -160,3 +161,15 @@ def test_the_exporter_serves_the_registry_on_a_free_port_during_the_run_and_stop
     assert not thread.is_alive()
     with pytest.raises(OSError):
         scrape(port)
+
+
+def test_a_metrics_port_in_use_is_logged_and_the_run_goes_on(caplog):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        dispatcher = dispatcher_for([], FakeReader([records(0, 0, *alerts(2))]))
+        dispatcher.metrics_port = port
+        stats = dispatcher.run(once=True)
+    assert stats.alerts == 2 and dispatcher._exporter is None
+    assert f"metrics not exported: cannot listen on port {port}" in caplog.text
