@@ -10,7 +10,7 @@ FUNCTIONS_JAR := $(JARS)/flink/crossings-functions.jar
 FUNCTIONS_SRC := $(wildcard pipeline/jvm/crossings/flink/*.java) pipeline/jvm/META-INF/services/org.apache.flink.table.factories.Factory
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: help setup lint test test-unit test-integration demo bench bench-produce bench-job bench-ablation bench-load chaos clean
+.PHONY: help setup lint test test-unit test-integration demo bench bench-produce bench-job bench-ablation bench-load bench-forecast chaos clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -82,6 +82,9 @@ bench-job: setup ## The job alone on a 2-TaskManager cluster: events/s on a 2M b
 
 bench-ablation: setup ## Events/s of the job's stages added one at a time on one backlog (BENCH_ARGS="--events 600000"), as JSON
 	$(VENV)/bin/python -m bench.ablation $(BENCH_ARGS)
+
+bench-forecast: setup ## Clearance forecast 15/30/60 min ahead against persistence and seasonal baselines on 7 simulated scenario days, early-warning lead times and false warnings, as JSON
+	$(VENV)/bin/python -m bench.forecast $(BENCH_ARGS)
 
 chaos: setup ## Fault scenarios (dirty input, TaskManager kill, cluster restart, broker restart and kill, loader kill, ClickHouse and webhook outages), final state against a recomputation, as a table
 	$(VENV)/bin/python -m bench.chaos $(CHAOS_ARGS)

@@ -1,0 +1,178 @@
+"""Clearance forecast 15 to 60 minutes ahead, per port, kind and direction (issue 21).
+
+A pure, deterministic queueing model on per-minute aggregates of released crossings, so the
+benchmark (`bench/forecast.py`) measures exactly the function a job would call once per key
+and minute. Times are whole minutes (any origin); clearances and waits are seconds.
+
+The model (docs/forecast.md):
+
+- `Profile`, learnt from past days only: arrivals per minute of day (by `queued_at`), the usual
+  p90 clearance per minute of day, and the mean service time of each lane.
+- Now, at minute `t`: the excess of the observed p90 (5-minute window, widened to hold 5
+  crossings) over the usual p90 is a wait, so by
+  Little's law `excess x capacity` subjects queued beyond the usual (at the arrival time of the
+  cohort being released, `t - excess`). Capacity = the lanes releasing in the last minutes
+  (all open lanes are busy while a queue stands) x their service rates; without a queue, every
+  lane seen in the profile.
+- Arrivals ahead = the profile x the ratio of the arrivals observed lately (complete only up to
+  the arrival time of those being released) to the profile over the same minutes.
+- A fluid queue `Q' = arrivals - capacity` (never below zero) from the cohort's arrival time
+  onwards; the cohort released at `t + h` waited `Q(arrival) / capacity` with
+  `arrival = t + h - wait` (a fixed point). Forecast p90 = usual p90 at `t + h` + that wait.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+HORIZONS_MIN: tuple[int, ...] = (15, 30, 60)
+MINUTES_PER_DAY = 1440
+WINDOW_MIN = 5  # the clearance windows of the job: 5 minutes sliding by 1
+LANE_WINDOW_MIN = 5  # lanes releasing in the last minutes count as in service
+RATIO_WINDOW_MIN = 15  # minutes of observed arrivals compared with the profile
+RATIO_PRIOR = 5.0  # arrivals added to both sides of the ratio: few arrivals say little
+RATIO_BOUNDS = (0.3, 5.0)
+PROFILE_SMOOTH_MIN = 15  # half-width of the moving average of the arrival profile
+QUEUE_EXCESS_MIN_S = 120.0
+RECENT_WINDOWS_MIN = (WINDOW_MIN, 10, 15, 20, 30)
+MIN_WINDOW_CROSSINGS = 5  # as schemas.ports: fewer crossings give no p90
+
+
+def p90(values: Sequence[float]) -> float | None:
+    """The nearest-rank 90th percentile (as the job's CLEARANCE_STATS), None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[math.ceil(0.9 * len(ordered)) - 1]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What past days say about one port, kind and direction."""
+
+    arrivals: tuple[float, ...]  # per minute of day, smoothed
+    usual_p90_s: tuple[float, ...]  # per minute of day
+    lane_service_s: Mapping[str, float]  # mean service time per lane id
+
+    def capacity_per_min(self, lanes: Iterable[str]) -> float:
+        """Subjects per minute the given lanes clear together."""
+        return sum(60.0 / self.lane_service_s[lane] for lane in lanes if lane in self.lane_service_s)
+
+    @property
+    def full_capacity_per_min(self) -> float:
+        return self.capacity_per_min(self.lane_service_s)
+
+
+@dataclass
+class MinuteAggregates:
+    """Per-minute aggregates of released crossings of one key, as the stream carries them."""
+
+    arrivals: dict[int, int] = field(default_factory=dict)  # by queued_at minute
+    releases: dict[int, list[float]] = field(default_factory=dict)  # clearances by released_at minute
+    lanes: dict[int, set[str]] = field(default_factory=dict)  # lanes releasing, by minute
+
+    def add(self, queued_min: int, released_min: int, clearance_s: float, lane_id: str) -> None:
+        self.arrivals[queued_min] = self.arrivals.get(queued_min, 0) + 1
+        self.releases.setdefault(released_min, []).append(clearance_s)
+        self.lanes.setdefault(released_min, set()).add(lane_id)
+
+    def window_p90(self, end_min: int, minutes: int = WINDOW_MIN) -> float | None:
+        """p90 of the clearances released in [end - minutes, end), None under 5 crossings."""
+        values = [c for m in range(end_min - minutes, end_min) for c in self.releases.get(m, ())]
+        return p90(values) if len(values) >= MIN_WINDOW_CROSSINGS else None
+
+    def recent_p90(self, end_min: int) -> float | None:
+        """The p90 of the shortest window ending at `end` (5 minutes, widened up to 30) that
+        holds 5 crossings: a slow queue (2 freight lanes) releases fewer in 5 minutes."""
+        for minutes in RECENT_WINDOWS_MIN:
+            if (value := self.window_p90(end_min, minutes)) is not None:
+                return value
+        return None
+
+
+def learn_profile(days: Sequence[MinuteAggregates], lane_service: Mapping[str, Sequence[float]]) -> Profile:
+    """A profile from past days, each with minutes 0..1439 of its own local day, and service
+    times (released_at - inspection_started_at, s) per lane; the slowest 10 % of each lane's
+    are dropped: secondary checks hold the subject, not the lane."""
+    mean_arrivals = [sum(day.arrivals.get(m, 0) for day in days) / max(1, len(days)) for m in range(MINUTES_PER_DAY)]
+    smoothed = []
+    for m in range(MINUTES_PER_DAY):
+        lo, hi = max(0, m - PROFILE_SMOOTH_MIN), min(MINUTES_PER_DAY, m + PROFILE_SMOOTH_MIN + 1)
+        smoothed.append(sum(mean_arrivals[lo:hi]) / (hi - lo))
+    windows = [[day.window_p90(m) for m in range(MINUTES_PER_DAY)] for day in days]
+    usual: list[float | None] = []
+    for m in range(MINUTES_PER_DAY):
+        lo, hi = max(0, m - PROFILE_SMOOTH_MIN), min(MINUTES_PER_DAY, m + PROFILE_SMOOTH_MIN + 1)
+        seen = [v for day in windows for v in day[lo:hi] if v is not None]
+        usual.append(statistics.median(seen) if seen else None)
+    known = [v for v in usual if v is not None]
+    fallback = statistics.median(known) if known else 0.0
+    services = {}
+    for lane, values in lane_service.items():
+        kept = sorted(values)[: max(1, math.floor(0.9 * len(values)))]
+        if kept:
+            services[lane] = max(1.0, statistics.fmean(kept))
+    return Profile(tuple(smoothed), tuple(v if v is not None else fallback for v in usual), services)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    horizon_min: int
+    p90_s: float
+    queue: float  # subjects queued beyond the usual, expected at the cohort's arrival
+    capacity_per_min: float
+    arrival_ratio: float
+
+
+def forecast(
+    now: MinuteAggregates,
+    t: int,
+    profile: Profile,
+    *,
+    day_offset_min: int = 0,
+    horizons: Sequence[int] = HORIZONS_MIN,
+) -> list[Forecast]:
+    """Forecasts issued at minute `t` (events released before `t` known) for each horizon.
+    `day_offset_min`: the minute of day of minute 0 of `now`'s timeline."""
+
+    def of_day(m: int) -> int:
+        return (m + day_offset_min) % MINUTES_PER_DAY
+
+    observed = now.recent_p90(t)
+    usual_now = profile.usual_p90_s[of_day(t)]
+    excess_s = max(0.0, observed - usual_now) if observed is not None else 0.0
+
+    active = set().union(*(now.lanes.get(m, set()) for m in range(t - LANE_WINDOW_MIN, t)))
+    # a small excess is noise of a 5-minute p90: only a real queue keeps every open lane busy
+    queued = excess_s >= max(QUEUE_EXCESS_MIN_S, 0.5 * usual_now)
+    capacity = profile.capacity_per_min(active) if queued else profile.full_capacity_per_min
+    capacity = max(capacity, 1e-6)
+
+    # arrivals are complete up to the arrival time of the cohort being released now
+    complete_to = t - math.ceil(1.2 * (observed or 0.0) / 60.0)
+    minutes = range(complete_to - RATIO_WINDOW_MIN, complete_to)
+    seen = sum(now.arrivals.get(m, 0) for m in minutes)
+    expected = sum(profile.arrivals[of_day(m)] for m in minutes)
+    ratio = min(max((seen + RATIO_PRIOR) / (expected + RATIO_PRIOR), RATIO_BOUNDS[0]), RATIO_BOUNDS[1])
+
+    # fluid queue from the cohort's arrival time (t - excess) to the last horizon
+    start = t - math.ceil(excess_s / 60.0)
+    queue = {start: excess_s / 60.0 * capacity}
+    last = t + max(horizons)
+    for m in range(start, last):
+        inflow = profile.arrivals[of_day(m)] * ratio
+        queue[m + 1] = max(0.0, queue[m] + inflow - capacity)
+
+    results = []
+    for h in horizons:
+        end = t + h
+        wait = queue[end] / capacity
+        for _ in range(4):
+            arrival = min(max(start, round(end - wait)), last)
+            wait = queue[arrival] / capacity
+        p90_s = profile.usual_p90_s[of_day(end)] + wait * 60.0
+        results.append(Forecast(h, p90_s, queue[min(max(start, round(end - wait)), last)], capacity, ratio))
+    return results
