@@ -10,8 +10,9 @@ time of its early warnings. Prints one JSON document.
   crossings), the persistence baseline (the p90 now) and the seasonal one (the p90 of the same
   window the day before, else persistence). MAE in minutes.
 - Lead time: on a demo-day, the clearance alert is raised by 3 consecutive windows above the
-  port's threshold, the early warning by 3 consecutive minutes whose 30-minute forecast is
-  above it; for each effect (the Shenzhen Bay surge from 08:00, the Huanggang closure from
+  port's threshold (alerts.py's rule, recomputed here), the early warning by the module's rule
+  (`warning_episodes`: 3 consecutive minutes whose 30-minute forecast is above it); for each
+  effect (the Shenzhen Bay surge from 08:00, the Huanggang closure from
   13:00) the first alert from its start against the warning raised since then.
   Lead = alert minute - warning minute.
 - False warnings: 7 normal days; an early-warning episode (3 minutes above raise, resolved after
@@ -39,6 +40,7 @@ from pipeline.transforms.forecast import (
     Profile,
     forecast,
     learn_profile,
+    warning_episodes,
 )
 from schemas.enums import Kind
 from schemas.ports import SHENZHEN_TZ, load_ports
@@ -113,11 +115,6 @@ def alert_episodes(actual: list[float | None], limit: float) -> list[tuple[int, 
     )
 
 
-def warning_episodes(forecasts: list[float], limit: float) -> list[tuple[int, int | None]]:
-    """Early-warning episodes of a day's 30-minute forecasts."""
-    return episodes([f > limit for f in forecasts], [f < RESOLVE_SHARE * limit for f in forecasts])
-
-
 def day_series(agg: MinuteAggregates, profile: Profile) -> tuple[list[float | None], dict[int, list[float]]]:
     """The actual p90 per minute (window ending at it) and the forecasts issued each minute."""
     actual = [agg.window_p90(m) for m in range(MINUTES_PER_DAY)]
@@ -186,8 +183,8 @@ def main() -> None:
                     alerts = [a for a, _ in alert_episodes(actual, limit) if a >= effect_start]
                     warnings = [w for w, _ in warning_episodes(issued[30], limit) if w >= effect_start]
                     alert = alerts[0] if alerts else None
-                    before = [w for w in warnings if alert is not None and w <= alert]
-                    warning = before[-1] if before else (warnings[0] if warnings else None)
+                    ahead = [w for w in warnings if alert is not None and w <= alert]
+                    warning = ahead[-1] if ahead else (warnings[0] if warnings else None)
                     lead.setdefault(case, []).append(
                         {
                             "day": d,

@@ -176,3 +176,107 @@ def forecast(
         p90_s = profile.usual_p90_s[of_day(end)] + wait * 60.0
         results.append(Forecast(h, p90_s, queue[min(max(start, round(end - wait)), last)], capacity, ratio))
     return results
+
+
+# --- early warning and diversion advice -------------------------------------------------------
+
+WARNING_HORIZON_MIN = 30  # the forecast the early warning reads
+WARNING_RAISE_MIN = 3  # consecutive minutes above the threshold raise (as the clearance alerts)
+WARNING_RESOLVE_MIN = 5  # consecutive minutes below RESOLVE_SHARE x threshold resolve
+WARNING_RESOLVE_SHARE = 0.8
+WARNING_SEVERITY = "early-warning"
+# ports clearing the same kind in the same direction, between which traffic can divert
+PEER_PORTS: Mapping[str, tuple[str, ...]] = {
+    "truck": ("HUANGGANG", "LIANTANG", "SHENZHEN_BAY"),
+    "traveller": ("LUOHU", "FUTIAN", "SHENZHEN_BAY"),
+}
+
+
+@dataclass(frozen=True)
+class WarningEvent:
+    """One state of a `forecast` episode: `raised` once, `resolved` once."""
+
+    state: str  # "raised" or "resolved"
+    minute: int
+    started_at: int  # minute raised
+    peak_forecast_s: float
+    threshold_s: float
+    severity: str = WARNING_SEVERITY
+    episode_type: str = "forecast"
+
+
+@dataclass
+class EarlyWarning:
+    """The hysteresis of the clearance alerts (pipeline/transforms/alerts.py) on the 30-minute
+    forecast of one port, kind and direction: raised after 3 consecutive minutes above the
+    port's threshold, resolved after 5 consecutive minutes below 80 % of it; a closed port
+    raises nothing and counts as below. Feed it one minute at a time, in order."""
+
+    threshold_s: float
+    _above: int = 0
+    _below: int = 0
+    _open_at: int | None = None
+    _peak: float = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_at is not None
+
+    def step(self, minute: int, forecast_30_s: float | None, *, port_open: bool = True) -> WarningEvent | None:
+        value = forecast_30_s if port_open and forecast_30_s is not None else None
+        self._above = self._above + 1 if value is not None and value > self.threshold_s else 0
+        below = value is None or value < WARNING_RESOLVE_SHARE * self.threshold_s
+        self._below = self._below + 1 if below else 0
+        if self._open_at is None:
+            if self._above >= WARNING_RAISE_MIN:
+                self._open_at, self._peak = minute, float(value or 0.0)
+                return WarningEvent("raised", minute, minute, self._peak, self.threshold_s)
+            return None
+        self._peak = max(self._peak, value or 0.0)
+        if self._below >= WARNING_RESOLVE_MIN:
+            started, self._open_at = self._open_at, None
+            return WarningEvent("resolved", minute, started, self._peak, self.threshold_s)
+        return None
+
+
+def warning_episodes(
+    forecasts_30_s: Sequence[float | None], threshold_s: float, first_minute: int = 0
+) -> list[tuple[int, int | None]]:
+    """(raised, resolved or None) minutes of the early warnings of a series of 30-minute
+    forecasts, one per minute from `first_minute`."""
+    rule, result = EarlyWarning(threshold_s), []
+    for i, value in enumerate(forecasts_30_s):
+        event = rule.step(first_minute + i, value)
+        if event is not None and event.state == "raised":
+            result.append((event.minute, None))
+        elif event is not None:
+            result[-1] = (event.started_at, event.minute)
+    return result
+
+
+@dataclass(frozen=True)
+class Advice:
+    """Where to divert: the peer port with the lowest forecast, and how many minutes less."""
+
+    port_code: str
+    forecast_s: float
+    difference_min: float
+
+
+def diversion_advice(port_code: str, kind: str, forecasts_s: Mapping[str, float | None]) -> Advice | None:
+    """Among the peers of `port_code` for `kind` (PEER_PORTS; the same direction is the
+    caller's), the port with the lowest forecast, if lower than `port_code`'s own; ties go to
+    the first peer listed. None when the port has no peers or no peer forecasts less."""
+    peers = PEER_PORTS.get(str(kind), ())
+    own = forecasts_s.get(port_code)
+    if port_code not in peers or own is None:
+        return None
+    candidates = [
+        (forecasts_s[p], i, p) for i, p in enumerate(peers) if p != port_code and forecasts_s.get(p) is not None
+    ]
+    if not candidates:
+        return None
+    best_s, _, best = min(candidates)
+    if best_s >= own:
+        return None
+    return Advice(best, best_s, round((own - best_s) / 60.0, 1))

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.transforms.forecast import MINUTES_PER_DAY, MinuteAggregates, Profile, forecast, learn_profile, p90
+from pipeline.transforms.forecast import (
+    MINUTES_PER_DAY,
+    EarlyWarning,
+    MinuteAggregates,
+    Profile,
+    diversion_advice,
+    forecast,
+    learn_profile,
+    p90,
+    warning_episodes,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -60,6 +70,15 @@ def test_a_queue_drains_at_the_spare_capacity() -> None:
     assert by_h[60].p90_s == pytest.approx(USUAL_P90_S)
 
 
+def test_a_steady_queue_forecasts_its_current_wait() -> None:
+    # 2/min arrive and 2/min are cleared: a 10-minute excess wait (20 queued) stays 10 minutes
+    t = 600
+    agg = steady(t, USUAL_P90_S + 600, 2)
+    for f in forecast(agg, t, profile(2.0)):
+        assert f.p90_s == pytest.approx(USUAL_P90_S + 600)
+        assert f.queue == pytest.approx(20.0)
+
+
 def test_without_a_queue_the_forecast_is_the_usual_p90() -> None:
     t = 600
     agg = steady(t, USUAL_P90_S, 1)
@@ -99,3 +118,47 @@ def test_learnt_profile_drops_the_slowest_service_times_and_counts_arrivals() ->
 def test_p90_is_the_nearest_rank() -> None:
     assert p90(list(range(1, 11))) == 9
     assert p90([]) is None
+
+
+THRESHOLD_S = 1000.0
+
+
+def test_the_early_warning_needs_3_consecutive_minutes_above_and_resolves_after_5_below() -> None:
+    above, near, below = THRESHOLD_S + 1, THRESHOLD_S * 0.9, THRESHOLD_S * 0.5
+    # 2 above, a dip, 3 above: raised at the third of those (minute 5)
+    series = [above, above, near, above, above, above, near]
+    # near the threshold (above 80 %) keeps it open; 4 below do not resolve, the 5th does
+    series += [below] * 4 + [near] + [below] * 5
+    assert warning_episodes(series, THRESHOLD_S) == [(5, 16)]
+    assert warning_episodes([above, above, below, above, above], THRESHOLD_S) == []
+
+
+def test_the_early_warning_gives_one_raised_and_one_resolved_of_severity_early_warning() -> None:
+    rule = EarlyWarning(THRESHOLD_S)
+    events = [rule.step(m, THRESHOLD_S * 2) for m in range(5)]
+    events += [rule.step(m, None, port_open=m < 7) for m in range(5, 12)]
+    raised, resolved = [e for e in events if e is not None]
+    assert (raised.state, raised.minute, raised.severity, raised.episode_type) == (
+        "raised",
+        2,
+        "early-warning",
+        "forecast",
+    )
+    assert (resolved.state, resolved.minute, resolved.started_at) == ("resolved", 9, 2)
+    assert resolved.peak_forecast_s == THRESHOLD_S * 2
+    # a closed port raises nothing, whatever the forecast
+    closed = EarlyWarning(THRESHOLD_S)
+    assert all(closed.step(m, THRESHOLD_S * 2, port_open=False) is None for m in range(10))
+
+
+def test_the_advice_names_the_peer_port_with_the_lowest_forecast() -> None:
+    forecasts = {"HUANGGANG": 3600.0, "LIANTANG": 1500.0, "SHENZHEN_BAY": 900.0, "LUOHU": 60.0}
+    advice = diversion_advice("HUANGGANG", "truck", forecasts)
+    assert advice is not None
+    assert (advice.port_code, advice.forecast_s, advice.difference_min) == ("SHENZHEN_BAY", 900.0, 45.0)
+    # travellers: Luohu is a peer of Shenzhen Bay, Liantang is not
+    traveller = diversion_advice("SHENZHEN_BAY", "traveller", {"SHENZHEN_BAY": 900.0, "LUOHU": 600.0, "LIANTANG": 60.0})
+    assert traveller is not None and (traveller.port_code, traveller.difference_min) == ("LUOHU", 5.0)
+    # no advice when the port is already the lowest, or has no peers
+    assert diversion_advice("SHENZHEN_BAY", "truck", forecasts) is None
+    assert diversion_advice("LUOHU", "truck", forecasts) is None
