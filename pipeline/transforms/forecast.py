@@ -37,6 +37,7 @@ RATIO_PRIOR = 5.0  # arrivals added to both sides of the ratio: few arrivals say
 RATIO_BOUNDS = (0.3, 5.0)
 PROFILE_SMOOTH_MIN = 15  # half-width of the moving average of the arrival profile
 QUEUE_EXCESS_MIN_S = 120.0
+BUSY_SHARE = 0.7  # releases / what the lanes releasing could clear: a queue keeps them busy
 RECENT_WINDOWS_MIN = (WINDOW_MIN, 10, 15, 20, 30)
 MIN_WINDOW_CROSSINGS = 5  # as schemas.ports: fewer crossings give no p90
 
@@ -84,13 +85,16 @@ class MinuteAggregates:
         values = [c for m in range(end_min - minutes, end_min) for c in self.releases.get(m, ())]
         return p90(values) if len(values) >= MIN_WINDOW_CROSSINGS else None
 
-    def recent_p90(self, end_min: int) -> float | None:
+    def recent_p90(self, end_min: int) -> tuple[float | None, int]:
         """The p90 of the shortest window ending at `end` (5 minutes, widened up to 30) that
-        holds 5 crossings: a slow queue (2 freight lanes) releases fewer in 5 minutes."""
+        holds 5 crossings, and its minutes: a slow queue (2 freight lanes) releases fewer in 5."""
         for minutes in RECENT_WINDOWS_MIN:
             if (value := self.window_p90(end_min, minutes)) is not None:
-                return value
-        return None
+                return value, minutes
+        return None, WINDOW_MIN
+
+    def released(self, end_min: int, minutes: int) -> int:
+        return sum(len(self.releases.get(m, ())) for m in range(end_min - minutes, end_min))
 
 
 def learn_profile(days: Sequence[MinuteAggregates], lane_service: Mapping[str, Sequence[float]]) -> Profile:
@@ -141,15 +145,20 @@ def forecast(
     def of_day(m: int) -> int:
         return (m + day_offset_min) % MINUTES_PER_DAY
 
-    observed = now.recent_p90(t)
+    observed, window = now.recent_p90(t)
     usual_now = profile.usual_p90_s[of_day(t)]
     excess_s = max(0.0, observed - usual_now) if observed is not None else 0.0
 
-    active = set().union(*(now.lanes.get(m, set()) for m in range(t - LANE_WINDOW_MIN, t)))
-    # a small excess is noise of a 5-minute p90: only a real queue keeps every open lane busy
-    queued = excess_s >= max(QUEUE_EXCESS_MIN_S, 0.5 * usual_now)
-    capacity = profile.capacity_per_min(active) if queued else profile.full_capacity_per_min
-    capacity = max(capacity, 1e-6)
+    span = max(LANE_WINDOW_MIN, window)
+    active = set().union(*(now.lanes.get(m, set()) for m in range(t - span, t)))
+    active_capacity = profile.capacity_per_min(active)
+    # a small excess is noise of a 5-minute p90, and lanes that idle serve no queue: a slow
+    # p90 from secondary checks (customs inspections) is no queue either
+    busy = now.released(t, span) >= BUSY_SHARE * active_capacity * span
+    queued = excess_s >= max(QUEUE_EXCESS_MIN_S, 0.5 * usual_now) and busy
+    if not busy:
+        excess_s = 0.0
+    capacity = max(active_capacity if queued else profile.full_capacity_per_min, 1e-6)
 
     # arrivals are complete up to the arrival time of the cohort being released now
     complete_to = t - math.ceil(1.2 * (observed or 0.0) / 60.0)
