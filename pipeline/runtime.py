@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from deploy.services.flink import flink_home, taskmanager_environment
-from deploy.services.process import spawn, start_group, stop_group
+from deploy.services.process import free_port, spawn, start_group, stop_group
 from deploy.services.settings import FlinkSettings
 from schemas.privacy import PrivacySettings
 
@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_PACKAGES = ("pipeline", "schemas", "connectors", "deploy")
 JOB_SCRIPT = REPO_ROOT / "pipeline" / "jobs" / "crossings.py"
 JOB_NAME = "crossings"  # what JOB_SCRIPT runs as, on a cluster too
+REPORTER_FACTORY = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
 STOP_GRACE_S = 10.0  # a stopped run's JVM gets this long after SIGTERM, then SIGKILL
 
 
@@ -48,13 +49,32 @@ def stream_environments(flink: FlinkSettings, privacy: PrivacySettings, parallel
     from pyflink.table import StreamTableEnvironment
 
     os.environ.update(taskmanager_environment(privacy))
-    env = StreamExecutionEnvironment.get_execution_environment()
+    env = StreamExecutionEnvironment.get_execution_environment(local_reporter(flink.local_metrics_port))
     env.add_jars(*(jar.as_uri() for jar in connector_jars(flink)))
     if parallelism is not None:
         env.set_parallelism(parallelism)
     table_env = StreamTableEnvironment.create(env)
     table_env.get_config().set("table.local-time-zone", "UTC")
     return env, table_env
+
+
+def local_reporter(port: int | None):
+    """The configuration of a local environment whose mini-cluster serves its metrics to
+    Prometheus on `port` (0: a free one, printed); None without a port. The mini-cluster does not
+    load plugins, so the reporter's jar from `plugins/metrics-prometheus` goes on the classpath of
+    the JVM that PyFlink starts, which takes HADOOP_CLASSPATH in (set before it starts)."""
+    if port is None:
+        return None
+    from pyflink.common import Configuration
+
+    jars = [str(jar) for jar in sorted((flink_home() / "plugins" / "metrics-prometheus").glob("*.jar"))]
+    os.environ["HADOOP_CLASSPATH"] = os.pathsep.join(filter(None, [*jars, os.environ.get("HADOOP_CLASSPATH")]))
+    port = port or free_port()
+    print(f"Flink metrics of the mini-cluster on port {port}", flush=True)
+    config = Configuration()
+    config.set_string("metrics.reporter.prom.factory.class", REPORTER_FACTORY)
+    config.set_string("metrics.reporter.prom.port", str(port))
+    return config
 
 
 def run_local(

@@ -26,6 +26,13 @@ class FlinkSettings(BaseSettings):
     data_dir: Path = Field(Path("var/flink"), description="generated config, logs, checkpoints")
     connector_jars_dir: Path = Field(Path(".cache/jars/flink"), description="connector jars")
     start_timeout_s: float = Field(90.0, description="how long to wait for the TaskManagers to register")
+    local_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Prometheus reporter port of a job in the local mini-cluster (`crossings job run`); "
+        "0 = a free port, printed; unset = no reporter",
+    )
 
 
 class AlertmanagerSettings(BaseSettings):
