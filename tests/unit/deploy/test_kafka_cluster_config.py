@@ -133,6 +133,7 @@ def test_services_up_brokers_asks_the_stack_for_that_many(monkeypatch, tmp_path,
                 "kafka": {"bootstrap": "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", "running": True},
                 "flink": {"rest": "http://127.0.0.1:4", "running": True},
                 "alertmanager": {"url": "http://127.0.0.1:5", "running": True},
+                "prometheus": {"url": "http://127.0.0.1:6", "running": True},
             }
         ),
     )
