@@ -132,7 +132,7 @@ def main() -> None:
     )
     parser.add_argument("--history-days", type=int, default=3)
     args = parser.parse_args()
-    began = time.monotonic()
+    began, commit = time.monotonic(), _commit()  # the code that runs, not the HEAD at the end
     ports = load_ports()
     first = date(2024, 5, 1)
 
@@ -226,7 +226,7 @@ def main() -> None:
     result = {
         "benchmark": "forecast",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _commit(),
+        "commit": commit,
         "command": "make bench-forecast",
         "host": platform.node(),
         "scale": args.scale,
@@ -257,12 +257,20 @@ def _hhmm(minute: int | None) -> str | None:
 
 
 def _commit() -> str:
+    """HEAD, with `-dirty` when the model or this benchmark differ from it."""
     try:
-        return subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "pipeline/transforms/forecast.py", "bench/forecast.py"],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return head + ("-dirty" if changed else "")
 
 
 if __name__ == "__main__":
