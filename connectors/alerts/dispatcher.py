@@ -170,24 +170,30 @@ def _rfc3339(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def alertmanager_alert(alert: dict[str, Any], now: datetime, ends_after_s: float) -> dict[str, Any]:
+def alertmanager_alert(
+    alert: dict[str, Any], now: datetime, ends_after_s: float, firing: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One message as an alert of Alertmanager's v2 API. A raised episode ends `ends_after_s`
     after `now` (unless posted again before); a resolved one at its end. Event time may be ahead
-    of the wall clock (a source's clock): startsAt and a resolved endsAt are `now` at the latest."""
+    of the wall clock (a source's clock): startsAt and a resolved endsAt are `now` at the latest.
+    `firing`: the labels the episode was posted with while open. An episode that turned critical
+    after it was raised as a warning is resolved with those (its severity as raised), or the
+    alert that fires would be another identity and fire on until its endsAt."""
     starts = min(_instant(alert["started_at"]), now)
     if alert["state"] == "resolved":
         ends = max(min(_instant(alert["ended_at"]), now), starts)
     else:
         ends = now + timedelta(seconds=ends_after_s)
+    labels = {
+        "alertname": ALERTNAME,
+        "port": alert["port_code"],
+        "kind": alert["kind"],
+        "direction": alert["direction"],
+        "severity": alert["severity"],
+        "episode_id": alert["episode_id"],
+    }
     return {
-        "labels": {
-            "alertname": ALERTNAME,
-            "port": alert["port_code"],
-            "kind": alert["kind"],
-            "direction": alert["direction"],
-            "severity": alert["severity"],
-            "episode_id": alert["episode_id"],
-        },
+        "labels": dict(firing) if firing and alert["state"] == "resolved" else labels,
         "annotations": {
             "summary": summary(alert),
             "port_name": port_name(alert["port_code"]),
@@ -622,7 +628,8 @@ class Dispatcher(ConsumeLoop):
                     self.stats.rejected += 1
                 log.error("rejected %s: %s", record.where, error)
         if entry.alert is not None and self.alertmanager:
-            alert = alertmanager_alert(entry.alert, datetime.now(UTC), self.settings.alertmanager_ends_after_s)
+            firing = self._open.get(entry.alert["episode_id"], {}).get("labels")
+            alert = alertmanager_alert(entry.alert, datetime.now(UTC), self.settings.alertmanager_ends_after_s, firing)
             if entry.alert["state"] == "raised":
                 self._open[entry.alert["episode_id"]] = {k: alert[k] for k in ("labels", "annotations", "startsAt")}
             else:

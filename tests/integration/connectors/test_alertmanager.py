@@ -128,6 +128,31 @@ def test_an_episode_is_one_alert_notified_once_firing_and_once_resolved(kafka_br
     assert ended["annotations"]["ended_at"] == "2024-05-01T08:06:00Z"
 
 
+def test_an_episode_raised_as_a_warning_and_resolved_critical_is_resolved_in_alertmanager(kafka_broker, alertmanager):
+    """The job gives the resolved message the episode's peak severity; the alert that fired (as
+    a warning) is the one resolved, at once, not when its endsAt passes."""
+    bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
+    topic = f"am-escalated-{tag}"
+    raised, resolved = surge("FUTIAN")
+    resolved = {**resolved, "severity": "critical", "peak_p90_s": 2.5 * raised["threshold_s"]}
+    episode = raised["episode_id"]
+    produce_alerts(bootstrap, topic, [raised])
+    with Running(bootstrap, topic, f"am-escalated-{tag}", alertmanager.url):
+        assert wait_for(lambda: notified(alertmanager, episode) == ["firing"], 20), notified(alertmanager, episode)
+        produce_alerts(bootstrap, topic, [resolved])
+        assert wait_for(lambda: notified(alertmanager, episode) == ["firing", "resolved"], 20), notified(
+            alertmanager, episode
+        )
+        assert in_alertmanager(alertmanager, episode) == []  # nothing left firing until an endsAt
+    severities = [
+        alert["labels"]["severity"]
+        for request in alertmanager.receiver.requests
+        for alert in request.body["alerts"]
+        if alert["labels"].get("episode_id") == episode
+    ]
+    assert severities == ["warning", "warning"]
+
+
 def test_a_silence_of_the_port_stops_the_notification(kafka_broker, alertmanager):
     bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
     topic = f"am-silence-{tag}"

@@ -39,6 +39,19 @@ def test_a_resolved_episode_has_the_same_identity_and_ends_at_its_end():
     assert resolved["annotations"]["peak_p90_s"] == "1210"
 
 
+def test_an_episode_raised_as_a_warning_is_resolved_with_the_labels_it_fired_with():
+    """The job gives a resolved episode its peak's severity: critical, where it was raised as a
+    warning. Resolved under `critical`, the `warning` alert would fire on until its endsAt."""
+    warning = alertmanager_alert({**RAISED, "severity": "warning"}, NOW, 3600)
+    resolved = alertmanager_alert(RESOLVED, NOW, 3600, firing=warning["labels"])
+    assert RESOLVED["severity"] == "critical"
+    assert resolved["labels"] == warning["labels"] and resolved["labels"]["severity"] == "warning"
+    assert resolved["endsAt"] == "2024-05-01T08:20:00.250Z"
+    assert resolved["annotations"]["summary"].startswith("CRITICAL resolved")
+    # a raised message keeps its own labels whatever was posted before
+    assert alertmanager_alert(RAISED, NOW, 3600, firing=warning["labels"])["labels"]["severity"] == "critical"
+
+
 def test_event_time_ahead_of_the_wall_clock_is_capped_at_now():
     early = datetime(2024, 5, 1, 8, 10, tzinfo=UTC)  # before the episode ended, in event time
     resolved = alertmanager_alert(RESOLVED, early, 3600)
