@@ -16,4 +16,4 @@ command -v prometheus-alertmanager >/dev/null \
 command -v prometheus >/dev/null \
   || fail "Prometheus is required by the metrics tests and \`crossings services up\`: install it (Debian: apt-get install prometheus)"
 command -v promtool >/dev/null \
-  || fail "promtool is required by the tests of deploy/prometheus/*.rules.yml: install Debian's prometheus (apt-get install prometheus)"
+  || fail "promtool is required by the tests of deploy/prometheus/rules/: install Debian's prometheus (apt-get install prometheus)"

@@ -13,23 +13,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
+from deploy.services.daemon import Daemon, duration
 from deploy.services.errors import ServiceError
-from deploy.services.process import free_port, pid_alive, port_open, spawn, stop_group, wait_until
+from deploy.services.process import free_port
 from deploy.services.settings import AlertmanagerSettings
 
 BINARY = "prometheus-alertmanager"
 # in the command line of the process (its config file's name): what `services down` checks
 MARKER = "crossings-alertmanager.yml"
-
-
-def _duration(seconds: float) -> str:
-    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def config_text(settings: AlertmanagerSettings) -> str:
@@ -44,35 +40,28 @@ def config_text(settings: AlertmanagerSettings) -> str:
         "route": {
             "receiver": receiver["name"],
             "group_by": ["alertname", "port", "kind"],
-            "group_wait": _duration(settings.group_wait_s),
-            "group_interval": _duration(settings.group_interval_s),
-            "repeat_interval": _duration(settings.repeat_interval_s),
+            "group_wait": duration(settings.group_wait_s),
+            "group_interval": duration(settings.group_interval_s),
+            "repeat_interval": duration(settings.repeat_interval_s),
         },
         "receivers": [receiver],
     }
     return json.dumps(config, indent=2) + "\n"
 
 
-class Alertmanager:
+class Alertmanager(Daemon):
     """Writes the config into its data dir, starts Alertmanager and waits until it is ready."""
+
+    name = "Alertmanager"
 
     def __init__(self, settings: AlertmanagerSettings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
-        self.port = settings.port or free_port()
-        self.pids: list[int] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(settings.port or free_port(), self.data_dir / "alertmanager.log")
 
     @property
     def config_file(self) -> Path:
         return self.data_dir / MARKER
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / "alertmanager.log"
 
     def start(self) -> Alertmanager:
         binary = shutil.which(BINARY)
@@ -89,26 +78,8 @@ class Alertmanager:
             "--cluster.listen-address=",  # no gossip: one instance, no second port
             f"--web.external-url={self.url}",
         ]
-        try:
-            self.pids.append(spawn(argv, self.log_file).pid)
-            wait_until(
-                self.ready,
-                self.settings.start_timeout_s,
-                f"Alertmanager at {self.url}",
-                self.running,
-                self.log_file,
-            )
-        except BaseException:
-            self.stop()
-            raise
+        self.launch(argv, self.settings.start_timeout_s)
         return self
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
 
     def request(self, path: str, body: object = None, method: str | None = None) -> Any:
         """A call to its API (`path` like `/api/v2/alerts`): JSON in, JSON out."""
@@ -118,21 +89,3 @@ class Alertmanager:
         with urllib.request.urlopen(call, timeout=10) as response:
             content = response.read()
         return json.loads(content) if content else None
-
-    def running(self) -> bool:
-        return bool(self.pids) and all(pid_alive(pid) for pid in self.pids)
-
-    def stop(self) -> None:
-        for pid in self.pids:
-            stop_group(pid)
-        self.pids = []
-        # the leader is a zombie while its other threads still exit, holding the port a moment
-        deadline = time.monotonic() + 5
-        while port_open(self.port) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def __enter__(self) -> Alertmanager:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

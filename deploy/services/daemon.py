@@ -13,6 +13,11 @@ from typing import Self
 from deploy.services.process import pid_alive, port_open, spawn, stop_group, wait_until
 
 
+def duration(seconds: float) -> str:
+    """`seconds` as a Prometheus-family duration (milliseconds, at least 1)."""
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
 class Daemon:
     """Subclasses set `name`, `port` and `log_file` and call `launch(argv, timeout_s)` from `start`."""
 

@@ -5,7 +5,7 @@ JobManager and of each TaskManager), `loader` and `dispatcher` (their prometheus
 exporters), each with static targets (`host:port`) given by whoever starts it: the Flink
 cluster's ports, and the loader's and the dispatcher's settings (`LOADER_METRICS_PORT`,
 `ALERTS_METRICS_PORT`; a port 0 there is a free one no config can know, so no target). Rules
-from deploy/prometheus/rules/*.yml and deploy/prometheus/*.rules.yml (none is fine); alerts to
+from deploy/prometheus/rules/*.yml (none is fine); alerts to
 an Alertmanager when one is given. Data (TSDB, config, log) under the settings' data dir. The
 process runs in a group of its own (deploy/services/process.py), stopped by `stop` or by the
 context manager's exit.
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deploy.services.daemon import Daemon
+from deploy.services.daemon import Daemon, duration
 from deploy.services.errors import ServiceError
 from deploy.services.process import free_port
 from deploy.services.settings import PrometheusSettings
@@ -31,12 +31,8 @@ BINARY = "prometheus"
 # in the command line of the process (its config file's name): what `services down` checks
 MARKER = "crossings-prometheus.yml"
 RULES_DIR = Path(__file__).resolve().parent.parent / "prometheus"
-RULE_GLOBS = ("rules/*.yml", "*.rules.yml")
+RULE_GLOBS = ("rules/*.yml",)
 JOBS = ("flink", "loader", "dispatcher")
-
-
-def _duration(seconds: float) -> str:
-    return f"{max(1, round(seconds * 1000))}ms"
 
 
 def config_text(
@@ -44,7 +40,7 @@ def config_text(
 ) -> str:
     """The generated prometheus.yml (JSON, which is YAML): one scrape job per name of `targets`
     (`host:port` each), the rule files, and `alertmanager` (`host:port` or a URL) if any."""
-    interval = _duration(settings.scrape_interval_s)
+    interval = duration(settings.scrape_interval_s)
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "rule_files": [str(RULES_DIR / pattern) for pattern in RULE_GLOBS],

@@ -23,7 +23,7 @@ def test_the_scrape_jobs_are_those_of_compose_with_the_given_targets_and_interva
     compose_jobs = {job["job_name"] for job in yaml.safe_load(COMPOSE.read_text())["scrape_configs"]}
     assert set(jobs) <= compose_jobs
     assert config["global"] == {"scrape_interval": "1500ms", "evaluation_interval": "1500ms"}
-    assert config["rule_files"] == [str(RULES_DIR / "rules/*.yml"), str(RULES_DIR / "*.rules.yml")]
+    assert config["rule_files"] == [str(RULES_DIR / "rules/*.yml")]
     assert "alerting" not in config
 
 
