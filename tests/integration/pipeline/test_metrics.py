@@ -34,6 +34,8 @@ EVENTS = 300
 OUTPUTS = [spec.name for spec in JOB_OUTPUTS]
 # the records each source operator took in, per subtask, in this Flink version's naming
 FLINK_RECORDS_IN = "flink_taskmanager_job_task_operator_numRecordsIn"
+# the source of the raw topics (a live job also reads its published clearance windows back)
+RAW_SOURCE = "raw_crossings"
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def values(prometheus: Prometheus, expression: str, label: str) -> dict[str, flo
 
 
 def source_records_in(port: int) -> float | None:
-    """The sum of the source operators' numRecordsIn served on `port`; None while not served."""
+    """The sum of the raw source operators' numRecordsIn served on `port`; None while not served."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
             text = answer.read().decode()
@@ -69,7 +71,7 @@ def source_records_in(port: int) -> float | None:
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == FLINK_RECORDS_IN and "ource" in sample.labels.get("operator_name", "")
+        if sample.name == FLINK_RECORDS_IN and RAW_SOURCE in sample.labels.get("operator_name", "")
     )
 
 
@@ -110,7 +112,7 @@ def test_prometheus_has_the_jobs_records_in_and_the_loaders_lag_and_freshness(
 
     # Flink: the source operators' records in, over the run (the job has ended: its series are
     # stale, so the last value of each within the last minutes)
-    sources = f'{FLINK_RECORDS_IN}{{job="flink", job_id="{job_id}", operator_name=~".*[Ss]ource.*"}}'
+    sources = f'{FLINK_RECORDS_IN}{{job="flink", job_id="{job_id}", operator_name=~".*{RAW_SOURCE}.*"}}'
     expression = f"sum(last_over_time({sources}[10m]))"
     wait_for(lambda: values(prometheus, expression, "") == {"": EVENTS}, lambda: f"{expression} to be {EVENTS}")
 
