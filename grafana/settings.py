@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
-from schemas.settings import HTTP_SCHEMES, Secret, checked_url, settings_config
+from schemas.settings import HttpUrl, Secret, settings_config
 
 
 class GrafanaSettings(BaseSettings):
@@ -14,12 +14,12 @@ class GrafanaSettings(BaseSettings):
 
     model_config = settings_config("GRAFANA_")
 
-    url: str | None = Field(None, description="base URL of Grafana")
+    url: HttpUrl | None = Field(None, description="base URL of Grafana")
     token: Secret = Field(SecretStr(""), description="service-account token")
-    alert_webhook_url: str | None = Field(
+    alert_webhook_url: HttpUrl | None = Field(
         None, description="http(s) URL the crossings-webhook contact point posts alerts to"
     )
-    prometheus_url: str | None = Field(
+    prometheus_url: HttpUrl | None = Field(
         None, description="http(s) URL at which Grafana reaches Prometheus (the crossings-prometheus data source)"
     )
     timeout_s: float = Field(10.0, gt=0, description="connect and read timeout of one Grafana API call")
@@ -29,8 +29,3 @@ class GrafanaSettings(BaseSettings):
         description="the boards show pipeline freshness red past this many seconds (`crossings grafana build` "
         "writes it into the dashboards' JSON)",
     )
-
-    @field_validator("url", "alert_webhook_url", "prometheus_url")
-    @classmethod
-    def _http_url(cls, url: str | None) -> str | None:
-        return checked_url(url, HTTP_SCHEMES, "must be an http(s) URL")

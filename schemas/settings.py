@@ -49,6 +49,14 @@ def checked_url(url: str | None, schemes: tuple[str, ...], rule: str) -> str | N
     return url
 
 
+def _http_url(url: str) -> str:
+    return checked_url(url, HTTP_SCHEMES, "must be an http(s) URL")
+
+
+# An http(s) URL (it may carry a token, never repeated in an error).
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+
 def _split(value: object) -> object:
     return [url.strip() for url in value.split(",") if url.strip()] if isinstance(value, str) else value
 

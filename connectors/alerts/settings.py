@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
-from schemas.settings import HTTP_SCHEMES, HttpUrls, Secret, checked_url, settings_config
+from schemas.settings import HttpUrl, HttpUrls, Secret, settings_config
 
 
 class AlertSettings(BaseSettings):
@@ -13,7 +13,7 @@ class AlertSettings(BaseSettings):
 
     model_config = settings_config("ALERTS_")
 
-    alertmanager_url: str | None = Field(
+    alertmanager_url: HttpUrl | None = Field(
         None,
         description="Alertmanager's base http(s) URL (episodes go to its /api/v2/alerts); when set, "
         "ALERTS_WEBHOOK_URLS are not used: receivers, grouping and silences are Alertmanager's",
@@ -51,13 +51,6 @@ class AlertSettings(BaseSettings):
     metrics_port: int = Field(
         9465, ge=0, le=65535, description="port of its Prometheus metrics (/metrics); 0 = a free port, logged at start"
     )
-
-    @field_validator("alertmanager_url")
-    @classmethod
-    def _alertmanager_url(cls, url: str | None) -> str | None:
-        if url:
-            checked_url(url, HTTP_SCHEMES, "must be an http(s) URL")
-        return url or None
 
     @model_validator(mode="after")
     def _repost_before_end(self) -> AlertSettings:
