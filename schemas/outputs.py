@@ -95,13 +95,17 @@ class PipelineCounts(OutputMessage):
 
 
 class Alert(OutputMessage):
-    """One state of a clearance spike episode: `raised` once, `resolved` once."""
+    """One state of an episode: `raised` once, `resolved` once. A `clearance` episode is a
+    spike of the measured p90 (severity warning or critical); a `forecast` episode is an early
+    warning on the 30-minute forecast (severity early-warning, `peak_p90_s` the highest
+    forecast), with the diversion advice where the port has peers for its kind: the peer with
+    the lowest forecast, that forecast and how many minutes less it is (null otherwise)."""
 
     key: ClassVar = ("episode_id",)
 
     episode_id: UUID
     state: Literal["raised", "resolved"]
-    severity: Literal["warning", "critical"]
+    severity: Literal["warning", "critical", "early-warning"]
     port_code: str
     kind: Kind
     direction: Direction
@@ -109,6 +113,29 @@ class Alert(OutputMessage):
     ended_at: UtcDatetime | None
     peak_p90_s: Seconds
     threshold_s: Int32
+    episode_type: Literal["clearance", "forecast"] = "clearance"
+    advice_port_code: str | None = None
+    advice_forecast_s: Seconds | None = None
+    advice_difference_min: Seconds | None = None
+
+
+class ClearanceForecast(OutputMessage):
+    """The p90 clearance expected `horizon_min` minutes after `issued_at` (the forecast for the
+    5-minute window ending at `target_at`), and what the model saw (upserts)."""
+
+    key: ClassVar = ("issued_at", "port_code", "kind", "direction", "horizon_min")
+
+    issued_at: UtcDatetime
+    port_code: str
+    kind: Kind
+    direction: Direction
+    horizon_min: Int32
+    target_at: UtcDatetime
+    p90_s: Seconds
+    usual_p90_s: Seconds  # the profile's p90 at target_at's minute of day
+    queue: Seconds  # subjects queued beyond the usual
+    capacity_per_min: Seconds
+    arrival_ratio: Seconds
 
 
 def _no_payload(value: object) -> object:

@@ -10,7 +10,15 @@ from kafka.errors import TopicAlreadyExistsError
 
 from schemas.enums import Kind
 from schemas.events import raw_topic
-from schemas.outputs import Alert, ClearanceWindow, DeadLetter, OutputMessage, PipelineCounts, ThroughputWindow
+from schemas.outputs import (
+    Alert,
+    ClearanceForecast,
+    ClearanceWindow,
+    DeadLetter,
+    OutputMessage,
+    PipelineCounts,
+    ThroughputWindow,
+)
 
 
 @dataclass(frozen=True)
@@ -83,3 +91,6 @@ CLEARANCE = TopicSpec("crossings.metrics.clearance", config={"cleanup.policy": "
 PIPELINE_COUNTS = TopicSpec("crossings.metrics.pipeline", config={"cleanup.policy": "compact"}, message=PipelineCounts)
 ALERTS = TopicSpec("crossings.alerts", message=Alert)
 JOB_OUTPUTS = [CLEAN, DEAD_LETTERS, THROUGHPUT, CLEARANCE, PIPELINE_COUNTS, ALERTS]
+# What the forecast job (pipeline/jobs/forecast.py) writes: forecasts, and its early warnings to ALERTS
+FORECAST = TopicSpec("crossings.metrics.forecast", config={"cleanup.policy": "compact"}, message=ClearanceForecast)
+FORECAST_JOB_OUTPUTS = [FORECAST, ALERTS]

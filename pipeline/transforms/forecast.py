@@ -23,6 +23,7 @@ The model (docs/forecast.md):
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,6 +66,45 @@ class Profile:
     @property
     def full_capacity_per_min(self) -> float:
         return self.capacity_per_min(self.lane_service_s)
+
+
+ProfileKey = tuple[str, str, str]  # port_code, kind, direction
+
+
+def profiles_to_json(profiles: Mapping[ProfileKey, Profile]) -> str:
+    """The profiles of every port, kind and direction as one JSON document (what the forecast
+    job reads at its start)."""
+    return json.dumps(
+        {
+            "profiles": [
+                {
+                    "port_code": port,
+                    "kind": kind,
+                    "direction": direction,
+                    "arrivals": [round(value, 4) for value in profile.arrivals],
+                    "usual_p90_s": [round(value, 3) for value in profile.usual_p90_s],
+                    "lane_service_s": {lane: round(value, 3) for lane, value in sorted(profile.lane_service_s.items())},
+                }
+                for (port, kind, direction), profile in sorted(profiles.items())
+            ]
+        },
+        separators=(",", ":"),
+    )
+
+
+def profiles_from_json(text: str) -> dict[ProfileKey, Profile]:
+    """The profiles `profiles_to_json` wrote; ValueError naming the entry when one is not whole."""
+    profiles = {}
+    for i, entry in enumerate(json.loads(text)["profiles"]):
+        key = (entry["port_code"], entry["kind"], entry["direction"])
+        if len(entry["arrivals"]) != MINUTES_PER_DAY or len(entry["usual_p90_s"]) != MINUTES_PER_DAY:
+            raise ValueError(f"profile {i} ({'/'.join(key)}) does not hold {MINUTES_PER_DAY} minutes")
+        profiles[key] = Profile(
+            tuple(float(v) for v in entry["arrivals"]),
+            tuple(float(v) for v in entry["usual_p90_s"]),
+            {lane: float(v) for lane, v in entry["lane_service_s"].items()},
+        )
+    return profiles
 
 
 @dataclass

@@ -13,6 +13,8 @@ from pipeline.transforms.forecast import (
     forecast,
     learn_profile,
     p90,
+    profiles_from_json,
+    profiles_to_json,
     warning_episodes,
 )
 
@@ -162,3 +164,12 @@ def test_the_advice_names_the_peer_port_with_the_lowest_forecast() -> None:
     # no advice when the port is already the lowest, or has no peers
     assert diversion_advice("SHENZHEN_BAY", "truck", forecasts) is None
     assert diversion_advice("LUOHU", "truck", forecasts) is None
+
+
+def test_profiles_round_trip_through_their_json():
+    profile = Profile(tuple(float(m % 7) for m in range(MINUTES_PER_DAY)), (300.0,) * MINUTES_PER_DAY, {"L1": 42.5})
+    assert profiles_from_json(profiles_to_json({("LUOHU", "traveller", "entry"): profile})) == {
+        ("LUOHU", "traveller", "entry"): profile
+    }
+    with pytest.raises(ValueError, match="LUOHU/traveller/entry"):
+        profiles_from_json(profiles_to_json({("LUOHU", "traveller", "entry"): Profile((1.0,), (1.0,), {})}))
