@@ -34,6 +34,7 @@ from connectors.kafka.topics import (
 from deploy.services import FlinkCluster, KafkaBroker
 from deploy.services.process import stop_group
 from pipeline.runtime import JOB_SCRIPT, run_local, start_local, stop_with_savepoint, submit
+from schemas.outputs import Alert
 from schemas.ports import load_ports
 from schemas.privacy import PrivacySettings, Pseudonymiser
 
@@ -68,18 +69,7 @@ CLEARANCE_FIELDS = {
     "p99_s",
     "max_s",
 }
-ALERT_FIELDS = {
-    "episode_id",
-    "state",
-    "severity",
-    "port_code",
-    "kind",
-    "direction",
-    "started_at",
-    "ended_at",
-    "peak_p90_s",
-    "threshold_s",
-}
+ALERT_FIELDS = set(Alert.model_fields)  # every field of the message, the optional ones too
 DEAD_LETTER_FIELDS = {"reason", "topic", "partition", "offset", "payload", "detected_at"}
 JOB_TIMEOUT_S = 600
 
@@ -308,6 +298,10 @@ def test_a_surge_opens_and_closes_one_episode_and_noise_opens_none(published):
     assert raised["threshold_s"] == threshold and raised["ended_at"] is None
     assert raised["started_at"] < resolved["ended_at"]
     assert resolved["peak_p90_s"] > 2 * threshold
+    # a measured spike: no forecast's diversion advice
+    for alert in surge:
+        assert alert["episode_type"] == "clearance"
+        assert (alert["advice_port_code"], alert["advice_forecast_s"], alert["advice_difference_min"]) == (None,) * 3
     noise = [
         a
         for a in published.alerts

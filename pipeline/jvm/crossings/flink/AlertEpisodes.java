@@ -43,14 +43,16 @@ import org.apache.flink.types.RowKind;
  * consecutive slides below 80 % of the threshold. A missing slide (no crossings in 5 minutes)
  * counts as below, and so does a slide of fewer than {@code min_crossings}. Each episode gives
  * one {@code raised} and one {@code resolved} row; severity is {@code critical} once the p90 has
- * exceeded twice the threshold. A timer at the next slide catches up missing slides as the
+ * exceeded twice the threshold. Its rows are whole Alert messages (schemas/outputs.py): episode
+ * type {@code clearance}, and no diversion advice (that is the forecast job's early warnings'). A timer at the next slide catches up missing slides as the
  * watermark passes them.
  *
  * <p>{@code ports}: {"min_crossings": 5, "ports": {"CODE": {"kind": {"threshold_s": 1800,
  * "hours": ["06:30", "00:00"] or null}}}}, local time Asia/Shanghai, a close of 00:00 = 24:00.
  */
 @FunctionHint(output = @DataTypeHint("ROW<episode_id STRING, state STRING, severity STRING, started_at STRING, "
-        + "ended_at STRING, peak_p90_s DOUBLE, threshold_s INT>"))
+        + "ended_at STRING, peak_p90_s DOUBLE, threshold_s INT, episode_type STRING, advice_port_code STRING, "
+        + "advice_forecast_s DOUBLE, advice_difference_min DOUBLE>"))
 public class AlertEpisodes extends ProcessTableFunction<Row> {
 
     static final int RAISE_AFTER_SLIDES = 3;
@@ -65,6 +67,7 @@ public class AlertEpisodes extends ProcessTableFunction<Row> {
 
     static final long WINDOW_MS = 5 * SLIDE_MS;
     static final String NEXT_SLIDE = "next-slide";
+    static final String EPISODE_TYPE = "clearance";
 
     /** Hysteresis state of one port, kind and direction; times in epoch ms, NONE = unset. */
     public static class Tracker {
@@ -228,7 +231,7 @@ public class AlertEpisodes extends ProcessTableFunction<Row> {
     private void emit(Tracker tracker, String state, String endedAt) {
         String severity = tracker.episodePeak > CRITICAL_FACTOR * tracker.threshold ? "critical" : "warning";
         collect(Row.of(tracker.episodeId, state, severity, iso(tracker.episodeStarted), endedAt,
-                tracker.episodePeak, tracker.threshold));
+                tracker.episodePeak, tracker.threshold, EPISODE_TYPE, null, null, null));
     }
 
     private boolean isOpen(String port, String kind, long atMs) {
