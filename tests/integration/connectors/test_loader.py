@@ -43,6 +43,7 @@ from connectors.kafka.topics import (
     TopicSpec,
     ensure_topics,
 )
+from tests.unit.connectors.test_alert_messages import WARNING_RAISED
 
 CROSSINGS_BIN = Path(sys.executable).parent / "crossings"
 REPO = Path(__file__).resolve().parents[3]
@@ -106,7 +107,7 @@ def test_each_topic_lands_in_its_table_with_its_values(kafka_broker, migrated):
     port = f"P{tag}"
     events = [crossing(kind, f"lane-{tag}") for kind in ("traveller", "driver", "truck")]
     window_key = orjson.dumps({"window_start": "2024-05-01T08:00:00Z", "port_code": port})
-    episode = str(uuid.uuid4())
+    episode, warning = str(uuid.uuid4()), str(uuid.uuid4())  # a clearance episode as before issue 21, a forecast one
     records = [
         *((topic["crossings"], b"HUANGGANG", orjson.dumps(event)) for event in events),
         (topic["crossings"], b"HUANGGANG", b"{not json"),
@@ -211,6 +212,7 @@ def test_each_topic_lands_in_its_table_with_its_values(kafka_broker, migrated):
                 }
             ),
         ),
+        (topic["alerts"], warning.encode(), orjson.dumps({**WARNING_RAISED, "episode_id": warning, "port_code": port})),
         (
             topic["dead_letters"],
             None,
@@ -236,7 +238,7 @@ def test_each_topic_lands_in_its_table_with_its_values(kafka_broker, migrated):
         "throughput_windows": 2,
         "clearance_windows": 1,
         "pipeline_counts": 1,
-        "alerts": 2,
+        "alerts": 3,
         "dead_letters": 1,
     }
     loaded = {
@@ -286,6 +288,16 @@ def test_each_topic_lands_in_its_table_with_its_values(kafka_broker, migrated):
         {"e": episode},
     ).rows
     assert alerts == [("raised", None, 950.0, 300), ("resolved", "2024-05-01 08:20:00", 990.0, 300)]
+    types = migrated.query(
+        "SELECT episode_id, severity, episode_type, advice_port_code, advice_forecast_s, advice_difference_min "
+        "FROM alerts FINAL WHERE port_code = {p:String} ORDER BY started_at, state",
+        {"p": port},
+    ).rows
+    assert [(str(row[0]), *row[1:]) for row in types] == [
+        (warning, "early-warning", "forecast", "FUTIAN", 720.0, 29.0),
+        (episode, "critical", "clearance", None, None, None),  # messages without the fields: clearance
+        (episode, "critical", "clearance", None, None, None),
+    ]
     assert migrated.query(
         "SELECT reason, partition, offset, payload, toString(detected_at) FROM dead_letters FINAL "
         "WHERE topic = {t:String}",

@@ -62,6 +62,7 @@ CROSSING_COLUMNS = [
 
 EPISODE_1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
 EPISODE_2 = uuid.UUID("00000000-0000-4000-8000-000000000002")
+EPISODE_3 = uuid.UUID("00000000-0000-4000-8000-000000000003")
 ALERT_COLUMNS = [
     "episode_id",
     "state",
@@ -94,6 +95,26 @@ ALERTS = [
     # Huanggang truck entry: raised on D2 10:00 local, still open.
     (EPISODE_2, "raised", "warning", "HUANGGANG", "truck", "entry", "2025-12-02 02:00:00", None, 4000.0, 3600, 3),
 ]
+
+# Shenzhen Bay traveller exit: an early warning raised on D2 08:30 local, with its advice.
+FORECAST_COLUMNS = [*ALERT_COLUMNS, "episode_type", "advice_port_code", "advice_forecast_s", "advice_difference_min"]
+FORECAST_ALERT = (
+    EPISODE_3,
+    "raised",
+    "early-warning",
+    "SHENZHEN_BAY",
+    "traveller",
+    "exit",
+    "2025-12-02 00:30:00",
+    None,
+    2460.0,
+    1800,
+    4,
+    "forecast",
+    "FUTIAN",
+    720.0,
+    29.0,
+)
 
 OFFICIAL_COLUMNS = ["day", "control_point", "hk_direction", "port_code", "direction", "category", "travellers"]
 OFFICIAL = [
@@ -155,6 +176,7 @@ def data(warehouse):
     warehouse.insert("crossings", CROSSING_COLUMNS, redelivered)
     warehouse.insert("alerts", ALERT_COLUMNS, [(str(a[0]), *a[1:]) for a in ALERTS])
     warehouse.insert("alerts", ALERT_COLUMNS, [(str(ALERTS[1][0]), *ALERTS[1][1:])])
+    warehouse.insert("alerts", FORECAST_COLUMNS, [(str(FORECAST_ALERT[0]), *FORECAST_ALERT[1:])])
     warehouse.insert("official_daily_traffic", OFFICIAL_COLUMNS, OFFICIAL)
     warehouse.insert("official_daily_traffic", OFFICIAL_COLUMNS, OFFICIAL[:3])
     return warehouse
@@ -299,6 +321,7 @@ def test_alert_history(data):
             r["port_code"],
             r["kind"],
             r["direction"],
+            r["episode_type"],
             r["severity"],
             r["raised_at"],
             r["resolved_at"],
@@ -313,6 +336,7 @@ def test_alert_history(data):
             "LUOHU",
             "traveller",
             "exit",
+            "clearance",
             "critical",
             "2025-12-01 00:00:00",
             "2025-12-01 00:45:00",
@@ -320,9 +344,35 @@ def test_alert_history(data):
             4000,
             1800,
         ),
-        (str(EPISODE_2), "HUANGGANG", "truck", "entry", "warning", "2025-12-02 02:00:00", None, None, 4000, 3600),
+        (
+            str(EPISODE_3),
+            "SHENZHEN_BAY",
+            "traveller",
+            "exit",
+            "forecast",
+            "early-warning",
+            "2025-12-02 00:30:00",
+            None,
+            None,
+            2460,
+            1800,
+        ),
+        (
+            str(EPISODE_2),
+            "HUANGGANG",
+            "truck",
+            "entry",
+            "clearance",
+            "warning",
+            "2025-12-02 02:00:00",
+            None,
+            None,
+            4000,
+            3600,
+        ),
     ]
-    assert [r["episode_id"] for r in run(data, "alert_history", date_from=D2, date_to=D2)] == [str(EPISODE_2)]
+    on_d2 = run(data, "alert_history", date_from=D2, date_to=D2)
+    assert [r["episode_id"] for r in on_d2] == [str(EPISODE_3), str(EPISODE_2)]
 
 
 def test_reconciliation(data):
@@ -350,6 +400,33 @@ def test_migrations_twice_change_nothing(data):
         data.query("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").rows == applied
     )
     assert [int(row[0]) for row in applied] == [m.version for m in load_migrations()[1:]]
+
+
+def test_a_warehouse_migrated_before_the_forecast_episodes_gets_016_once(data, tmp_path):
+    """016 adds the alerts' forecast columns to a warehouse that has alerts already: the rows
+    loaded before it read as clearance episodes without advice. In a database of its own (chdb
+    has one session per process: the session's database is restored after)."""
+    migrations = load_migrations()
+    before = [m for m in migrations if m.name != "alerts_forecast_episodes"]
+    assert len(before) == len(migrations) - 1  # 016 is in the folder, and the rest goes first
+    for migration in before:
+        (tmp_path / migration.path.name).write_text(migration.text)
+    [[current]] = data.query("SELECT currentDatabase()").rows
+    data.command("CREATE DATABASE IF NOT EXISTS before_forecast")
+    data.command("USE before_forecast")
+    try:
+        migrate(data, ClickHouseSettings(), tmp_path)
+        data.insert("alerts", ALERT_COLUMNS, [(str(ALERTS[0][0]), *ALERTS[0][1:])])
+        assert [m.name for m in migrate(data, ClickHouseSettings())] == ["alerts_forecast_episodes"]
+        assert migrate(data, ClickHouseSettings()) == []
+        rows = data.query(
+            "SELECT toString(episode_id), episode_type, advice_port_code, advice_forecast_s, advice_difference_min "
+            "FROM alerts FINAL"
+        ).rows
+        assert rows == [(str(EPISODE_1), "clearance", None, None, None)]
+    finally:
+        data.command("USE " + current)
+        data.command("DROP DATABASE IF EXISTS before_forecast")
 
 
 def test_load_statistics_one_week(data):

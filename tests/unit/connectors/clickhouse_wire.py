@@ -29,25 +29,37 @@ from connectors.clickhouse.migrations import load_migrations
 
 REVISION = defines.CLIENT_REVISION  # the newest protocol the driver speaks: no feature left out
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+)\s*\((.*)\)\s*ENGINE", re.DOTALL)
-_NOT_TYPE = re.compile(r"\s+(?:DEFAULT|MATERIALIZED|ALIAS|EPHEMERAL|CODEC|TTL|COMMENT)\b.*$", re.DOTALL)
+_ALTER = re.compile(r"ALTER TABLE (\w+)\s+(.*)", re.DOTALL)
+_ADD_COLUMN = re.compile(r"ADD COLUMN\s+(?:IF NOT EXISTS\s+)?(.*)", re.DOTALL)
+_NOT_TYPE = re.compile(r"\s+(?:DEFAULT|MATERIALIZED|ALIAS|EPHEMERAL|CODEC|TTL|COMMENT|AFTER|FIRST)\b.*$", re.DOTALL)
 
 
 def declared_columns() -> dict[str, dict[str, str]]:
-    """Table -> column -> ClickHouse type, as the CREATE TABLE files of the migrations declare
-    them (columns that take no insert, MATERIALIZED or ALIAS, left out)."""
-    tables = {}
+    """Table -> column -> ClickHouse type, as the migrations declare them: the CREATE TABLE
+    files, then the columns of each later `ALTER TABLE t ADD COLUMN ...` (columns that take no
+    insert, MATERIALIZED or ALIAS, left out)."""
+    tables: dict[str, dict[str, str]] = {}
     for migration in load_migrations():
         code = "\n".join(line.split("--", 1)[0] for line in migration.text.splitlines())
-        match = _TABLE.search(code)
-        if match is None:
-            continue
-        columns = {}
-        for definition in _top_level_split(match.group(2)):
-            name, spec = definition.strip().split(None, 1)
-            if not re.search(r"\s(MATERIALIZED|ALIAS)\s", f" {spec} "):
-                columns[name] = _NOT_TYPE.sub("", spec).strip()
-        tables[match.group(1)] = columns
+        if match := _TABLE.search(code):
+            tables[match.group(1)] = _columns(_top_level_split(match.group(2)))
+        elif match := _ALTER.search(code):
+            added = [
+                add.group(1)
+                for clause in _top_level_split(match.group(2))
+                if (add := _ADD_COLUMN.match(clause.strip()))
+            ]
+            tables[match.group(1)].update(_columns(added))
     return tables
+
+
+def _columns(definitions: list[str]) -> dict[str, str]:
+    columns = {}
+    for definition in definitions:
+        name, spec = definition.strip().split(None, 1)
+        if not re.search(r"\s(MATERIALIZED|ALIAS)\s", f" {spec} "):
+            columns[name] = _NOT_TYPE.sub("", spec).strip()
+    return columns
 
 
 def _top_level_split(text: str) -> list[str]:
