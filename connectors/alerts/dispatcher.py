@@ -2,16 +2,20 @@
 or else to every webhook.
 
 With `ALERTS_ALERTMANAGER_URL` set, each message is POSTed to Alertmanager's `/api/v2/alerts` as
-one alert (`alertmanager_alert`): labels `alertname=ClearanceSpike`, `port`, `kind`, `direction`,
-`severity` and `episode_id` (one episode = one alert identity), the episode's start, end, peak
-p90 and threshold as annotations. Alertmanager resolves a firing alert by itself at its endsAt,
-so a raised episode is posted with endsAt `ALERTS_ALERTMANAGER_ENDS_AFTER_S` ahead, and every
-open episode is posted again every `ALERTS_ALERTMANAGER_REPOST_S` with a new endsAt (one POST of
-them all); a resolved one is posted with endsAt its end (now at the latest). A dispatcher that
-starts asks Alertmanager for the ClearanceSpike alerts still firing and re-posts those too, so a
-restart does not let an open episode lapse. Alertmanager is then the one receiver (named
-`alertmanager` in logs and stats), delivered to like a webhook below; its receivers, grouping,
-silences and inhibition decide who is notified. The webhooks are the fallback without it.
+one alert (`alertmanager_alert`): labels `alertname=ClearanceSpike`, `port`, `kind`,
+`direction`, `severity` and `episode_id` (one episode = one alert identity), the episode's
+start, end, peak p90 and threshold as annotations. A forecast episode (an early warning,
+severity `early-warning`) also has the label `episode_type=forecast`, and its horizon and
+diversion advice (`advice_port_code`, `advice_port_name`, `advice_forecast_s`,
+`advice_difference_min`) as annotations; a clearance episode's labels are those it always had.
+Alertmanager resolves a firing alert by itself at its endsAt, so a raised episode is posted with
+endsAt `ALERTS_ALERTMANAGER_ENDS_AFTER_S` ahead, and every open episode is posted again every
+`ALERTS_ALERTMANAGER_REPOST_S` with a new endsAt (one POST of them all); a resolved one is
+posted with endsAt its end (now at the latest). A dispatcher that starts asks Alertmanager for
+the ClearanceSpike alerts still firing and re-posts those too, so a restart does not let an open
+episode lapse. Alertmanager is then the one receiver (named `alertmanager` in logs and stats),
+delivered to like a webhook below; its receivers, grouping, silences and inhibition decide who
+is notified. The webhooks are the fallback without it.
 
 One consumer group (`GroupReader`: read_committed, no auto-commit) reads the alerts topic in
 partition order (the job keys alerts by episode_id, so an episode's `raised` comes before its
@@ -101,8 +105,13 @@ USER_AGENT = "crossings-alerts/1"
 RETRIED_4XX = frozenset({408, 429})
 # messages read and not finished for every webhook, at the most; the partitions pause beyond
 MAX_IN_FLIGHT = 1000
-# the alertname of the clearance-spike episodes in Alertmanager
+# the alertname of the episodes in Alertmanager: clearance spikes, and the forecast's early
+# warnings (told apart by their label episode_type=forecast)
 ALERTNAME = "ClearanceSpike"
+# the forecast an early warning reads, minutes ahead (pipeline/transforms/forecast.py's
+# WARNING_HORIZON_MIN, which this layer cannot import)
+FORECAST_HORIZON_MIN = 30
+ADVICE = ("advice_port_code", "advice_forecast_s", "advice_difference_min")
 ALERTMANAGER = "alertmanager"  # its name in logs and stats: never its URL
 
 
@@ -141,9 +150,16 @@ def _minute(timestamp: str | None) -> str:
     return str(timestamp)
 
 
+def _minutes(seconds: float) -> int:
+    return round(seconds / 60)
+
+
 def summary(alert: dict[str, Any]) -> str:
     """One line for a duty officer, e.g. 'CRITICAL raised: traveller exit clearance at Luohu Port is
-    slow: p90 950 s over the 300 s threshold since 2024-05-01 08:00 UTC'."""
+    slow: p90 950 s over the 300 s threshold since 2024-05-01 08:00 UTC'; an early warning
+    (`forecast_summary`) reads as one."""
+    if alert.get("episode_type") == "forecast":
+        return forecast_summary(alert)
     what = f"{alert['kind']} {alert['direction']} clearance at {port_name(alert['port_code'])}"
     peak, threshold = round(alert["peak_p90_s"]), round(alert["threshold_s"])
     if alert["state"] == "raised":
@@ -155,6 +171,32 @@ def summary(alert: dict[str, Any]) -> str:
         f"{alert['severity'].upper()} resolved: {what} is back under the {threshold} s threshold "
         f"(peak p90 {peak} s, {_minute(alert['started_at'])} to {_minute(alert.get('ended_at'))})"
     )
+
+
+def forecast_summary(alert: dict[str, Any]) -> str:
+    """One line for a forecast episode (an early warning: the p90 expected FORECAST_HORIZON_MIN
+    ahead is over the threshold; its peak is the highest forecast), in minutes, with the
+    diversion advice when the message has one, e.g. 'EARLY-WARNING raised: Shenzhen Bay Port
+    traveller exit: p90 expected 41 min in 30 min, over the 30 min threshold since 2024-05-01
+    08:00 UTC; divert to Futian Port (expected 12 min, 29 min less)'."""
+    what = f"{port_name(alert['port_code'])} {alert['kind']} {alert['direction']}"
+    peak, threshold = _minutes(alert["peak_p90_s"]), _minutes(alert["threshold_s"])
+    started = _minute(alert["started_at"])
+    if alert["state"] == "resolved":
+        return (
+            f"{alert['severity'].upper()} resolved: {what}: p90 expected back under the {threshold} min threshold "
+            f"(peak forecast {peak} min, {started} to {_minute(alert.get('ended_at'))})"
+        )
+    text = (
+        f"{alert['severity'].upper()} raised: {what}: p90 expected {peak} min in {FORECAST_HORIZON_MIN} min, "
+        f"over the {threshold} min threshold since {started}"
+    )
+    if all(alert.get(name) is not None for name in ADVICE):
+        text += (
+            f"; divert to {port_name(alert['advice_port_code'])} (expected {_minutes(alert['advice_forecast_s'])} "
+            f"min, {round(alert['advice_difference_min'])} min less)"
+        )
+    return text
 
 
 def body(alert: dict[str, Any]) -> bytes:
@@ -192,16 +234,28 @@ def alertmanager_alert(
         "severity": alert["severity"],
         "episode_id": alert["episode_id"],
     }
+    annotations = {
+        "summary": summary(alert),
+        "port_name": port_name(alert["port_code"]),
+        "started_at": alert["started_at"],
+        "ended_at": alert.get("ended_at") or "",
+        "peak_p90_s": f"{alert['peak_p90_s']:g}",
+        "threshold_s": f"{alert['threshold_s']:g}",
+    }
+    if alert.get("episode_type") == "forecast":
+        labels["episode_type"] = annotations["episode_type"] = "forecast"
+        annotations["horizon_min"] = str(FORECAST_HORIZON_MIN)
+        advice = {name: alert.get(name) for name in ADVICE}
+        annotations |= {
+            name: value if isinstance(value, str) else f"{value:g}"
+            for name, value in advice.items()
+            if value is not None
+        }
+        if advice["advice_port_code"]:
+            annotations["advice_port_name"] = port_name(advice["advice_port_code"])
     return {
         "labels": dict(firing) if firing and alert["state"] == "resolved" else labels,
-        "annotations": {
-            "summary": summary(alert),
-            "port_name": port_name(alert["port_code"]),
-            "started_at": alert["started_at"],
-            "ended_at": alert.get("ended_at") or "",
-            "peak_p90_s": f"{alert['peak_p90_s']:g}",
-            "threshold_s": f"{alert['threshold_s']:g}",
-        },
+        "annotations": annotations,
         "startsAt": _rfc3339(starts),
         "endsAt": _rfc3339(ends),
     }

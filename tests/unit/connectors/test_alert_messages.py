@@ -10,9 +10,20 @@ import threading
 import orjson
 import pytest
 
-from connectors.alerts.dispatcher import AlertError, Dispatcher, Webhook, body, idempotency_key, parse_alert, summary
+from connectors.alerts.dispatcher import (
+    ADVICE,
+    FORECAST_HORIZON_MIN,
+    AlertError,
+    Dispatcher,
+    Webhook,
+    body,
+    idempotency_key,
+    parse_alert,
+    summary,
+)
 from connectors.alerts.settings import AlertSettings
 from connectors.retry import Backoff, Stopped, retry
+from pipeline.transforms.forecast import WARNING_HORIZON_MIN
 
 RAISED = {
     "episode_id": "7d0f3c1e-9a4b-4e57-8b61-2f0c9d1e5a33",
@@ -27,6 +38,24 @@ RAISED = {
     "threshold_s": 300,
 }
 RESOLVED = {**RAISED, "state": "resolved", "ended_at": "2024-05-01T08:20:00.250Z", "peak_p90_s": 1210.0}
+# an early warning of the forecast job: the 30-minute forecast over the threshold, and where to divert
+WARNING_RAISED = {
+    "episode_id": "0b6a1d52-4f7e-5c1a-9e3b-6d2c8f4a7b10",
+    "state": "raised",
+    "severity": "early-warning",
+    "port_code": "SHENZHEN_BAY",
+    "kind": "traveller",
+    "direction": "exit",
+    "started_at": "2024-05-01T00:10:00Z",
+    "ended_at": None,
+    "peak_p90_s": 2460.0,
+    "threshold_s": 1800,
+    "episode_type": "forecast",
+    "advice_port_code": "FUTIAN",
+    "advice_forecast_s": 720.0,
+    "advice_difference_min": 29.0,
+}
+WARNING_RESOLVED = {**WARNING_RAISED, "state": "resolved", "ended_at": "2024-05-01T01:05:00Z", "peak_p90_s": 2730.0}
 
 
 def test_the_body_is_the_message_plus_summary_and_idempotency_key():
@@ -44,6 +73,35 @@ def test_raised_and_resolved_summaries_name_the_port_the_figures_and_the_times()
         "threshold (peak p90 1210 s, 2024-05-01 08:00 UTC to 2024-05-01 08:20 UTC)"
     )
     assert "at NOWHERE is slow" in summary({**RAISED, "port_code": "NOWHERE"})  # unknown code: as it is
+
+
+def test_an_early_warning_reads_as_one_with_its_diversion_advice():
+    assert summary(parse_alert(orjson.dumps(WARNING_RAISED))) == (
+        "EARLY-WARNING raised: Shenzhen Bay Port traveller exit: p90 expected 41 min in 30 min, over the 30 min "
+        "threshold since 2024-05-01 00:10 UTC; divert to Futian Port (expected 12 min, 29 min less)"
+    )
+    assert summary(WARNING_RESOLVED) == (
+        "EARLY-WARNING resolved: Shenzhen Bay Port traveller exit: p90 expected back under the 30 min threshold "
+        "(peak forecast 46 min, 2024-05-01 00:10 UTC to 2024-05-01 01:05 UTC)"
+    )
+    no_peer = {**WARNING_RAISED, "port_code": "WENJINDU", "advice_port_code": None, "advice_forecast_s": None}
+    assert summary({**no_peer, "advice_difference_min": None}).endswith(
+        "over the 30 min threshold since 2024-05-01 00:10 UTC"
+    )
+
+
+def test_a_clearance_alert_with_the_forecast_fields_reads_as_before():
+    """The crossings job now writes episode_type and null advice on its alerts: the same text and
+    body fields as the messages written before those fields."""
+    with_fields = {**RAISED, "episode_type": "clearance", **dict.fromkeys(ADVICE)}
+    assert summary(parse_alert(orjson.dumps(with_fields))) == summary(RAISED)
+    assert summary({**RESOLVED, "episode_type": "clearance"}) == summary(RESOLVED)
+    sent = orjson.loads(body(with_fields))
+    assert sent == {**with_fields, "summary": summary(RAISED), "idempotency_key": f"{RAISED['episode_id']}:raised"}
+
+
+def test_the_horizon_in_the_text_is_the_one_the_early_warning_reads():
+    assert FORECAST_HORIZON_MIN == WARNING_HORIZON_MIN
 
 
 def test_the_idempotency_key_is_the_same_for_every_copy_and_differs_by_state():

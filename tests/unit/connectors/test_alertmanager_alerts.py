@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from connectors.alerts.dispatcher import Dispatcher, alertmanager_alert
 from connectors.alerts.settings import AlertSettings
-from tests.unit.connectors.test_alert_messages import RAISED, RESOLVED
+from tests.unit.connectors.test_alert_messages import RAISED, RESOLVED, WARNING_RAISED, WARNING_RESOLVED
 
 NOW = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -30,6 +30,47 @@ def test_a_raised_episode_is_one_alert_ending_ahead_of_now():
     assert (annotations["peak_p90_s"], annotations["threshold_s"], annotations["ended_at"]) == ("950.4", "300", "")
     assert annotations["port_name"] == "Luohu Port" and annotations["started_at"] == RAISED["started_at"]
     assert annotations["summary"].startswith("CRITICAL raised: traveller exit clearance at Luohu Port is slow")
+
+
+def test_an_early_warning_is_labelled_as_one_with_its_advice_annotated():
+    raised, resolved = alertmanager_alert(WARNING_RAISED, NOW, 3600), alertmanager_alert(WARNING_RESOLVED, NOW, 3600)
+    assert (
+        raised["labels"]
+        == resolved["labels"]
+        == {
+            "alertname": "ClearanceSpike",
+            "port": "SHENZHEN_BAY",
+            "kind": "traveller",
+            "direction": "exit",
+            "severity": "early-warning",
+            "episode_id": WARNING_RAISED["episode_id"],
+            "episode_type": "forecast",
+        }
+    )
+    annotations = raised["annotations"]
+    assert {name: annotations[name] for name in ("episode_type", "horizon_min", "peak_p90_s", "threshold_s")} == {
+        "episode_type": "forecast",
+        "horizon_min": "30",
+        "peak_p90_s": "2460",
+        "threshold_s": "1800",
+    }
+    assert {name: annotations[name] for name in annotations if name.startswith("advice_")} == {
+        "advice_port_code": "FUTIAN",
+        "advice_port_name": "Futian Port",
+        "advice_forecast_s": "720",
+        "advice_difference_min": "29",
+    }
+    assert annotations["summary"].startswith("EARLY-WARNING raised: Shenzhen Bay Port traveller exit")
+    assert resolved["annotations"]["summary"].startswith("EARLY-WARNING resolved")
+    assert resolved["endsAt"] == "2024-05-01T01:05:00.000Z"
+
+
+def test_a_clearance_episode_with_the_forecast_fields_is_the_alert_it_was():
+    """Same labels (the identity of episodes open across the upgrade) and annotations."""
+    with_fields = {**RAISED, "episode_type": "clearance", "advice_port_code": None, "advice_forecast_s": None}
+    assert alertmanager_alert({**with_fields, "advice_difference_min": None}, NOW, 3600) == alertmanager_alert(
+        RAISED, NOW, 3600
+    )
 
 
 def test_a_resolved_episode_has_the_same_identity_and_ends_at_its_end():
