@@ -27,6 +27,7 @@ def test_the_query_library_is_complete():
             "clearance_by_inspection_mode",
             "clearance_trend",
             "daily_crossings",
+            "forecast_history",
             "freight_diversion",
             "port_clearance",
             "reconciliation",
