@@ -331,12 +331,24 @@ def filter_variable(name: str) -> dash.CustomVariable:
     )
 
 
+def choice_variable(name: str, label: str, values: Sequence[object], default: object) -> dash.CustomVariable:
+    """A single-value variable over `values`, `default` selected; panel SQL reads `${name}`."""
+    return (
+        dash.CustomVariable(name)
+        .label(label)
+        .values(",".join(map(str, values)))
+        .allow_custom_value(False)  # the value goes into the SQL as it is
+        .current(VariableOption(selected=True, text=str(default), value=str(default)))
+        .options([VariableOption(selected=v == default, text=str(v), value=str(v)) for v in values])
+    )
+
+
 def build_dashboard(package: ModuleType, settings: GrafanaSettings) -> Dashboard:
     """The dashboard a package of grafana/dashboards/ declares: UID, TITLE, DESCRIPTION, ROWS
     (modules, each with TITLE and panels(settings)), and optionally SOURCES (data sources
-    beyond ClickHouse, e.g. PROMETHEUS), VARIABLES (names of FILTER_COLUMNS), ANNOTATIONS
-    (ClickHouseAnnotation), LINKS (dashboard links), REFRESH, TIME_FROM and TIMEZONE; rows are laid out
-    one after the other by the SDK."""
+    beyond ClickHouse, e.g. PROMETHEUS), VARIABLES (names of FILTER_COLUMNS), CHOICES (other
+    variables, from `choice_variable`), ANNOTATIONS (ClickHouseAnnotation), LINKS (dashboard
+    links), REFRESH, TIME_FROM and TIMEZONE; rows are laid out one after the other by the SDK."""
     board = (
         dash.Dashboard(package.TITLE)
         .uid(package.UID)
@@ -352,6 +364,8 @@ def build_dashboard(package: ModuleType, settings: GrafanaSettings) -> Dashboard
         board = board.with_variable(datasource_variable(source))
     for name in getattr(package, "VARIABLES", ()):
         board = board.with_variable(filter_variable(name))
+    for variable in getattr(package, "CHOICES", ()):
+        board = board.with_variable(variable)
     for annotation in getattr(package, "ANNOTATIONS", ()):
         board = board.annotation(AnnotationBuilder(annotation))
     for link in getattr(package, "LINKS", ()):

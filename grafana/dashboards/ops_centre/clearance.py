@@ -30,15 +30,21 @@ def series(port: str, kind: str) -> str:
     return f"^(?=.*\\b{port}\\b)(?=.*\\b{kind}\\b).*$"
 
 
-def p90_with_thresholds():
-    """p90 per port and kind, each series with a dashed line at its port's threshold."""
-    builder = panel("timeseries", "Clearance p90 per port and kind (dashed: the port's alert threshold)",
-                    percentile(90, ["port_code", "kind"]), unit="s", width=8,
-                    description="clearance_threshold_s of schemas/ports.toml per port and kind")
+def with_port_thresholds(builder):
+    """A time series of labels port_code and kind, each series with a dashed line at its port's
+    threshold for its kind; a click on a line opens its port's detail board."""
     for port in load_ports():
         for kind, threshold in sorted(port.clearance_threshold_s.items()):
             builder = threshold_override(builder, series(port.code, str(kind)), threshold)
     return builder.data_links([port_detail_link("${__field.labels.port_code}")])
+
+
+def p90_with_thresholds():
+    """p90 per port and kind, each series with a dashed line at its port's threshold."""
+    return with_port_thresholds(
+        panel("timeseries", "Clearance p90 per port and kind (dashed: the port's alert threshold)",
+              percentile(90, ["port_code", "kind"]), unit="s", width=8,
+              description="clearance_threshold_s of schemas/ports.toml per port and kind"))
 
 
 def panels(settings):

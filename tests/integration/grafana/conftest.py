@@ -1,5 +1,6 @@
 """The small hand-made data set of the Grafana tests: a few crossings, windows, an open alert
-episode, a dead letter, pipeline counts and HK statistics, all on 2025-11-03 (UTC)."""
+episode, forecasts and early warnings, a dead letter, pipeline counts and HK statistics, all on
+2025-11-03 (UTC) but two early warnings of the day before."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from connectors.clickhouse.migrations import migrate
 from connectors.clickhouse.settings import ClickHouseSettings
+from schemas.outputs import Alert, ClearanceForecast
 
 DAY = datetime(2025, 11, 3, tzinfo=UTC)
 STAMP = "%Y-%m-%d %H:%M:%S"
@@ -45,6 +47,34 @@ CROSSING_COLUMNS = [
 LOADED_AFTER = timedelta(seconds=20)  # from a crossing's release (and arrival in Kafka) to its row
 EPISODE = "00000000-0000-4000-8000-0000000b0a01"
 
+# port, kind, direction, target_at (UTC hh:mm, the end of the window forecast), horizon, p90 s:
+# forecasts for three of the CROSSINGS' 5-minute windows and for one without crossings
+FORECASTS = [
+    ("HUANGGANG", "truck", "exit", "02:05", 30, 700.0),
+    ("HUANGGANG", "truck", "exit", "02:05", 15, 650.0),
+    ("HUANGGANG", "truck", "entry", "02:15", 30, 1500.0),
+    ("LUOHU", "traveller", "exit", "02:10", 30, 100.0),  # not the other LUOHU exit window (ends 02:11)
+    ("FUTIAN", "traveller", "exit", "05:00", 30, 400.0),  # no crossings in that window
+]
+# the tables: the messages' fields, then the loader's version
+FORECAST_COLUMNS = [*ClearanceForecast.model_fields, "version"]
+# Early warnings (forecast episodes), one row per state: episode, state, port, kind, direction,
+# started, ended (UTC hh:mm of DAY, "-1d hh:mm" the day before), peak forecast s, threshold s,
+# advice (port, forecast s, minutes less) or None, version
+WARNINGS = [
+    ("0b0a02", "raised", "SHENZHEN_BAY", "traveller", "exit", "03:30", None, 2100.0, 1800, ("FUTIAN", 900.0, 20.0), 1),
+    ("0b0a03", "raised", "HUANGGANG", "truck", "exit", "01:30", None, 3700.0, 3600, ("LIANTANG", 1800.0, 31.7), 1),
+    ("0b0a03", "resolved", "HUANGGANG", "truck", "exit", "01:30", "02:20", 3900.0, 3600, None, 2),
+    ("0b0a04", "raised", "WENJINDU", "truck", "entry", "-1d 20:00", None, 3700.0, 3600, None, 1),  # still open
+    ("0b0a05", "raised", "LUOHU", "traveller", "entry", "-1d 10:00", None, 1900.0, 1800, ("FUTIAN", 600.0, 21.7), 1),
+    ("0b0a05", "resolved", "LUOHU", "traveller", "entry", "-1d 10:00", "-1d 10:40", 1900.0, 1800, None, 2),
+]
+WARNING_COLUMNS = [*Alert.model_fields, "version"]
+
+
+def warning_id(short: str) -> str:
+    return f"00000000-0000-4000-8000-000000{short}"
+
 
 def crossing(
     key: str, kind: str, port: str, direction: str, released: datetime, *, clearance_s: int = 60, loaded: datetime
@@ -74,8 +104,10 @@ def crossing(
 
 
 def _at(hhmm: str) -> datetime:
-    hour, minute = map(int, hhmm.split(":"))
-    return DAY + timedelta(hours=hour, minutes=minute)
+    """DAY at `hhmm` (UTC), or the day before with a "-1d " prefix."""
+    day = DAY - timedelta(days=1) if hhmm.startswith("-1d ") else DAY
+    hour, minute = map(int, hhmm.removeprefix("-1d ").split(":"))
+    return day + timedelta(hours=hour, minutes=minute)
 
 
 @pytest.fixture(scope="session")
@@ -162,6 +194,7 @@ def data(warehouse):
     )
     warehouse.insert(
         "alerts",
+        # a row without episode_type, as loaded before migration 016: a clearance episode
         [
             "episode_id",
             "state",
@@ -189,6 +222,49 @@ def data(warehouse):
                 900,
                 1,
             )
+        ],
+    )
+    warehouse.insert(
+        "alerts",
+        WARNING_COLUMNS,
+        [
+            (
+                warning_id(short),
+                state,
+                "early-warning",
+                port,
+                kind,
+                direction,
+                _at(started).strftime(STAMP),
+                ended and _at(ended).strftime(STAMP),
+                peak,
+                threshold,
+                "forecast",
+                *(advice or (None,) * 3),
+                version,
+            )
+            for short, state, port, kind, direction, started, ended, peak, threshold, advice, version in WARNINGS
+        ],
+    )
+    warehouse.insert(
+        "clearance_forecast",
+        FORECAST_COLUMNS,
+        [
+            (
+                (_at(target) - timedelta(minutes=horizon)).strftime(STAMP),
+                port,
+                kind,
+                direction,
+                horizon,
+                _at(target).strftime(STAMP),
+                p90,
+                p90,
+                0.0,
+                1.0,
+                1.0,
+                1,
+            )
+            for port, kind, direction, target, horizon, p90 in FORECASTS
         ],
     )
     warehouse.insert(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -73,11 +74,15 @@ def test_port_detail_with_a_selection(data, board, panel, sql):
         assert {row[result.columns.index("kind")] for row in result.rows} == {"truck"}
 
 
+def panel_rows(warehouse, name, title, selection=None):
+    """The rows of the panel of board `name` whose title starts with `title`."""
+    loaded = board(name)
+    panel = next(p for p in loaded["panels"] if p["title"].startswith(title))
+    return run(warehouse, loaded, panel, panel["targets"][0]["rawSql"], selection).dicts()
+
+
 def test_figures_on_the_fixture(data):
-    def table(name, title, selection=None):
-        loaded = board(name)
-        panel = next(p for p in loaded["panels"] if p["title"] == title)
-        return run(data, loaded, panel, panel["targets"][0]["rawSql"], selection).dicts()
+    table = partial(panel_rows, data)
 
     assert table("freight", "Huanggang share in range") == [{"huanggang_share": 0.5}]
     mix = {r["decision"]: (int(r["trucks"]), r["share"]) for r in table("freight", "Customs decision mix")}
@@ -93,7 +98,7 @@ def test_figures_on_the_fixture(data):
     }
     assert channels == {"e-channel": 2, "manual-counter": 1}
     open_episodes = table("ops_centre", "Open alert episodes (raised, not yet resolved)")
-    assert EPISODE in {r["episode_id"] for r in open_episodes}
+    assert {r["episode_id"] for r in open_episodes} == {EPISODE}  # not the open early warnings
     ops = board("ops_centre")
     [episodes] = [p for p in ops["panels"] if p["title"] == "Open alert episodes (raised, not yet resolved)"]
     at_luohu = expand(episodes["targets"][0]["rawSql"], RANGE, dashboard_variables(ops, {"port": "LUOHU"}))
@@ -111,15 +116,15 @@ def test_figures_on_the_fixture(data):
     assert sorted(round(r["p90_over_threshold"], 4) for r in over) == [round(600 / 3600, 4), round(1200 / 3600, 4)]
 
 
-def annotations(warehouse, name, time_range=RANGE, selection=None):
+def annotations(warehouse, name, time_range=RANGE, selection=None, title="Clearance alert episodes"):
     loaded = board(name)
-    [annotation] = loaded["annotations"]["list"]
+    [annotation] = [a for a in loaded["annotations"]["list"] if a["name"] == title]
     sql = expand(annotation["target"]["rawSql"], time_range, dashboard_variables(loaded, selection))
     return warehouse.query(sql).dicts()
 
 
 def test_alert_episodes_are_annotations_over_the_range(data):
-    [episode] = annotations(data, "ops_centre")
+    [episode] = annotations(data, "ops_centre")  # the clearance episode, none of the early warnings
     assert episode["title"] == "Clearance spike at HUANGGANG (truck, entry)"
     assert episode["text"] == "open: peak p90 1200 s against 900 s" and episode["timeEnd"] is None
     assert episode["tags"] == "HUANGGANG,truck,warning"
@@ -127,6 +132,101 @@ def test_alert_episodes_are_annotations_over_the_range(data):
     assert annotations(data, "pipeline_health") == [episode]
     before = TimeRange(DAY - timedelta(days=1), DAY, interval_s=300)  # raised after this range
     assert annotations(data, "ops_centre", before) == []
+
+
+def hhmm(moment) -> str | None:
+    return None if moment is None else str(moment)[:16]
+
+
+def test_forecast_next_to_the_actual_p90_of_its_window(data):
+    def series(selection):
+        rows = panel_rows(data, "ops_centre", "Clearance p90 forecast", selection)
+        return {(hhmm(r["time"]), r["port_code"], r["kind"]): (r["actual_p90_s"], r["forecast_p90_s"]) for r in rows}
+
+    ports = {"port": ["HUANGGANG", "LUOHU", "LIANTANG", "FUTIAN"]}
+    # the fixture's windows by their end (5-minute buckets), the 30-minute forecasts issued for them
+    assert series(ports) == {
+        ("2025-11-03 02:05", "HUANGGANG", "truck"): (600, 700),
+        # LUOHU's two exit windows (60 s ending 02:10, 240 s ending 02:11): one was forecast
+        ("2025-11-03 02:10", "LUOHU", "traveller"): ((60 + 240) / 2, 100),
+        ("2025-11-03 02:15", "HUANGGANG", "truck"): (1200, 1500),
+        ("2025-11-03 03:05", "LIANTANG", "truck"): (900, None),
+        ("2025-11-03 09:35", "LUOHU", "traveller"): (45, None),
+    }  # FUTIAN's forecast is for a window without crossings: not on the panel
+    fifteen = series(ports | {"horizon": "15"})
+    assert fifteen[("2025-11-03 02:05", "HUANGGANG", "truck")] == (600, 650)
+    assert [key for key, (_, forecast) in fifteen.items() if forecast is not None] == [
+        ("2025-11-03 02:05", "HUANGGANG", "truck")
+    ]
+    assert set(series({"port": "LIANTANG"})) == {("2025-11-03 03:05", "LIANTANG", "truck")}
+
+
+def test_early_warnings_open_first_then_the_ranges_with_their_advice(data):
+    def warnings(selection=None):
+        return [
+            (
+                r["port_code"],
+                r["kind"],
+                r["direction"],
+                hhmm(r["raised_at"]),
+                hhmm(r["resolved_at"]),
+                r["peak_forecast_s"],
+                r["threshold_s"],
+                r["advice"],
+            )
+            for r in panel_rows(data, "ops_centre", "Early warnings (open first)", selection)
+        ]
+
+    assert warnings() == [
+        (
+            "SHENZHEN_BAY",
+            "traveller",
+            "exit",
+            "2025-11-03 03:30",
+            None,
+            2100,
+            1800,
+            "divert to FUTIAN: expected 15 min, 20 min less",
+        ),
+        ("WENJINDU", "truck", "entry", "2025-11-02 20:00", None, 3700, 3600, None),  # open since the day before
+        # the peak of both rows, the advice it was raised with
+        (
+            "HUANGGANG",
+            "truck",
+            "exit",
+            "2025-11-03 01:30",
+            "2025-11-03 02:20",
+            3900,
+            3600,
+            "divert to LIANTANG: expected 30 min, 31.7 min less",
+        ),
+    ]  # LUOHU's warning was resolved the day before: not in the range
+    assert [w[0] for w in warnings({"port": ["HUANGGANG", "LUOHU"]})] == ["HUANGGANG"]
+
+
+def test_early_warnings_are_annotations_of_their_own(data):
+    def early(time_range=RANGE, selection=None):
+        return {r["title"]: r for r in annotations(data, "ops_centre", time_range, selection, "Early warnings")}
+
+    shown = early()
+    assert set(shown) == {
+        "Early warning at SHENZHEN_BAY (traveller, exit)",
+        "Early warning at HUANGGANG (truck, exit)",
+        "Early warning at WENJINDU (truck, entry)",
+    }
+    resolved = shown["Early warning at HUANGGANG (truck, exit)"]
+    assert resolved["text"] == (
+        "resolved: peak forecast p90 3900 s against 3600 s; divert to LIANTANG: expected 30 min, 31.7 min less"
+    )
+    assert (hhmm(resolved["time"]), hhmm(resolved["timeEnd"])) == ("2025-11-03 01:30", "2025-11-03 02:20")
+    assert resolved["tags"] == "HUANGGANG,truck,early-warning"
+    assert shown["Early warning at WENJINDU (truck, entry)"]["text"] == "open: peak forecast p90 3700 s against 3600 s"
+    day_before = TimeRange(DAY - timedelta(days=1), DAY - timedelta(seconds=1), interval_s=300)
+    assert set(early(day_before)) == {
+        "Early warning at LUOHU (traveller, entry)",
+        "Early warning at WENJINDU (truck, entry)",
+    }
+    assert early(selection={"port": "LUOHU"}) == {}
 
 
 SIMULATED_DAY = datetime(2025, 11, 5, tzinfo=UTC)

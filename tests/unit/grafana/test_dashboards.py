@@ -18,6 +18,7 @@ from grafana.macros import ALL, MacroError, TimeRange, dashboard_variables, expa
 from grafana.panels import CLICKHOUSE, DATASOURCE_TYPE, PLUGIN_VERSION, PROMETHEUS, panel_sql
 from grafana.settings import GrafanaSettings
 from pipeline.cli import main
+from pipeline.transforms.forecast import HORIZONS_MIN, WARNING_HORIZON_MIN
 
 ROOT = Path(__file__).resolve().parents[3]
 PROVISIONING = ROOT / "grafana" / "provisioning"
@@ -151,8 +152,11 @@ def test_import_with_any_datasource_uid_points_every_panel_and_annotation_at_it(
     if name == "pipeline_health":
         assert inputs[PROMETHEUS.input]["pluginId"] == "prometheus"
         assert {p["datasource"]["type"] for p in panels(board)} == {"prometheus"}
-    if name in ("ops_centre", "pipeline_health"):
-        assert [a["name"] for a in board["annotations"].get("list", [])] == ["Clearance alert episodes"]
+    names = [a["name"] for a in board["annotations"].get("list", [])]
+    if name == "ops_centre":
+        assert names == ["Clearance alert episodes", "Early warnings"]
+    if name == "pipeline_health":
+        assert names == ["Clearance alert episodes"]
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
@@ -176,7 +180,13 @@ def test_dashboard_uids_are_distinct_and_ops_centre_refreshes():
     assert boards["ops_centre"]["refresh"]
     variables = [v["name"] for v in boards["port_detail"]["templating"]["list"]]
     assert variables == ["datasource", "port", "kind", "direction"]
-    assert [v["name"] for v in boards["ops_centre"]["templating"]["list"]] == ["datasource", "port"]
+    ops_variables = {v["name"]: v for v in boards["ops_centre"]["templating"]["list"]}
+    assert list(ops_variables) == ["datasource", "port", "horizon"]
+    # the forecast's horizons, one at a time, none typed in (the value goes into the SQL)
+    horizon = ops_variables["horizon"]
+    assert [o["value"] for o in horizon["options"]] == [str(h) for h in HORIZONS_MIN]
+    assert horizon["current"]["value"] == str(WARNING_HORIZON_MIN)
+    assert not horizon["multi"] and not horizon["includeAll"] and not horizon["allowCustomValue"]
 
 
 def test_port_detail_panels_filter_by_every_variable():
@@ -266,15 +276,24 @@ def test_ops_centre_thresholds_links_and_port_variable():
     board = load("ops_centre")
     by_title = {panel["title"]: panel for panel in panels(board)}
     [p90] = [panel for title, panel in by_title.items() if title.startswith("Clearance p90 per port and kind")]
-    lines = {
-        override["matcher"]["options"]: override["properties"][0]["value"]["steps"][1]["value"]
-        for override in p90["fieldConfig"]["overrides"]
-    }
+    [forecast] = [panel for title, panel in by_title.items() if title.startswith("Clearance p90 forecast")]
+
+    def threshold_lines(panel):
+        return {
+            override["matcher"]["options"]: override["properties"][0]["value"]["steps"][1]["value"]
+            for override in panel["fieldConfig"]["overrides"]
+            if override["properties"][0]["id"] == "thresholds"
+        }
+
+    lines = threshold_lines(p90)
     expected = [
         threshold for port in load_ports() for threshold in port.clearance_threshold_s.values()
     ]  # one line per port and kind it clears
     assert sorted(lines.values()) == sorted(expected) and len(lines) == len(expected)
     assert any("HUANGGANG" in pattern and "truck" in pattern and value == 3600 for pattern, value in lines.items())
+    assert threshold_lines(forecast) == lines  # on the actual and the forecast series alike
+    [dotted] = [o for o in forecast["fieldConfig"]["overrides"] if o["properties"][0]["id"] == "custom.lineStyle"]
+    assert dotted["matcher"]["options"] == "^forecast_p90_s" and "${horizon}" in forecast["title"]
     freshness = by_title["Pipeline freshness (now - newest event)"]["fieldConfig"]["defaults"]["thresholds"]
     assert freshness["steps"][-1] == {"color": "red", "value": SETTINGS.freshness_red_s}
     over = by_title["Clearance p90 over the port's alert threshold"]["fieldConfig"]["defaults"]
@@ -288,5 +307,10 @@ def test_ops_centre_thresholds_links_and_port_variable():
         for panel in panels(board)
         if "crossings-port-detail" in json.dumps(panel["fieldConfig"]) and "var-port=" in json.dumps(panel)
     ]
-    assert "Crossings per minute per port" in linked and "Open alert episodes (raised, not yet resolved)" in linked
+    assert {
+        "Crossings per minute per port",
+        "Open alert episodes (raised, not yet resolved)",
+        forecast["title"],
+        "Early warnings (open first) and diversion advice",
+    } <= set(linked)
     assert board["links"][0]["url"] == "/d/crossings-port-detail/" and board["links"][0]["keepTime"]
