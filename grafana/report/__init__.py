@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from connectors.clickhouse import QueryResult, Warehouse, WarehouseError
 from connectors.clickhouse.settings import ClickHouseSettings
 from grafana.build import render
-from grafana.macros import TimeRange, dashboard_variables, expand
+from grafana.macros import TimeRange, dashboard_variables, expand, expand_variables
 from grafana.report.svg import format_value, line_chart
 from grafana.settings import GrafanaSettings
 
@@ -84,6 +84,7 @@ def run_panels(
             if panel["type"] == "row":
                 results.append(PanelResult(panel))
                 continue
+            panel = panel | {"title": expand_variables(panel["title"], variables)}  # as Grafana shows it
             try:
                 results.append(
                     PanelResult(panel, warehouse.query(expand(panel["targets"][0]["rawSql"], time_range, variables)))

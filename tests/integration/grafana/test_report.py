@@ -114,6 +114,8 @@ def test_summary_counts_every_panel(report):
     text = summary.path.read_text(encoding="utf-8")
     assert "2025-11-03 00:00 to 2025-11-04 00:00 UTC" in text and "interval 5 min" in text
     assert "test warehouse, ClickHouse" in text
+    # titles with the variables' values, as Grafana shows them
+    assert "Clearance p90 forecast 30 min earlier" in text and "${" not in text
 
 
 @needs_chromium
