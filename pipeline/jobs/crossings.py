@@ -7,13 +7,10 @@ cluster); both execute this script.
 
 from __future__ import annotations
 
-import argparse
-
-from pyflink.table import Schema, StreamTableEnvironment, Table, TableDescriptor
+from pyflink.table import Schema, StreamTableEnvironment, Table
 from pyflink.table.expressions import col
 
 from connectors.kafka.topics import (
-    ALERTS,
     CLEAN,
     CLEARANCE,
     DEAD_LETTERS,
@@ -21,20 +18,19 @@ from connectors.kafka.topics import (
     PIPELINE_COUNTS,
     RAW_TOPICS,
     THROUGHPUT,
-    TopicSpec,
     broker_config,
     ensure_topics,
 )
 from deploy.services.settings import FlinkSettings
+from pipeline.jobs.kafka_tables import Sinks, configure_job, job_parser, kafka_options, message_schema, scan_options
 from pipeline.jobs.settings import PipelineSettings
 from pipeline.runtime import JOB_NAME, stream_environments
 from pipeline.transforms.alerts import alert_episodes
 from pipeline.transforms.counts import pipeline_counts
-from pipeline.transforms.sql import ISO_UTC, iso, literal, plus_seconds, register_functions
+from pipeline.transforms.sql import ISO_UTC, iso, plus_seconds, register_functions
 from pipeline.transforms.streams import first_occurrences, mark_lateness
 from pipeline.transforms.windows import clearance, clearance_windows, throughput
 from schemas.contract import contract_json
-from schemas.outputs import OutputMessage, flink_type
 from schemas.privacy import PrivacySettings
 
 # what the `crossing-json` format gives the job of each raw record (pipeline/jvm)
@@ -46,34 +42,20 @@ PARSED_COLUMNS = (
 
 
 def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> None:
+    configure_job(table_env, settings, JOB_NAME)
     config = table_env.get_config()
     for key, value in {
-        "pipeline.name": JOB_NAME,
-        "execution.checkpointing.interval": f"{int(settings.checkpoint_interval_s * 1000)}ms",
-        "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "state.backend.type": settings.state_backend,
-        "execution.checkpointing.incremental": str(settings.incremental_checkpoints).lower(),
-        "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri(),
-        "table.exec.source.idle-timeout": f"{settings.idle_timeout_s}s",
         "table.exec.state.ttl": f"{settings.dedup_window_h}h",
         "table.exec.mini-batch.enabled": "true",
         "table.exec.mini-batch.allow-latency": f"{settings.mini_batch_latency_ms}ms",
         "table.exec.mini-batch.size": "5000",
         # the sinks' keys are the aggregations' keys, formatted: no upsert materializer needed
         "table.exec.sink.upsert-materialize": "NONE",
-        # uids from the plan, so a savepoint restores while the plan keeps its shape
-        "table.exec.uid.generation": "ALWAYS",
         # the SQL operators and our JVM functions keep no reference to a record they passed
         # on, so chained operators may hand records over without copying them
         "pipeline.object-reuse": "true",
     }.items():
         config.set(key, value)
-
-
-def kafka_options(bootstrap: str, **options: str) -> str:
-    return ", ".join(
-        f"{literal(k)} = {literal(v)}" for k, v in {"properties.bootstrap.servers": bootstrap, **options}.items()
-    )
 
 
 def create_source(
@@ -84,11 +66,6 @@ def create_source(
     stages need, with its coordinates. The watermark follows `event_time`: released_at of
     records that parse and are not ahead of the skew tolerance, so a bad clock or a malformed
     record cannot move event time."""
-    scan = (
-        {"scan.startup.mode": "earliest-offset", "scan.bounded.mode": "latest-offset"}
-        if bounded
-        else {"scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest"}
-    )
     options = kafka_options(
         bootstrap,
         connector="kafka",
@@ -99,7 +76,7 @@ def create_source(
             "crossing-json.skew-tolerance-s": str(settings.skew_tolerance_s),
             "properties.group.id": settings.consumer_group,
             "properties.isolation.level": "read_committed",
-            **scan,
+            **scan_options(bounded),
         },
     )
     table_env.execute_sql(f"""
@@ -132,8 +109,7 @@ def create_published_windows(table_env: StreamTableEnvironment, settings: Pipeli
         **{
             "properties.group.id": settings.consumer_group,
             "properties.isolation.level": "read_committed",
-            "scan.startup.mode": "group-offsets",
-            "properties.auto.offset.reset": "earliest",
+            **scan_options(bounded=False),
         },
     )
     table_env.execute_sql(f"""
@@ -151,80 +127,28 @@ def create_published_windows(table_env: StreamTableEnvironment, settings: Pipeli
 def create_sinks(
     table_env: StreamTableEnvironment, settings: PipelineSettings, bootstrap: str, transaction_timeout_ms: int | None
 ) -> None:
-    """The six output topics, each sink's schema from its message model (`schemas.outputs`).
-    Exactly once, each sink's transactions last `transaction_timeout_ms` (the broker's
-    longest): a job restored within it from its last checkpoint commits what that checkpoint
-    pre-committed; a later restore finds them aborted by the broker, and that output is lost."""
-
-    def sink(name: str, connector: str, topic: str, schema: Schema, **options: str) -> None:
-        # JSON compresses about fivefold: less for the broker, which shares the cores, to write;
-        # acks=all: a record is written once min.insync.replicas brokers have it
-        options |= {
-            "topic": topic,
-            "properties.bootstrap.servers": bootstrap,
-            "properties.acks": "all",
-            "properties.compression.type": "lz4",
-            "properties.linger.ms": "20",
-            "properties.batch.size": "262144",
-            "sink.delivery-guarantee": settings.delivery_guarantee,
-        }
-        if settings.delivery_guarantee == "exactly-once":
-            options["sink.transactional-id-prefix"] = f"{settings.transactional_id_prefix}-{name}"
-            if transaction_timeout_ms:
-                options["properties.transaction.timeout.ms"] = str(transaction_timeout_ms)
-        descriptor = TableDescriptor.for_connector(connector).schema(schema)
-        for key, value in options.items():
-            descriptor = descriptor.option(key, value)
-        table_env.create_temporary_table(name, descriptor.build())
-
-    def upsert(name: str, spec: TopicSpec) -> None:
-        sink(
-            name,
-            "upsert-kafka",
-            spec.name,
-            message_schema(spec.message).primary_key(*spec.message.key).build(),
-            **{"key.format": "json", "value.format": "json"},
-        )
-
+    """The six output topics, each sink's schema from its message model (`schemas.outputs`),
+    exactly once as `kafka_tables.Sinks` says."""
+    sinks = Sinks(table_env, settings, bootstrap, transaction_timeout_ms, settings.transactional_id_prefix)
     clean = Schema.new_builder().column("port_code", "STRING").column("payload", "STRING").build()
-    sink(
+    sinks.sink(
         "clean_sink",
         "kafka",
         CLEAN.name,
         clean,
         **{"key.format": "raw", "key.fields": "port_code", "value.format": "raw", "value.fields-include": "EXCEPT_KEY"},
     )
-    sink("dead_letter_sink", "kafka", DEAD_LETTERS.name, message_schema(DEAD_LETTERS.message).build(), format="json")
-    (alert_key,) = ALERTS.message.key
-    sink(
-        "alert_sink",
-        "kafka",
-        ALERTS.name,
-        message_schema(ALERTS.message).build(),
-        **{"key.format": "raw", "key.fields": alert_key, "value.format": "json", "value.fields-include": "ALL"},
+    sinks.sink(
+        "dead_letter_sink", "kafka", DEAD_LETTERS.name, message_schema(DEAD_LETTERS.message).build(), format="json"
     )
-    upsert("throughput_sink", THROUGHPUT)
-    upsert("clearance_sink", CLEARANCE)
-    upsert("pipeline_counts_sink", PIPELINE_COUNTS)
-
-
-def message_schema(message: type[OutputMessage]) -> Schema.Builder:
-    """The Flink columns of an output message (its key's NOT NULL, as a primary key needs)."""
-    builder = Schema.new_builder()
-    for name, field in message.model_fields.items():
-        builder.column(name, flink_type(field) + (" NOT NULL" if name in message.key else ""))
-    return builder
+    sinks.alerts("alert_sink")
+    sinks.upsert("throughput_sink", THROUGHPUT)
+    sinks.upsert("clearance_sink", CLEARANCE)
+    sinks.upsert("pipeline_counts_sink", PIPELINE_COUNTS)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers")
-    parser.add_argument("--parallelism", type=int, default=None)
-    parser.add_argument(
-        "--bounded", action="store_true", help="read the raw topics from the start to their current end, then finish"
-    )
-    parser.add_argument("--explain", action="store_true", help="print the execution plan and exit")
-    args = parser.parse_args()
+    args = job_parser(__doc__, "the raw topics").parse_args()
     settings = PipelineSettings()
 
     env, table_env = stream_environments(FlinkSettings(), PrivacySettings(), args.parallelism)
