@@ -106,12 +106,22 @@ def minute_aggregates(env: TableEnvironment, clean: Table) -> Table:
 @dataclass
 class PortState:
     """What the forecast keeps of one port of a key: its recent aggregates, the minute span of
-    its releases and its early warning."""
+    its releases, its early warning, and the crossings of minutes not yet forecast from (when
+    the watermark jumps minutes at once, a later minute's row comes before an earlier minute's
+    timer: the forecast at t must not see releases from t on)."""
 
     aggregates: MinuteAggregates
     warning: EarlyWarning
     first_minute: int  # the first minute it released in
-    last_minute: int  # the latest
+    last_minute: int  # the latest in `aggregates`
+    pending: dict[int, list[tuple[int, float, str]]] = field(default_factory=dict)  # queued, clearance, lane
+
+    def release_before(self, t: int) -> None:
+        """Moves the pending crossings released before minute t into the aggregates."""
+        for minute in sorted(m for m in self.pending if m < t):
+            for queued, clearance, lane in self.pending.pop(minute):
+                self.aggregates.add(queued, minute, clearance, lane)
+            self.last_minute = max(self.last_minute, minute)
 
     def issues_at(self, t: int) -> bool:
         """Whether minute t gets a forecast: after its first release, at most the longest
@@ -163,14 +173,14 @@ def iso_minute(minute: int) -> str:
 
 
 def add_minute(ports: MutableMapping[str, PortState], row: MinuteRow, threshold_s: float) -> int:
-    """Adds a minute's releases of one port (a new port's early warning on `threshold_s`);
-    returns the minute whose forecasts they complete (its timer)."""
+    """Adds a minute's releases of one port, pending until the forecast of the minute after
+    (a new port's early warning on `threshold_s`); returns that minute (its timer)."""
     state = ports.get(row.port_code)
     if state is None:
         state = PortState(MinuteAggregates(), EarlyWarning(threshold_s), row.minute, row.minute)
-    for queued, clearance, lane in zip(row.queued_minutes, row.clearances_s, row.lanes, strict=True):
-        state.aggregates.add(queued, row.minute, clearance, lane)
-    state.last_minute = max(state.last_minute, row.minute)
+    state.first_minute = min(state.first_minute, row.minute)
+    crossings = zip(row.queued_minutes, row.clearances_s, row.lanes, strict=True)
+    state.pending.setdefault(row.minute, []).extend(crossings)
     ports[row.port_code] = state
     return row.minute + 1
 
@@ -191,6 +201,7 @@ def issue(
     warnings: dict[str, WarningEvent] = {}
     in_30: dict[str, float] = {}
     for code, state in sorted(ports.items()):
+        state.release_before(t)
         if not state.issues_at(t):
             continue
         profile = profiles[(code, kind, direction)]

@@ -93,10 +93,11 @@ def rows_of(crossings: list[Crossing]) -> dict[int, list[MinuteRow]]:
     return by_minute
 
 
-def run(crossings: list[Crossing]) -> tuple[list[dict], list[dict], list[int]]:
-    """The keyed logic as ForecastFunction runs it: the rows of minute m, then the timer of
-    m + 1 (the watermark passes both at once), each timer setting the next; after the last row,
-    the final watermark fires every timer left. Returns the forecasts, alerts and timers fired."""
+def run(crossings: list[Crossing], jump: int) -> tuple[list[dict], list[dict], list[int]]:
+    """The keyed logic as ForecastFunction runs it, the watermark passing `jump` minutes with
+    releases at once: their rows come first, then the timers up to the minute after them, each
+    timer setting the next; after the last row, the final watermark fires every timer left.
+    Returns the forecasts, alerts and timers fired."""
     ports: dict = {}
     timers: list[int] = []
     fired, forecasts, alerts = [], [], []
@@ -113,10 +114,13 @@ def run(crossings: list[Crossing]) -> tuple[list[dict], list[dict], list[int]]:
             if issued.next_minute is not None:
                 heapq.heappush(timers, issued.next_minute)
 
-    for minute, rows in sorted(rows_of(crossings).items()):
-        fire(minute)
-        for row in rows:
-            heapq.heappush(timers, add_minute(ports, row, THRESHOLD_S[row.port_code]))
+    by_minute = rows_of(crossings)
+    minutes = sorted(by_minute)
+    for i in range(0, len(minutes), jump):
+        for minute in minutes[i : i + jump]:
+            for row in by_minute[minute]:
+                heapq.heappush(timers, add_minute(ports, row, THRESHOLD_S[row.port_code]))
+        fire(minutes[min(i + jump, len(minutes)) - 1] + 1)
     fire(float("inf"))
     return forecasts, alerts, fired
 
@@ -139,10 +143,10 @@ def direct(crossings: list[Crossing]) -> dict[str, dict[int, list]]:
     return result
 
 
-@pytest.fixture(scope="module")
-def runs():
+@pytest.fixture(scope="module", params=[1, 7], ids=["minute-by-minute", "watermark-jumps-7-min"])
+def runs(request):
     crossings = scenario()
-    return crossings, run(crossings), direct(crossings)
+    return crossings, run(crossings, request.param), direct(crossings)
 
 
 def test_each_minute_of_each_port_gets_the_forecasts_of_the_model(runs):
@@ -213,19 +217,20 @@ def test_timers_stop_the_longest_horizon_after_the_last_release(runs):
     assert fired == list(range(min(c[2] for c in crossings) + 1, max(last.values()) + LAST_HORIZON_MIN + 1))
 
 
-def test_a_replay_gives_the_same_messages(runs):
+def test_a_replay_gives_the_same_messages_whatever_the_watermark_steps(runs):
     crossings, (forecasts, alerts, _), _ = runs
-    again_forecasts, again_alerts, _ = run(crossings)
+    again_forecasts, again_alerts, _ = run(crossings, 3)
     assert (again_forecasts, again_alerts) == (forecasts, alerts)
 
 
-def test_a_quiet_hour_between_releases_is_forecast_only_up_to_the_longest_horizon():
+@pytest.mark.parametrize("jump", [1, 7])
+def test_a_quiet_hour_between_releases_is_forecast_only_up_to_the_longest_horizon(jump):
     gap = 90  # minutes without a release
     crossings = [
         *releases("LIANTANG", range(BASE, BASE + 10), lambda m: USUAL_S),
         *releases("LIANTANG", range(BASE + 10 + gap, BASE + 20 + gap), lambda m: USUAL_S),
     ]
-    forecasts, _, fired = run(crossings)
+    forecasts, _, fired = run(crossings, jump)
     minutes = sorted({f["issued_at"] for f in forecasts})
     expected = sorted(
         {iso_minute(t) for m in {c[2] for c in crossings} for t in range(m + 1, m + LAST_HORIZON_MIN + 1)}
