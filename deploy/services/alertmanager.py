@@ -39,7 +39,7 @@ def config_text(settings: AlertmanagerSettings) -> str:
     config = {
         "route": {
             "receiver": receiver["name"],
-            "group_by": ["alertname", "port", "kind"],
+            "group_by": ["alertname", "port", "kind", "episode_type"],  # early warnings apart
             "group_wait": duration(settings.group_wait_s),
             "group_interval": duration(settings.group_interval_s),
             "repeat_interval": duration(settings.repeat_interval_s),

@@ -137,13 +137,20 @@ def _consumer(job: str, prometheus: dict, settings: StatusSettings, problems: li
     return entry
 
 
+OPEN_SPIKES = ('alertname="ClearanceSpike"', 'episode_type!="forecast"')  # Alertmanager matchers
+
+
 def _episodes(alertmanager: dict, settings: StatusSettings) -> int | None:
-    """Open clearance-spike episodes: the active ClearanceSpike alerts in Alertmanager."""
+    """Open clearance-spike episodes: the active ClearanceSpike alerts in Alertmanager that are
+    no early warning (those carry episode_type=forecast)."""
     if not alertmanager.get("running"):
         return None
-    matcher = urllib.parse.quote('alertname="ClearanceSpike"')
+    matchers = "&".join(
+        f"filter={urllib.parse.quote(matcher)}"
+        for matcher in ('alertname="ClearanceSpike"', 'episode_type!="forecast"')
+    )
     try:
-        alerts = _get(f"{alertmanager['url']}/api/v2/alerts?active=true&filter={matcher}", settings.timeout_s)
+        alerts = _get(f"{alertmanager['url']}/api/v2/alerts?active=true&{matchers}", settings.timeout_s)
     except (urllib.error.URLError, OSError, ValueError):
         return None
     return len({alert["labels"].get("episode_id") for alert in alerts})

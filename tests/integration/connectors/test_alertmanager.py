@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from connectors.alerts.dispatcher import Dispatcher
 from connectors.alerts.settings import AlertSettings
+from pipeline.commands.status import OPEN_SPIKES
 from schemas.ports import load_ports
 from tests.integration.connectors.test_alert_dispatcher import produce_alerts, wait_for
 
@@ -201,3 +203,33 @@ def test_a_restarted_dispatcher_keeps_posting_the_open_episodes_it_finds_in_aler
         produce_alerts(bootstrap, topic, [resolved])
         assert wait_for(lambda: notified(alertmanager, episode) == ["firing", "resolved"], 20)
     assert in_alertmanager(alertmanager, episode) == []
+
+
+def test_an_early_warning_is_notified_apart_from_a_spike_and_not_counted_as_one(kafka_broker, alertmanager):
+    bootstrap, tag = kafka_broker.bootstrap, uuid.uuid4().hex[:8]
+    topic = f"am-{tag}"
+    spike, _ = surge("LIANTANG", "truck")
+    warning = {
+        **spike,
+        "episode_id": str(uuid.uuid4()),
+        "severity": "early-warning",
+        "episode_type": "forecast",
+        "advice_port_code": "SHENZHEN_BAY",
+        "advice_forecast_s": 600.0,
+        "advice_difference_min": 25.0,
+    }
+    produce_alerts(bootstrap, topic, [spike, warning])
+    episodes = {spike["episode_id"], warning["episode_id"]}
+    with Running(bootstrap, topic, f"am-{tag}", alertmanager.url):
+        assert wait_for(lambda: all(notified(alertmanager, episode) == ["firing"] for episode in episodes), 20)
+        with alertmanager.receiver.lock:
+            groups = [
+                {alert["labels"]["episode_id"] for alert in request.body["alerts"]} & episodes
+                for request in alertmanager.receiver.requests
+            ]
+        assert sorted(sorted(group) for group in groups if group) == sorted(
+            [[spike["episode_id"]], [warning["episode_id"]]]
+        )
+        matchers = "&".join(f"filter={urllib.parse.quote(m)}" for m in (*OPEN_SPIKES, 'port="LIANTANG"'))
+        counted = {alert["labels"]["episode_id"] for alert in alertmanager.request(f"/api/v2/alerts?{matchers}")}
+        assert counted == {spike["episode_id"]}
