@@ -8,8 +8,8 @@ port, kind, direction and minute on per-minute aggregates of the clean crossings
   and direction (diversion advice needs them). It keeps per port the aggregates of the last
   `HISTORY_MIN` minutes and the early warning's state, and when the watermark passes minute t
   (every release before t final) issues the forecasts of t for each port, and steps its early
-  warning with the 30-minute forecast. The logic is `add_minute` and `issue` on plain
-  `PortState`s, so it runs without Flink too.
+  warning with the 30-minute forecast. The logic is `add_minute` and `fire` on a plain
+  `KeyState`, so it runs without Flink too.
 
 Minutes are epoch minutes (UTC); the profiles are per Shenzhen minute of day (UTC+8), so
 `day_offset_min` is 480. A port is forecast each minute up to the longest horizon after a
@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyflink.common import Row, Types
 from pyflink.common.typeinfo import TypeInformation
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
-from pyflink.datastream.state import MapStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import Table, TableEnvironment
 
 from pipeline.transforms.forecast import (
@@ -160,8 +160,8 @@ class MinuteRow:
 
 @dataclass
 class Issued:
-    """What minute t gives one key: forecast and alert messages (field dicts of their models)
-    and whether the next minute needs its timer."""
+    """What minutes give one key: forecast and alert messages (field dicts of their models)
+    and the next minute that needs its timer, if any."""
 
     forecasts: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
@@ -232,7 +232,44 @@ def issue(
     for code, state in ports.items():
         state.prune(t)
         ports[code] = state
-    if any(state.issues_at(t + 1) for state in ports.values()):
+    return issued
+
+
+@dataclass
+class KeyState:
+    """What the forecast keeps of one kind and direction: its ports, and the last minute it
+    issued."""
+
+    ports: dict[str, PortState] = field(default_factory=dict)
+    issued_through: int | None = None
+
+
+def fire(
+    state: KeyState,
+    kind: str,
+    direction: str,
+    t: int,
+    profiles: Mapping[ProfileKey, Profile],
+    registry: PortRegistry,
+) -> Issued:
+    """The timer of minute t: `issue` for every minute after the last issued (the first: after
+    the first release), up to t, and the next minute's timer while a port still issues. A timer
+    of a minute already issued gives nothing: PyFlink hands the timers a function registers to
+    the JVM after the bundle, so one registered for a minute the watermark has passed fires
+    again, or late."""
+    if state.issued_through is not None and t <= state.issued_through:
+        return Issued()
+    issued = Issued()
+    if state.issued_through is None:
+        start = min((port.first_minute + 1 for port in state.ports.values()), default=t)
+    else:
+        start = state.issued_through + 1
+    for minute in range(start, t + 1):
+        step = issue(state.ports, kind, direction, minute, profiles, registry)
+        issued.forecasts += step.forecasts
+        issued.alerts += step.alerts
+    state.issued_through = t
+    if any(port.issues_at(t + 1) for port in state.ports.values()):
         issued.next_minute = t + 1
     return issued
 
@@ -287,22 +324,22 @@ def minute_key(row: Row) -> str:
 
 class ForecastFunction(KeyedProcessFunction):
     """`add_minute` and `issue` on the stream of `minute_aggregates`, keyed by `minute_key`:
-    ClearanceForecast rows out, Alert rows to ALERTS_TAG. State: each port's PortState (map
-    state, pickled). Ports without a profile or not in the registry are skipped, logged once."""
+    ClearanceForecast rows out, Alert rows to ALERTS_TAG. State: the KeyState (pickled), read
+    and written once per row or timer (a few ports a key; the
+    Python state cache writes it back once per bundle). Ports without a profile or not in the
+    registry are skipped, logged once."""
 
     def __init__(self, profiles_json: str) -> None:
         self.profiles_json = profiles_json
         self.profiles: dict[ProfileKey, Profile] = {}
         self.registry: PortRegistry | None = None
         self.skipped: set[ProfileKey] = set()
-        self.ports = None
+        self.state = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.profiles = profiles_from_json(self.profiles_json)
         self.registry = load_ports()
-        self.ports = runtime_context.get_map_state(
-            MapStateDescriptor("ports", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
-        )
+        self.state = runtime_context.get_state(ValueStateDescriptor("forecast", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> None:
         key = (value.port_code, value.kind, value.direction)
@@ -312,30 +349,20 @@ class ForecastFunction(KeyedProcessFunction):
                 log.warning("no forecast for %s: no profile, or not a registered port", "/".join(key))
             return
         threshold = self.registry.get(value.port_code).clearance_threshold_s[value.kind]
-        minute = add_minute(_MapStateView(self.ports, [value.port_code]), MinuteRow.of(value), threshold)
+        state = self.state.value() or KeyState()
+        minute = add_minute(state.ports, MinuteRow.of(value), threshold)
+        self.state.update(state)
         ctx.timer_service().register_event_time_timer(minute * 60_000 - 1)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator:
         kind, direction = ctx.get_current_key().split("/")
         t = (timestamp + 1) // 60_000
-        issued = issue(_MapStateView(self.ports), kind, direction, t, self.profiles, self.registry)
+        state = self.state.value() or KeyState()
+        issued = fire(state, kind, direction, t, self.profiles, self.registry)
+        self.state.update(state)
         if issued.next_minute is not None:
             ctx.timer_service().register_event_time_timer(issued.next_minute * 60_000 - 1)
         for values in issued.forecasts:
             yield message_row(ClearanceForecast, values)
         for values in issued.alerts:
             yield ALERTS_TAG, message_row(Alert, values)
-
-
-class _MapStateView(dict):
-    """The PortStates of map state as a dict: read at once (all, or the ports named), each
-    written back when set."""
-
-    def __init__(self, state, codes: Iterable[str] | None = None) -> None:
-        self._state = state
-        entries = state.items() if codes is None else ((code, state.get(code)) for code in codes)
-        super().__init__((code, value) for code, value in entries if value is not None)
-
-    def __setitem__(self, code: str, value: PortState) -> None:
-        super().__setitem__(code, value)
-        self._state.put(code, value)

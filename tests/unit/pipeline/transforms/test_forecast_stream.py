@@ -12,7 +12,11 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from pyflink.common import Row, Types, WatermarkStrategy
+from pyflink.common.watermark_strategy import TimestampAssigner
 
+from deploy.services.settings import FlinkSettings
+from pipeline.runtime import stream_environments
 from pipeline.transforms.forecast import (
     MINUTES_PER_DAY,
     WARNING_HORIZON_MIN,
@@ -20,22 +24,29 @@ from pipeline.transforms.forecast import (
     Profile,
     diversion_advice,
     forecast,
+    profiles_to_json,
     warning_episodes,
 )
 from pipeline.transforms.forecast_stream import (
+    ALERTS_TAG,
     CLEAN_COLUMNS,
     DAY_OFFSET_MIN,
     EPISODE_NAMESPACE,
+    FORECAST_ROW,
     LAST_HORIZON_MIN,
+    ForecastFunction,
+    KeyState,
     MinuteRow,
     add_minute,
     clean_watermark,
+    fire,
     iso_minute,
-    issue,
     minute_aggregates,
+    minute_key,
 )
 from schemas.outputs import Alert, ClearanceForecast
 from schemas.ports import load_ports
+from schemas.privacy import PrivacySettings
 
 from .conftest import collect, json_table
 
@@ -98,17 +109,17 @@ def run(crossings: list[Crossing], jump: int) -> tuple[list[dict], list[dict], l
     releases at once: their rows come first, then the timers up to the minute after them, each
     timer setting the next; after the last row, the final watermark fires every timer left.
     Returns the forecasts, alerts and timers fired."""
-    ports: dict = {}
+    state = KeyState()
     timers: list[int] = []
     fired, forecasts, alerts = [], [], []
 
-    def fire(until: float) -> None:
+    def fire_until(until: float) -> None:
         while timers and timers[0] <= until:
             t = heapq.heappop(timers)
             while timers and timers[0] == t:  # a timer set twice fires once
                 heapq.heappop(timers)
             fired.append(t)
-            issued = issue(ports, KIND, DIRECTION, t, PROFILES, REGISTRY)
+            issued = fire(state, KIND, DIRECTION, t, PROFILES, REGISTRY)
             forecasts.extend(issued.forecasts)
             alerts.extend(issued.alerts)
             if issued.next_minute is not None:
@@ -119,9 +130,9 @@ def run(crossings: list[Crossing], jump: int) -> tuple[list[dict], list[dict], l
     for i in range(0, len(minutes), jump):
         for minute in minutes[i : i + jump]:
             for row in by_minute[minute]:
-                heapq.heappush(timers, add_minute(ports, row, THRESHOLD_S[row.port_code]))
-        fire(minutes[min(i + jump, len(minutes)) - 1] + 1)
-    fire(float("inf"))
+                heapq.heappush(timers, add_minute(state.ports, row, THRESHOLD_S[row.port_code]))
+        fire_until(minutes[min(i + jump, len(minutes)) - 1] + 1)
+    fire_until(float("inf"))
     return forecasts, alerts, fired
 
 
@@ -238,6 +249,74 @@ def test_a_quiet_hour_between_releases_is_forecast_only_up_to_the_longest_horizo
     assert minutes == expected
     assert iso_minute(BASE + 10 + LAST_HORIZON_MIN + 1) not in minutes  # the quiet minutes past the horizon
     assert len(fired) == len(set(fired)) == len(expected)
+
+
+def test_a_late_timer_catches_up_and_one_of_a_minute_already_issued_gives_nothing():
+    crossings = releases("LIANTANG", range(BASE, BASE + 10), lambda m: USUAL_S)
+    state = KeyState()
+    for row in (row for rows in rows_of(crossings).values() for row in rows):
+        add_minute(state.ports, row, THRESHOLD_S[row.port_code])
+
+    def minutes(issued) -> list[str]:
+        return sorted({f["issued_at"] for f in issued.forecasts})
+
+    # PyFlink hands a registered timer to the JVM after the bundle: it may fire late, or again
+    assert minutes(fire(state, KIND, DIRECTION, BASE + 5, PROFILES, REGISTRY)) == [
+        iso_minute(t) for t in range(BASE + 1, BASE + 6)
+    ]
+    caught_up = fire(state, KIND, DIRECTION, BASE + 8, PROFILES, REGISTRY)
+    assert minutes(caught_up) == [iso_minute(t) for t in (BASE + 6, BASE + 7, BASE + 8)]
+    assert caught_up.next_minute == BASE + 9
+    again = fire(state, KIND, DIRECTION, BASE + 7, PROFILES, REGISTRY)
+    assert (again.forecasts, again.alerts, again.next_minute) == ([], [], None)
+
+
+class _MinuteTime(TimestampAssigner):
+    """A minute row's event time: the end of its window, as `minute_aggregates` gives it."""
+
+    def extract_timestamp(self, value, record_timestamp) -> int:
+        return (value.minute + 1) * 60_000 - 1
+
+
+def test_the_process_function_in_flink_gives_what_the_logic_gives():
+    """ForecastFunction in the mini-cluster on the scenario's minute rows (the watermark far
+    ahead of the rows and timers handed over a bundle late): each forecast once, the same alerts."""
+    crossings = scenario()
+    names = ["port_code", "kind", "direction", "minute", "clearances_us", "queued_minutes", "lanes"]
+    rows = [
+        Row(
+            row.port_code,
+            KIND,
+            DIRECTION,
+            row.minute,
+            ",".join(str(round(c * 1_000_000)) for c in row.clearances_s),
+            ",".join(map(str, row.queued_minutes)),
+            ",".join(row.lanes),
+        )
+        for _, by_minute in sorted(rows_of(crossings).items())
+        for row in by_minute
+    ]
+    types = [Types.STRING()] * 3 + [Types.LONG()] + [Types.STRING()] * 3
+    env, _ = stream_environments(FlinkSettings(), PrivacySettings(), 2)
+    stream = env.from_collection(rows, type_info=Types.ROW_NAMED(names, types)).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(_MinuteTime())
+    )
+    out = stream.key_by(minute_key, key_type=Types.STRING()).process(
+        ForecastFunction(profiles_to_json(PROFILES)), output_type=FORECAST_ROW
+    )
+    alerts = out.get_side_output(ALERTS_TAG).map(lambda r: ("alert", tuple(r)), output_type=Types.PICKLED_BYTE_ARRAY())
+    forecasts = out.map(lambda r: ("forecast", tuple(r)), output_type=Types.PICKLED_BYTE_ARRAY())
+    with forecasts.union(alerts).execute_and_collect() as results:
+        got = list(results)
+
+    want_forecasts, want_alerts, _ = run(crossings, 1)
+    assert sorted(r for kind, r in got if kind == "forecast") == sorted(
+        tuple(f[name] for name in ClearanceForecast.model_fields) for f in want_forecasts
+    )
+    assert [r for kind, r in got if kind == "alert"] == [
+        tuple(a[name] for name in Alert.model_fields) for a in want_alerts
+    ]
+    assert want_alerts  # the scenario raises and resolves a warning
 
 
 # --- the SQL minute aggregates ------------------------------------------------------------------
