@@ -25,6 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_PACKAGES = ("pipeline", "schemas", "connectors", "deploy")
 JOB_SCRIPT = REPO_ROOT / "pipeline" / "jobs" / "crossings.py"
 JOB_NAME = "crossings"  # what JOB_SCRIPT runs as, on a cluster too
+FORECAST_JOB_SCRIPT = REPO_ROOT / "pipeline" / "jobs" / "forecast.py"
+FORECAST_JOB_NAME = "crossings-forecast"  # what FORECAST_JOB_SCRIPT runs as
 REPORTER_FACTORY = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
 STOP_GRACE_S = 10.0  # a stopped run's JVM gets this long after SIGTERM, then SIGKILL
 

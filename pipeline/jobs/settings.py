@@ -40,5 +40,13 @@ class PipelineSettings(BaseSettings):
         "at once, a record may come twice after a failure (every output is keyed: readers drop copies)",
     )
     checkpoint_dir: Path = Field(Path("var/checkpoints"), description="where checkpoints and savepoints go")
-    transactional_id_prefix: str = Field("crossings-job", description="unique per job deployment")
-    consumer_group: str = Field("crossings-job", description="Kafka consumer group of the job's sources")
+    transactional_id_prefix: str = Field(
+        "crossings-job", description="unique per job deployment (the forecast job's: this + -forecast)"
+    )
+    consumer_group: str = Field(
+        "crossings-job", description="Kafka consumer group of the job's sources (the forecast job's: this + -forecast)"
+    )
+    forecast_profile: Path = Field(
+        Path("var/forecast/profiles.json"),
+        description="the forecast job's profiles (JSON): arrivals, usual p90, lane service per port, kind, direction",
+    )
