@@ -1,5 +1,5 @@
 """Subcommand groups of `crossings`; each module has `register(subparsers)`."""
 
-from pipeline.commands import alerts, demo, events, grafana, job, load, report, services, status, warehouse
+from pipeline.commands import alerts, demo, events, forecast, grafana, job, load, report, services, status, warehouse
 
-COMMAND_GROUPS = (services, status, events, job, warehouse, load, alerts, grafana, report, demo)
+COMMAND_GROUPS = (services, status, events, job, forecast, warehouse, load, alerts, grafana, report, demo)

@@ -20,6 +20,11 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ),
     ("job", "submit"): ("crossings job submit", "crossings job submit --from-savepoint PATH"),
     ("job", "stop"): ("crossings job stop",),
+    ("forecast", "run"): (
+        "crossings forecast run",
+        "crossings forecast run --profile var/forecast/profiles.json --bounded",
+    ),
+    ("forecast", "submit"): ("crossings forecast submit",),
     ("load",): ("crossings load", "crossings load --once --json"),
     ("migrate",): ("crossings migrate",),
     ("sql",): (

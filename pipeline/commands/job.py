@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.services.settings import FlinkSettings
@@ -14,17 +15,7 @@ from pipeline.runtime import JOB_NAME, JOB_SCRIPT, run_local, running_job_id, st
 def register(groups: argparse._SubParsersAction) -> None:
     parser = groups.add_parser("job", help="the streaming job: validation, dedup, windows, alerts")
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    run_parser = actions.add_parser("run", help="run it in the local mini-cluster until stopped (Ctrl-C)")
-    run_parser.add_argument("--parallelism", type=int, default=1)
-    submit_parser = actions.add_parser(
-        "submit", help="submit it to the standalone cluster (`crossings services up`) and return"
-    )
-    submit_parser.add_argument(
-        "--parallelism",
-        type=int,
-        help=f"default FLINK_PARALLELISM, else {FlinkSettings.model_fields['parallelism'].default}",
-    )
-    submit_parser.add_argument("--wait", action="store_true", help="wait for the job to end (with --bounded)")
+    run_parser, submit_parser = run_and_submit(actions, "the raw topics")
     submit_parser.add_argument(
         "--from-savepoint", metavar="PATH", help="start from a savepoint (the path `crossings job stop` printed)"
     )
@@ -38,20 +29,40 @@ def register(groups: argparse._SubParsersAction) -> None:
         help="where the savepoint goes (default PIPELINE_CHECKPOINT_DIR/savepoints)",
     )
     stop_parser.set_defaults(handler=stop_job)
-    for action in (run_parser, submit_parser):
-        action.add_argument(
-            "--bounded",
-            action="store_true",
-            help="read the raw topics from the start to their current end, then finish",
-        )
     run_parser.set_defaults(handler=run)
     submit_parser.set_defaults(handler=submit_job)
 
 
-def job_args(args: argparse.Namespace, parallelism: int) -> list[str]:
+def run_and_submit(
+    actions: argparse._SubParsersAction, reads: str
+) -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The `run` and `submit` actions of a job reading `reads`, with what both take."""
+    run_parser = actions.add_parser("run", help="run it in the local mini-cluster until stopped (Ctrl-C)")
+    run_parser.add_argument("--parallelism", type=int, default=1)
+    submit_parser = actions.add_parser(
+        "submit", help="submit it to the standalone cluster (`crossings services up`) and return"
+    )
+    submit_parser.add_argument(
+        "--parallelism",
+        type=int,
+        help=f"default FLINK_PARALLELISM, else {FlinkSettings.model_fields['parallelism'].default}",
+    )
+    submit_parser.add_argument("--wait", action="store_true", help="wait for the job to end (with --bounded)")
+    for action in (run_parser, submit_parser):
+        action.add_argument(
+            "--bounded",
+            action="store_true",
+            help=f"read {reads} from the start to the current end, then finish",
+        )
+    return run_parser, submit_parser
+
+
+def job_args(args: argparse.Namespace, parallelism: int, *options: str) -> list[str]:
+    """A job script's arguments: the broker, its `options`, parallelism and boundedness."""
     return [
         "--bootstrap",
         kafka_bootstrap(),
+        *options,
         "--parallelism",
         str(parallelism),
         *(["--bounded"] if args.bounded else []),
@@ -63,32 +74,41 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cluster_rest() -> str:
+def cluster_rest() -> str:
     flink = local_stack().status()["flink"]
     if not flink["running"]:
         raise UserError("no Flink cluster: run `crossings services up`")
     return flink["rest"]
 
 
-def submit_job(args: argparse.Namespace) -> int:
+def submit_script(
+    script: Path, args: argparse.Namespace, arguments: Callable[[int], list[str]], **options: str | None
+) -> int:
+    """Submit a job script with `arguments(parallelism)` to the cluster of `crossings services up`."""
     flink = FlinkSettings()
     parallelism = flink.parallelism if args.parallelism is None else args.parallelism
     output = submit(
-        JOB_SCRIPT,
-        job_args(args, parallelism),
-        _cluster_rest(),
+        script,
+        arguments(parallelism),
+        cluster_rest(),
         parallelism,
         timeout_s=None,
         flink=flink,
         detached=not args.wait,
-        from_savepoint=args.from_savepoint,
+        **options,
     )
     print(output.strip().splitlines()[-1] if output.strip() else "submitted")
     return 0
 
 
+def submit_job(args: argparse.Namespace) -> int:
+    return submit_script(
+        JOB_SCRIPT, args, lambda parallelism: job_args(args, parallelism), from_savepoint=args.from_savepoint
+    )
+
+
 def stop_job(args: argparse.Namespace) -> int:
-    rest = _cluster_rest()
+    rest = cluster_rest()
     directory = args.savepoint_dir or PipelineSettings().checkpoint_dir / "savepoints"
     path = stop_with_savepoint(rest, running_job_id(rest, JOB_NAME), directory, timeout_s=600)
     print(f"stopped with a savepoint: {path}\nresume: crossings job submit --from-savepoint {path}")

@@ -27,6 +27,7 @@ def test_help_lists_every_subcommand():
         "generate",
         "replay",
         "job",
+        "forecast",
         "load",
         "migrate",
         "sql",
