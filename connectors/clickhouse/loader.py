@@ -1,13 +1,14 @@
-"""The loader: the job's output topics into their ClickHouse tables, at least once.
+"""The loader: the jobs' output topics into their ClickHouse tables, at least once.
 
-One consumer group (`GroupReader`: read_committed, no auto-commit) reads the six output topics;
-each topic feeds one table, and each table has one batch (`TableBatch`) flushed when it holds
-`batch_rows` rows or is `batch_wait_ms` old. A flush inserts the batch through the one
-`Warehouse` of the run, retrying with capped exponential backoff while the insert fails (the
-batch is never dropped), and only then commits the offsets of the records it covers. A crash
-between the insert and the commit redelivers those records: the tables are ReplacingMergeTrees
-whose sort key (or `version` = Kafka offset) makes the second copy collapse, so counts read
-with FINAL / uniqExact stay exact.
+One consumer group (`GroupReader`: read_committed, no auto-commit) reads the output topics of
+the crossings job and the forecast job; each topic feeds one table, and each table has one
+batch (`TableBatch`) flushed when it holds `batch_rows` rows or is `batch_wait_ms` old. A flush
+inserts the batch through the one `Warehouse` of the run, retrying with capped exponential
+backoff while the insert fails (the batch is never dropped), and only then commits the offsets
+of the records it covers. A crash between the insert and the commit redelivers those records:
+the tables are ReplacingMergeTrees whose sort key (or `version` = Kafka offset) makes the
+second copy collapse, so counts read with FINAL / uniqExact stay exact. Output topics that do
+not exist yet (a job not started) are created first, so the loader can wait for them.
 
 A batch ClickHouse refuses for good (`RefusedError`: a bad value, a type the table does not
 take, too many partitions in one insert) is tried `refused_tries` times, then split in halves:
@@ -38,6 +39,7 @@ from uuid import UUID
 
 import orjson
 from confluent_kafka import KafkaException
+from kafka.errors import KafkaError
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -53,7 +55,19 @@ from connectors.kafka.consumer import (
     Record,
     labelled,
 )
-from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT, TopicSpec
+from connectors.kafka.topics import (
+    ALERTS,
+    CLEAN,
+    CLEARANCE,
+    DEAD_LETTERS,
+    FORECAST,
+    FORECAST_JOB_OUTPUTS,
+    JOB_OUTPUTS,
+    PIPELINE_COUNTS,
+    THROUGHPUT,
+    TopicSpec,
+    ensure_topics,
+)
 from connectors.retry import Backoff, retry
 from schemas.outputs import OutputMessage
 
@@ -177,8 +191,17 @@ def reject_row(target: Target, partition: int, offset: int, row: tuple, error: s
     return target.table, target.topic, partition, offset, error[:REJECT_CLIP], values[:REJECT_CLIP]
 
 
-# the event-time columns of each table: the newest value loaded is its freshness
-EVENT_TIME_COLUMNS = ("released_at", "window_end", "received_minute", "started_at", "ended_at", "detected_at")
+# the event-time columns of each table: the newest value loaded is its freshness (a forecast's
+# is the minute it was issued, not the future minute it is for)
+EVENT_TIME_COLUMNS = (
+    "released_at",
+    "window_end",
+    "received_minute",
+    "started_at",
+    "ended_at",
+    "detected_at",
+    "issued_at",
+)
 
 
 @dataclass(frozen=True)
@@ -216,6 +239,8 @@ def message_target(spec: TopicSpec, table: str) -> Target:
     return Target(spec.name, table, message_columns(spec.message), message_row(spec.message))
 
 
+# every output topic of the jobs, by name
+OUTPUT_TOPICS = {spec.name: spec for spec in (*JOB_OUTPUTS, *FORECAST_JOB_OUTPUTS)}
 TARGETS = {
     target.topic: target
     for target in (
@@ -225,6 +250,7 @@ TARGETS = {
         message_target(PIPELINE_COUNTS, "pipeline_counts"),
         message_target(ALERTS, "alerts"),
         message_target(DEAD_LETTERS, "dead_letters"),
+        message_target(FORECAST, "clearance_forecast"),
     )
 }
 
@@ -513,8 +539,10 @@ class Loader(ConsumeLoop):
         self.sink = WarehouseSink(warehouse, self.settings, self.stats, self.stop, self._commit, self.insert_seconds)
         if subscribe:
             try:
+                # a job not started yet has not created its outputs: the loader waits for them
+                ensure_topics(bootstrap, [OUTPUT_TOPICS[topic] for topic in targets if topic in OUTPUT_TOPICS])
                 self.reader.subscribe()
-            except KafkaException as error:
+            except (KafkaException, KafkaError) as error:
                 self.reader.close()
                 raise WarehouseError(f"cannot read the job's outputs: {error}") from error
 

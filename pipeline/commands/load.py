@@ -10,7 +10,6 @@ from connectors.clickhouse import open_warehouse
 from connectors.clickhouse.loader import Loader
 from connectors.clickhouse.migrations import migrate
 from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
-from connectors.kafka.topics import JOB_OUTPUTS, ensure_topics
 from pipeline.commands.common import kafka_bootstrap, log_to_console, stop_on_signals
 
 
@@ -39,7 +38,6 @@ def run_load(args: argparse.Namespace) -> int:
     options = {"group_id": args.group, "batch_rows": args.batch_rows, "batch_wait_ms": args.max_wait_ms}
     settings = LoaderSettings(**{name: value for name, value in options.items() if value is not None})
     bootstrap = kafka_bootstrap()
-    ensure_topics(bootstrap, JOB_OUTPUTS)
     clickhouse = ClickHouseSettings()
     with stop_on_signals() as stop, open_warehouse(clickhouse) as warehouse:
         migrate(warehouse, clickhouse)

@@ -105,6 +105,7 @@ def test_every_table_of_the_loader_is_a_freshness_label_once_it_has_rows():
         "alerts",
         "dead_letters",
         "pipeline_counts",
+        "clearance_forecast",
     }
     for target in TARGETS.values():
         times = ("_at", "window_", "minute")

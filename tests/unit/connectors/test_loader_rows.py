@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
 
 from connectors.clickhouse.loader import TARGETS, RowError, timestamp
-from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, PIPELINE_COUNTS, THROUGHPUT
+from connectors.kafka.topics import ALERTS, CLEAN, CLEARANCE, DEAD_LETTERS, FORECAST, PIPELINE_COUNTS, THROUGHPUT
 
 TRUCK = {
     "event_id": "446ca2a9-ba97-4421-ab3f-aaf33c1fed41",
@@ -44,6 +46,7 @@ def test_every_output_topic_has_its_table():
         PIPELINE_COUNTS.name: "pipeline_counts",
         ALERTS.name: "alerts",
         DEAD_LETTERS.name: "dead_letters",
+        FORECAST.name: "clearance_forecast",
     }
 
 
@@ -154,6 +157,31 @@ def test_windows_counts_and_alerts_carry_the_offset_as_version():
         offset=7,
     )
     assert raised["ended_at"] is None and raised["started_at"] == "2024-05-01 08:00:00" and raised["version"] == 7
+
+
+def test_a_forecast_keeps_its_issue_and_target_minutes_and_the_offset_as_version():
+    forecast = {
+        "issued_at": "2024-05-01T08:00:00Z",
+        "port_code": "SHENZHEN_BAY",
+        "kind": "traveller",
+        "direction": "exit",
+        "horizon_min": 30,
+        "target_at": "2024-05-01T08:30:00Z",
+        "p90_s": 1980.5,
+        "usual_p90_s": 600.0,
+        "queue": 41.25,
+        "capacity_per_min": 2.5,
+        "arrival_ratio": 1.8,
+    }
+    row = convert(FORECAST.name, forecast, offset=7)
+    assert (row["issued_at"], row["target_at"]) == ("2024-05-01 08:00:00", "2024-05-01 08:30:00")
+    assert {k: row[k] for k in forecast if not k.endswith("_at")} == {
+        k: v for k, v in forecast.items() if not k.endswith("_at")
+    }
+    assert row["version"] == 7
+    # its freshness is the minute it was issued, not the future minute it is for
+    target = TARGETS[FORECAST.name]
+    assert target.newest([tuple(row.values())]) == datetime(2024, 5, 1, 8, tzinfo=UTC).timestamp()
 
 
 def test_a_dead_letter_keeps_its_raw_coordinates_and_payload():

@@ -11,13 +11,13 @@ from uuid import UUID
 import pytest
 
 from connectors.clickhouse.loader import TARGETS, message_columns
-from connectors.kafka.topics import JOB_OUTPUTS
+from connectors.kafka.topics import FORECAST, JOB_OUTPUTS
 from schemas.outputs import Alert, base_type, flink_type, is_optional
 from tests.unit.connectors.clickhouse_wire import declared_columns
 
 REPO = Path(__file__).resolve().parents[3]
 ALERT_OPERATOR = REPO / "pipeline" / "jvm" / "crossings" / "flink" / "AlertEpisodes.java"
-MESSAGES = [spec for spec in JOB_OUTPUTS if spec.message is not None]
+MESSAGES = [spec for spec in (*JOB_OUTPUTS, FORECAST) if spec.message is not None]
 # ClickHouse types a model's field type can be inserted into
 COMPATIBLE = {
     datetime: r"DateTime(64)?\(.*\)",
