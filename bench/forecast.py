@@ -1,22 +1,29 @@
-"""`make bench-forecast`: the clearance forecast (pipeline/transforms/forecast.py) against
-persistence and seasonal baselines on simulated days where the truth is known, and the lead
-time of its early warnings. Prints one JSON document.
+"""`make bench-forecast`: the clearance forecast as the forecast job issues it
+(pipeline/transforms/forecast_stream.py on the model of pipeline/transforms/forecast.py)
+against persistence and seasonal baselines on simulated days where the truth is known, and the
+lead time of its early warnings. Prints one JSON document.
 
 - Profile: learnt from `--history-days` normal days of other seeds (never an evaluated day).
+- The job: each simulated day's crossings as the rows of `minute_aggregates` (per port, kind,
+  direction and released minute: clearance, queued minute, lane) go into `add_minute` minute by
+  minute, and the job's timer (`fire`, which calls `issue`) runs at every minute (epoch
+  minutes, `DAY_OFFSET_MIN`), so the forecast at t sees only the crossings released before t.
+  Its state runs on across consecutive days, from a warm-up day that is not evaluated.
 - Error: the evaluation week is 7 simulated days with the scenarios (normal, surge, demo-day,
-  port-closed), after a day 0 that only feeds the seasonal baseline. At every minute t of every
-  port, kind and direction, each horizon h: the forecast of the p90 of the 5-minute window
-  ending at t + h against that window's p90 (where it and the window ending at t hold >= 5
-  crossings), the persistence baseline (the p90 now) and the seasonal one (the p90 of the same
-  window the day before, else persistence). MAE in minutes.
+  port-closed), after a day 0 that only feeds the seasonal baseline and the job's state. At
+  every minute t of every port, kind and direction, each horizon h: the forecast issued at t of
+  the p90 of the 5-minute window ending at t + h against that window's p90 (where it and the
+  window ending at t hold >= 5 crossings), the persistence baseline (the p90 now) and the
+  seasonal one (the p90 of the same window the day before, else persistence). MAE in minutes.
 - Lead time: on a demo-day, the clearance alert is raised by 3 consecutive windows above the
-  port's threshold (alerts.py's rule, recomputed here), the early warning by the module's rule
-  (`warning_episodes`: 3 consecutive minutes whose 30-minute forecast is above it); for each
-  effect (the Shenzhen Bay surge from 08:00, the Huanggang closure from
-  13:00) the first alert from its start against the warning raised since then.
-  Lead = alert minute - warning minute.
-- False warnings: 7 normal days; an early-warning episode (3 minutes above raise, resolved after
-  5 minutes below 80 %, like the alerts) that no clearance alert follows within 60 minutes.
+  port's threshold (alerts.py's rule, recomputed here), the early warning is the job's (raised
+  by `issue`: 3 consecutive minutes whose 30-minute forecast is above it, a closed
+  port counting as below); for each effect (the Shenzhen Bay surge from 08:00, the Huanggang
+  closure from 13:00) the first alert from its start against the warning raised since then
+  and still open when it comes, else the first raised after it. Lead = alert minute - warning
+  minute.
+- False warnings: 7 normal days; an early warning the job raises (resolved after 5 minutes
+  below 80 %, like the alerts) that no clearance alert follows within 60 minutes.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ import platform
 import subprocess
 import time
 from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import SecretStr
 
@@ -38,12 +47,11 @@ from pipeline.transforms.forecast import (
     MINUTES_PER_DAY,
     MinuteAggregates,
     Profile,
-    forecast,
     learn_profile,
-    warning_episodes,
 )
+from pipeline.transforms.forecast_stream import KeyState, MinuteRow, add_minute, fire
 from schemas.enums import Kind
-from schemas.ports import SHENZHEN_TZ, load_ports
+from schemas.ports import SHENZHEN_TZ, PortRegistry, load_ports
 from schemas.privacy import Pseudonymiser
 
 WEEK = ("normal", "surge", "demo-day", "port-closed", "normal", "demo-day", "normal")
@@ -57,15 +65,64 @@ LEAD_CASES = {
 TARGET_GAIN = 0.20
 TARGET_LEAD_MIN = 15
 TARGET_FALSE_PER_PORT_WEEK = 1
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
 
 Key = tuple[str, str, str]
+StreamKey = tuple[str, str]  # kind, direction: the job's key
 
 
-def simulate_day(
-    day: date, seed: int, scenario: str, scale: float
-) -> tuple[dict[Key, MinuteAggregates], dict[Key, dict[str, list[float]]]]:
-    """Per key, the minute aggregates of one local day (minutes after local midnight; events
-    released after the day are left out) and service times per lane."""
+class Crossing(Protocol):
+    port_code: str
+    kind: Any
+    direction: Any
+    lane_id: str
+    queued_at: datetime
+    released_at: datetime
+
+
+@dataclass
+class Day:
+    """One simulated local day: per key its minute aggregates (minutes after local midnight;
+    events released after the day are left out) and service times per lane, and per kind and
+    direction the job's minute rows by epoch minute."""
+
+    origin: int  # the epoch minute of local midnight
+    aggregates: dict[Key, MinuteAggregates]
+    services: dict[Key, dict[str, list[float]]]
+    rows: dict[StreamKey, dict[int, list[MinuteRow]]]
+
+
+def epoch_minute(at: datetime) -> int:
+    return (at - EPOCH) // MINUTE
+
+
+class MinuteRows:
+    """The rows `minute_aggregates` gives for the crossings added: per kind and direction, by
+    epoch minute of release, one row per port (ports in name order) with each crossing's
+    clearance (exact to the microsecond), queued minute and lane."""
+
+    def __init__(self) -> None:
+        self._grouped: dict[tuple[StreamKey, int, str], tuple[list[float], list[int], list[str]]] = defaultdict(
+            lambda: ([], [], [])
+        )
+
+    def add(self, c: Crossing) -> None:
+        clearances, queued, lanes = self._grouped[
+            ((str(c.kind), str(c.direction)), epoch_minute(c.released_at), c.port_code)
+        ]
+        clearances.append((c.released_at - c.queued_at).total_seconds())
+        queued.append(epoch_minute(c.queued_at))
+        lanes.append(c.lane_id)
+
+    def rows(self) -> dict[StreamKey, dict[int, list[MinuteRow]]]:
+        result: dict[StreamKey, dict[int, list[MinuteRow]]] = defaultdict(lambda: defaultdict(list))
+        for (key, minute, port), (clearances, queued, lanes) in sorted(self._grouped.items()):
+            result[key][minute].append(MinuteRow(port, minute, clearances, queued, lanes))
+        return result
+
+
+def simulate_day(day: date, seed: int, scenario: str, scale: float) -> Day:
     start = datetime.combine(day, datetime.min.time(), SHENZHEN_TZ)
     source = SimulatorSource(
         start,
@@ -79,6 +136,7 @@ def simulate_day(
     origin = start.astimezone(UTC)
     aggregates: dict[Key, MinuteAggregates] = defaultdict(MinuteAggregates)
     services: dict[Key, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    rows = MinuteRows()
     for event in source.events():
         released = int((event.released_at - origin).total_seconds() // 60)
         if released >= MINUTES_PER_DAY:
@@ -88,7 +146,60 @@ def simulate_day(
         clearance = (event.released_at - event.queued_at).total_seconds()
         aggregates[key].add(queued, released, clearance, event.lane_id)
         services[key][event.lane_id].append((event.released_at - event.inspection_started_at).total_seconds())
-    return dict(aggregates), services
+        rows.add(event)
+    return Day(epoch_minute(origin), dict(aggregates), services, rows.rows())
+
+
+@dataclass
+class Episode:
+    """An early warning of the job: the minutes `issue` raised and resolved it (epoch), and the
+    diversion advice it was raised with."""
+
+    raised: int
+    resolved: int | None = None
+    advice_port_code: str | None = None
+    advice_difference_min: float | None = None
+
+
+# per key, the forecast of each horizon at each minute of a day (None where the job issued none)
+Forecasts = dict[Key, dict[int, list[float | None]]]
+
+
+class Job:
+    """The forecast job's keyed state (a KeyState per kind and direction) and its early
+    warnings, run over consecutive days: each minute t, the timer of t (`fire`: every release
+    before t final), then the rows of minute t (pending until the timer of t + 1). Ports
+    without a profile are skipped, as the job does."""
+
+    def __init__(self, profiles: Mapping[Key, Profile], registry: PortRegistry) -> None:
+        self.profiles, self.registry = profiles, registry
+        self.states: dict[StreamKey, KeyState] = defaultdict(KeyState)
+        self.warnings: dict[Key, list[Episode]] = defaultdict(list)
+
+    def run_day(self, day: Day) -> Forecasts:
+        """The day's forecasts; its early warnings go to `warnings`."""
+        result: Forecasts = {}
+        for kind, direction in sorted(set(self.states) | set(day.rows)):
+            state, rows = self.states[(kind, direction)], day.rows.get((kind, direction), {})
+            for t in range(day.origin, day.origin + MINUTES_PER_DAY):
+                issued = fire(state, kind, direction, t, self.profiles, self.registry)
+                for f in issued.forecasts:
+                    key = (f["port_code"], kind, direction)
+                    series = result.setdefault(key, {h: [None] * MINUTES_PER_DAY for h in HORIZONS_MIN})
+                    series[f["horizon_min"]][t - day.origin] = f["p90_s"]
+                for a in issued.alerts:
+                    self._record((a["port_code"], kind, direction), a, t)
+                for row in rows.get(t, ()):
+                    if (row.port_code, kind, direction) in self.profiles:
+                        threshold = self.registry.get(row.port_code).clearance_threshold_s[Kind(kind)]
+                        add_minute(state.ports, row, threshold)
+        return result
+
+    def _record(self, key: Key, alert: Mapping[str, Any], t: int) -> None:
+        if alert["state"] == "raised":
+            self.warnings[key].append(Episode(t, None, alert["advice_port_code"], alert["advice_difference_min"]))
+        else:
+            self.warnings[key][-1].resolved = t
 
 
 def episodes(above: list[bool], below: list[bool]) -> list[tuple[int, int | None]]:
@@ -115,14 +226,29 @@ def alert_episodes(actual: list[float | None], limit: float) -> list[tuple[int, 
     )
 
 
-def day_series(agg: MinuteAggregates, profile: Profile) -> tuple[list[float | None], dict[int, list[float]]]:
-    """The actual p90 per minute (window ending at it) and the forecasts issued each minute."""
-    actual = [agg.window_p90(m) for m in range(MINUTES_PER_DAY)]
-    issued = {h: [0.0] * MINUTES_PER_DAY for h in HORIZONS_MIN}
-    for t in range(MINUTES_PER_DAY):
-        for f in forecast(agg, t, profile):
-            issued[f.horizon_min][t] = f.p90_s
-    return actual, issued
+def lead_warning(warnings: list[Episode], alert: int | None) -> Episode | None:
+    """Of the warnings raised since an effect's start, the one open when its clearance alert is
+    raised (the latest raised by then), else the first raised after it."""
+    if alert is not None:
+        open_then = [w for w in warnings if w.raised <= alert and (w.resolved is None or w.resolved > alert)]
+        if open_then:
+            return open_then[-1]
+    after = [w for w in warnings if alert is None or w.raised > alert]
+    return after[0] if after else None
+
+
+def day_warnings(warnings: list[Episode], day: Day) -> list[Episode]:
+    """The warnings raised during a day, in minutes of the day."""
+    return [
+        Episode(
+            w.raised - day.origin,
+            None if w.resolved is None else w.resolved - day.origin,
+            w.advice_port_code,
+            w.advice_difference_min,
+        )
+        for w in warnings
+        if 0 <= w.raised - day.origin < MINUTES_PER_DAY
+    ]
 
 
 def main() -> None:
@@ -139,60 +265,74 @@ def main() -> None:
     history = [
         simulate_day(first - timedelta(days=10 + i), 1000 + i, "normal", args.scale) for i in range(args.history_days)
     ]
-    keys = sorted({k for aggs, _ in history for k in aggs})
+    keys = sorted({k for day in history for k in day.aggregates})
     profiles = {}
     for key in keys:
         lanes: dict[str, list[float]] = defaultdict(list)
-        for _, services in history:
-            for lane, values in services.get(key, {}).items():
+        for day in history:
+            for lane, values in day.services.get(key, {}).items():
                 lanes[lane].extend(values)
-        profiles[key] = learn_profile([aggs.get(key, MinuteAggregates()) for aggs, _ in history], lanes)
+        profiles[key] = learn_profile([day.aggregates.get(key, MinuteAggregates()) for day in history], lanes)
+    del history
 
     def threshold(key: Key) -> float:
         return float(ports.get(key[0]).clearance_threshold_s[Kind(key[1])])
 
-    # error over the scenario week
-    days = [simulate_day(first, 1, "normal", args.scale)[0]]
-    days += [simulate_day(first + timedelta(days=i + 1), i + 2, s, args.scale)[0] for i, s in enumerate(WEEK)]
-    errors = {h: {"forecast": 0.0, "persistence": 0.0, "seasonal": 0.0, "n": 0} for h in HORIZONS_MIN}
+    def run(day: Day, job: Job) -> Forecasts:
+        """The day through the job; its rows, large, dropped once issued."""
+        forecasts = job.run_day(day)
+        day.rows = {}
+        return forecasts
+
+    # error over the scenario week; day 0 feeds the seasonal baseline and warms the job up
+    job = Job(profiles, ports)
+    previous = simulate_day(first, 1, "normal", args.scale)
+    run(previous, job)
+    errors = {h: {"forecast": 0.0, "persistence": 0.0, "seasonal": 0.0, "n": 0, "not_issued": 0} for h in HORIZONS_MIN}
     lead: dict[str, Any] = {}
-    for d in range(1, len(days)):
+    for d, scenario in enumerate(WEEK, start=1):
+        day = simulate_day(first + timedelta(days=d), d + 1, scenario, args.scale)
+        forecasts = run(day, job)
         for key in keys:
-            agg = days[d].get(key, MinuteAggregates())
-            before = days[d - 1].get(key, MinuteAggregates())
-            actual, issued = day_series(agg, profiles[key])
+            agg = day.aggregates.get(key, MinuteAggregates())
+            before = previous.aggregates.get(key, MinuteAggregates())
+            actual = [agg.window_p90(m) for m in range(MINUTES_PER_DAY)]
             yesterday = [before.window_p90(m) for m in range(MINUTES_PER_DAY)]
+            series = forecasts.get(key, {})
             for h in HORIZONS_MIN:
-                e = errors[h]
+                e, predicted = errors[h], series.get(h, [None] * MINUTES_PER_DAY)
                 for t in range(MINUTES_PER_DAY - h):
                     truth, now = actual[t + h], actual[t]
                     if truth is None or now is None:
                         continue
+                    if predicted[t] is None:
+                        e["not_issued"] += 1
+                        continue
                     seasonal = yesterday[t + h] if yesterday[t + h] is not None else now
-                    e["forecast"] += abs(issued[h][t] - truth)
+                    e["forecast"] += abs(predicted[t] - truth)
                     e["persistence"] += abs(now - truth)
                     e["seasonal"] += abs(seasonal - truth)
                     e["n"] += 1
-            if WEEK[d - 1] == "demo-day":
+            if scenario == "demo-day":
                 for case, (case_key, effect_start) in LEAD_CASES.items():
                     if case_key != key:
                         continue
-                    limit = threshold(key)
-                    # the first clearance alert from the effect's start on, and the early warning
-                    # raised since then that is open when it comes (else the first one after it)
-                    alerts = [a for a, _ in alert_episodes(actual, limit) if a >= effect_start]
-                    warnings = [w for w, _ in warning_episodes(issued[30], limit) if w >= effect_start]
+                    alerts = [a for a, _ in alert_episodes(actual, threshold(key)) if a >= effect_start]
                     alert = alerts[0] if alerts else None
-                    ahead = [w for w in warnings if alert is not None and w <= alert]
-                    warning = ahead[-1] if ahead else (warnings[0] if warnings else None)
+                    since = [w for w in day_warnings(job.warnings[key], day) if w.raised >= effect_start]
+                    warning = lead_warning(since, alert)
                     lead.setdefault(case, []).append(
                         {
                             "day": d,
                             "clearance_alert": _hhmm(alert),
-                            "early_warning": _hhmm(warning),
-                            "lead_min": alert - warning if alert is not None and warning is not None else None,
+                            "early_warning": _hhmm(warning.raised if warning else None),
+                            "lead_min": alert - warning.raised if alert is not None and warning else None,
+                            "early_warning_resolved": _hhmm(warning.resolved if warning else None),
+                            "advice_port_code": warning.advice_port_code if warning else None,
+                            "advice_difference_min": warning.advice_difference_min if warning else None,
                         }
                     )
+        previous = day
     mae = {}
     for h, e in errors.items():
         n = max(1, e["n"])
@@ -204,22 +344,25 @@ def main() -> None:
             "gain_vs_persistence": round(1 - fc / pe, 3),
             "gain_vs_seasonal": round(1 - fc / se, 3),
             "points": e["n"],
+            "points_not_issued": e["not_issued"],
         }
+    del previous, day
 
-    # false warnings on 7 normal days
+    # false warnings on 7 normal days, after a warm-up day
+    job = Job(profiles, ports)
+    run(simulate_day(first + timedelta(days=19), 499, "normal", args.scale), job)
     false_per_port: dict[str, int] = defaultdict(int)
     warnings_total = 0
     for i in range(7):
-        aggs = simulate_day(first + timedelta(days=20 + i), 500 + i, "normal", args.scale)[0]
+        day = simulate_day(first + timedelta(days=20 + i), 500 + i, "normal", args.scale)
+        run(day, job)
         for key in keys:
-            agg = aggs.get(key, MinuteAggregates())
-            limit = threshold(key)
-            actual, issued = day_series(agg, profiles[key])
-            alerts = alert_episodes(actual, limit)
-            warnings = warning_episodes(issued[30], limit)
+            agg = day.aggregates.get(key, MinuteAggregates())
+            alerts = alert_episodes([agg.window_p90(m) for m in range(MINUTES_PER_DAY)], threshold(key))
+            warnings = day_warnings(job.warnings[key], day)
             warnings_total += len(warnings)
-            for w, _ in warnings:
-                if not any(w <= a <= w + FOLLOW_MIN for a, _ in alerts):
+            for w in warnings:
+                if not any(w.raised <= a <= w.raised + FOLLOW_MIN for a, _ in alerts):
                     false_per_port[key[0]] += 1
 
     leads = [c["lead_min"] for cases in lead.values() for c in cases]
@@ -232,6 +375,7 @@ def main() -> None:
         "scale": args.scale,
         "history_days": args.history_days,
         "week": list(WEEK),
+        "issued_by": "the forecast job's add_minute and fire, minute by minute, after a warm-up day",
         "mae": mae,
         "lead_time": lead,
         "normal_week": {
@@ -257,13 +401,21 @@ def _hhmm(minute: int | None) -> str | None:
 
 
 def _commit() -> str:
-    """HEAD, with `-dirty` when the model or this benchmark differ from it."""
+    """HEAD, with `-dirty` when the model, the job's logic or this benchmark differ from it."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
         changed = subprocess.run(
-            ["git", "status", "--porcelain", "--", "pipeline/transforms/forecast.py", "bench/forecast.py"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "pipeline/transforms/forecast.py",
+                "pipeline/transforms/forecast_stream.py",
+                "bench/forecast.py",
+            ],
             capture_output=True,
             text=True,
             check=True,
