@@ -20,6 +20,7 @@ EXAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ),
     ("job", "submit"): ("crossings job submit", "crossings job submit --from-savepoint PATH"),
     ("job", "stop"): ("crossings job stop",),
+    ("forecast", "learn"): ("crossings forecast learn", "crossings forecast learn --days 14 --to 2026-11-27"),
     ("forecast", "run"): (
         "crossings forecast run",
         "crossings forecast run --profile var/forecast/profiles.json --bounded",

@@ -51,3 +51,39 @@ def test_the_default_profile_comes_from_the_setting_and_reaches_the_job(tmp_path
     ((script, args),) = no_job
     assert script == forecast.FORECAST_JOB_SCRIPT
     assert args == ["--bootstrap", "127.0.0.1:9", "--profile", str(path), "--parallelism", "1", "--bounded"]
+
+
+class Warehouse:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def test_learn_writes_the_profiles_of_the_days_asked_for(tmp_path, monkeypatch, capsys):
+    profile = Profile((2.0,) * MINUTES_PER_DAY, (90.0,) * MINUTES_PER_DAY, {"lane-1": 40.0})
+    asked = []
+
+    def learn_from_warehouse(warehouse, date_from, date_to):
+        asked.append((date_from.isoformat(), date_to.isoformat()))
+        return {("FUTIAN", "traveller", "entry"): profile}
+
+    monkeypatch.setattr(forecast, "open_warehouse", lambda settings: Warehouse())
+    monkeypatch.setattr(forecast, "learn_from_warehouse", learn_from_warehouse)
+    path = tmp_path / "out" / "profiles.json"
+    assert main(["forecast", "learn", "--to", "2026-11-20", "--days", "3", "--profile", str(path)]) == 0
+    assert asked == [("2026-11-18", "2026-11-20")]
+    assert forecast.profiles_from_json(path.read_text()) == {("FUTIAN", "traveller", "entry"): profile}
+    assert (
+        f"1 profiles (port, kind, direction) from 2026-11-18 to 2026-11-20 written to {path}" in capsys.readouterr().out
+    )
+
+
+def test_learn_from_an_empty_range_says_so_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(forecast, "open_warehouse", lambda settings: Warehouse())
+    monkeypatch.setattr(forecast, "learn_from_warehouse", lambda warehouse, date_from, date_to: {})
+    path = tmp_path / "profiles.json"
+    assert main(["forecast", "learn", "--to", "2026-11-20", "--profile", str(path)]) == 1
+    assert "no crossing released from 2026-11-14 to 2026-11-20" in capsys.readouterr().err
+    assert not path.exists()
