@@ -157,6 +157,27 @@ def _print_summary(console: Console, summary) -> None:
             f"{row['peak_p90_s'] / 60:.1f} min",
         )
     console.print(alerts)
+    warnings = Table(
+        "port",
+        "kind",
+        "direction",
+        "raised (UTC)",
+        "resolved (UTC)",
+        "peak forecast",
+        "advice",
+        title=f"Early warnings (30-minute forecast over the threshold; {summary.forecasts:,} forecasts issued)",
+    )
+    for row in summary.early_warnings:
+        warnings.add_row(
+            row["port_code"],
+            row["kind"],
+            row["direction"],
+            row["raised_at"],
+            row["resolved_at"] or "open",
+            f"{row['peak_forecast_s'] / 60:.1f} min",
+            row["advice"] or "",
+        )
+    console.print(warnings)
     console.print(
         f"Report: {summary.report or 'not written (see the log)'}    logs: {summary.logs}    "
         f"warehouse: {summary.warehouse}"

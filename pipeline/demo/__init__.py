@@ -2,9 +2,11 @@
 period fast-forwarded, with a live board; then a summary and the offline report.
 
 Started here, and stopped here whatever happens: a Kafka broker of its own (formatted anew
-in `<work dir>/kafka` on free ports), the crossings job in the local mini-cluster (a child
-process group), and in this process the simulator's producer, the loader into the embedded
-warehouse and the alert dispatcher (threads). The warehouse is the configured one
+in `<work dir>/kafka` on free ports), the crossings job and the forecast job in local
+mini-clusters (child process groups), and in this process the simulator's producer, the loader
+into the embedded warehouse and the alert dispatcher (threads). The forecast's profiles are
+learnt from the days before the period in the warehouse; normal simulated days are written
+there first where it has none (`history.py`). The warehouse is the configured one
 (`CLICKHOUSE_DATA_PATH`), so `crossings sql` answers from it afterwards; chdb allows one
 session per process, which the loader and the board share.
 
@@ -34,16 +36,21 @@ from connectors.clickhouse.migrations import migrate
 from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
 from connectors.kafka.producer import CrossingProducer
 from connectors.kafka.settings import KafkaSettings
-from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
+from connectors.kafka.topics import FORECAST_JOB_OUTPUTS, JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from connectors.sources.simulator import SimulatorSource, simulated_period
 from deploy.services import KafkaBroker
 from deploy.services.process import stop_group, tail
+from grafana.dashboards.ops_centre.forecast import EARLY_WARNINGS
 from grafana.dashboards.ops_centre.health import RECORD_COUNTS
 from grafana.macros import TimeRange, expand
+from grafana.panels import every_value
 from grafana.report import describe, write_report
 from grafana.settings import GrafanaSettings
 from pipeline.demo.board import Snapshot, take_snapshot
-from pipeline.runtime import JOB_SCRIPT, start_local
+from pipeline.demo.history import history_days, seed_history
+from pipeline.jobs.forecast_profile import learn_from_warehouse
+from pipeline.runtime import FORECAST_JOB_SCRIPT, JOB_SCRIPT, start_local
+from pipeline.transforms.forecast import profiles_to_json
 from schemas.ports import SHENZHEN_TZ
 from schemas.privacy import PrivacySettings, Pseudonymiser
 
@@ -62,6 +69,7 @@ class DemoOptions:
     scenario: str = "demo-day"
     scale: float = 0.1
     seed: int = 1
+    history_days: int = 3  # past days the forecast's profiles are learnt from
     work_dir: Path = Path("var/demo")
     refresh_s: float = 2.0
     startup_timeout_s: float = 300.0  # until the job has counted its first event
@@ -70,6 +78,10 @@ class DemoOptions:
     @property
     def report(self) -> Path:
         return self.work_dir / "report.html"
+
+    @property
+    def profiles(self) -> Path:
+        return self.work_dir / "forecast" / "profiles.json"
 
 
 @dataclass
@@ -85,7 +97,9 @@ class DemoSummary:
     produced_by_port: dict[str, int] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     ports: list[dict] = field(default_factory=list)
-    alerts: list[dict] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)  # clearance spikes
+    early_warnings: list[dict] = field(default_factory=list)  # forecast episodes, with their advice
+    forecasts: int = 0  # forecast rows in the warehouse (port, kind, direction, minute, horizon)
     elapsed_s: float = 0.0
     interrupted: bool = False
     report: str | None = None
@@ -112,13 +126,14 @@ class _Worker(threading.Thread):
 
 
 class JobProcess:
-    """The crossings job in the local mini-cluster, in a process group of its own."""
+    """A job script in the local mini-cluster, in a process group of its own."""
 
-    def __init__(self, bootstrap: str, work_dir: Path) -> None:
-        self.log_path = work_dir / "logs" / "job.log"
+    def __init__(self, name: str, script: Path, args: list[str], work_dir: Path) -> None:
+        self.name = name
+        self.log_path = work_dir / "logs" / f"{name.replace(' ', '-')}.log"
         self.process = start_local(
-            JOB_SCRIPT,
-            ["--bootstrap", bootstrap, "--parallelism", "1"],
+            script,
+            [*args, "--parallelism", "1"],
             self.log_path,
             {"PIPELINE_CHECKPOINT_DIR": str(work_dir / "checkpoints")},
         )
@@ -126,7 +141,7 @@ class JobProcess:
     def check(self) -> None:
         if self.process.poll() is not None:
             raise DemoError(
-                f"the job stopped (exit {self.process.returncode}): see {self.log_path}\n" + tail(self.log_path)
+                f"the {self.name} stopped (exit {self.process.returncode}): see {self.log_path}\n" + tail(self.log_path)
             )
 
     def stop(self) -> None:
@@ -151,6 +166,7 @@ class Demo:
         )
         self.stop = stop or threading.Event()  # set by Ctrl-C, SIGTERM or SIGHUP: the run ends, summarised
         self.produced = 0
+        self._forecasts_seen = 0
         self.producer_started: float | None = None
         last_day = (self.end - timedelta(seconds=1)).astimezone(SHENZHEN_TZ).date()
         self.summary = DemoSummary(
@@ -186,9 +202,17 @@ class Demo:
                     )
                 )
             )
-            ensure_topics(broker.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
-            job = JobProcess(broker.bootstrap, options.work_dir)
+            self._learn_profiles(warehouse)
+            ensure_topics(broker.bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS, *FORECAST_JOB_OUTPUTS])
+            job = JobProcess("job", JOB_SCRIPT, ["--bootstrap", broker.bootstrap], options.work_dir)
             stack.callback(job.stop)
+            forecast_job = JobProcess(
+                "forecast job",
+                FORECAST_JOB_SCRIPT,
+                ["--bootstrap", broker.bootstrap, "--profile", str(options.profiles)],
+                options.work_dir,
+            )
+            stack.callback(forecast_job.stop)
             loader = Loader(broker.bootstrap, warehouse, LoaderSettings(), stop=self.stop, stats_interval_s=5)
             dispatcher = Dispatcher(broker.bootstrap, AlertSettings(), stop=self.stop)
             producer = _Worker("producer", lambda: self._produce(broker.bootstrap))
@@ -204,6 +228,7 @@ class Demo:
                     self.summary.interrupted = True
                     break
                 job.check()
+                forecast_job.check()
                 for worker in workers:
                     if worker.error is not None:
                         raise DemoError(f"the {worker.name} failed: {worker.error}") from worker.error
@@ -228,8 +253,14 @@ class Demo:
                 if not producer.is_alive():
                     if received >= self.produced and snapshot.consumer_lag == 0:
                         drained_since = drained_since or time.monotonic()
-                        if time.monotonic() - drained_since >= 3 * options.refresh_s:
-                            break  # every event counted, and the loader has stayed caught up
+                        if time.monotonic() - drained_since >= 3 * options.refresh_s and self._forecast_done(warehouse):
+                            break  # every event counted and forecast from, the loader stayed caught up
+                        if time.monotonic() - drained_since > options.stall_timeout_s:
+                            raise DemoError(
+                                f"the forecast job's forecasts did not settle within {options.stall_timeout_s:.0f} s "
+                                "of the last event counted; see "
+                                f"{forecast_job.log_path}"
+                            )
                     elif received and time.monotonic() - progress[1] > options.stall_timeout_s:
                         raise DemoError(
                             f"the pipeline made no progress for {options.stall_timeout_s:.0f} s "
@@ -242,6 +273,45 @@ class Demo:
             self._summarise(warehouse, wall_start, clickhouse)
         self.summary.logs = str(options.work_dir / "logs")
         return self.summary
+
+    def _forecast_done(self, warehouse: Warehouse) -> bool:
+        """Whether the forecast job has issued forecasts of the period and no more arrived since
+        the last look: it has caught up with its watermark, which at the end of the events stays
+        at the partition that went quiet first (the crossings job's windows alike)."""
+        count = self._forecasts(warehouse)
+        done, self._forecasts_seen = count > 0 and count == self._forecasts_seen, count
+        return done
+
+    def _forecasts(self, warehouse: Warehouse) -> int:
+        """The forecasts issued in the period, in the warehouse."""
+        [row] = warehouse.query(
+            "SELECT count() AS n FROM clearance_forecast FINAL "
+            "WHERE issued_at >= toDateTime({start:String}, 'UTC') AND issued_at < toDateTime({end:String}, 'UTC')",
+            {
+                name: f"{at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+                for name, at in (("start", self.start), ("end", self.end))
+            },
+        ).dicts()
+        return int(row["n"])
+
+    def _learn_profiles(self, warehouse: Warehouse) -> None:
+        """The forecast's profiles from the warehouse's days before the period (simulated
+        normal days written there first where it has none), into `options.profiles`."""
+        options = self.options
+        days = history_days(self.start.astimezone(SHENZHEN_TZ).date(), options.history_days)
+        pseudonymiser = Pseudonymiser.from_settings(PrivacySettings())
+        written = seed_history(warehouse, days, scale=options.scale, seed=options.seed, pseudonymiser=pseudonymiser)
+        profiles = learn_from_warehouse(warehouse, days[0], days[-1])
+        options.profiles.parent.mkdir(parents=True, exist_ok=True)
+        options.profiles.write_text(profiles_to_json(profiles))
+        log.info(
+            "forecast profiles of %d ports, kinds and directions learnt from %s to %s (%s simulated crossings "
+            "written there first)",
+            len(profiles),
+            days[0],
+            days[-1],
+            f"{sum(written.values()):,}",
+        )
 
     def _produce(self, bootstrap: str) -> None:
         with CrossingProducer(bootstrap) as producer:
@@ -260,9 +330,13 @@ class Demo:
         counts = warehouse.query(expand(RECORD_COUNTS, wall)).dicts()
         self.summary.counts = {name: int(value or 0) for name, value in (counts[0] if counts else {}).items()}
         days = dict(zip(("date_from", "date_to"), self.summary.days, strict=True))
-        for name, target in (("port_clearance", "ports"), ("alert_history", "alerts")):
-            rows = warehouse.query((QUERIES / f"{name}.sql").read_text(), days).dicts()
-            setattr(self.summary, target, rows)
+        query = (QUERIES / "port_clearance.sql").read_text()
+        self.summary.ports = warehouse.query(query, days).dicts()
+        episodes = warehouse.query((QUERIES / "alert_history.sql").read_text(), days).dicts()
+        self.summary.alerts = [row for row in episodes if row["episode_type"] == "clearance"]
+        period = TimeRange(self.start, self.end)
+        self.summary.early_warnings = warehouse.query(expand(EARLY_WARNINGS, period, every_value())).dicts()
+        self.summary.forecasts = self._forecasts(warehouse)
         self.summary.produced = self.produced
         self.summary.warehouse = describe(clickhouse)
         try:

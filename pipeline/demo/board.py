@@ -8,6 +8,7 @@ over the real time the demo has run.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from connectors.clickhouse import Warehouse
-from grafana.dashboards.ops_centre import clearance, health, throughput
+from grafana.dashboards.ops_centre import clearance, forecast, health, throughput
 from grafana.macros import TimeRange, expand
 from grafana.panels import every_value
 from schemas.ports import SHENZHEN_TZ, load_ports
@@ -48,6 +49,7 @@ class Snapshot:
     ports: list[PortLine]
     open_alerts: list[dict]
     counts: dict[str, int]
+    early_warnings: list[dict]  # open ones, with their diversion advice
     freshness_s: float | None
     notes: list[str] = field(default_factory=list)
 
@@ -78,6 +80,7 @@ def take_snapshot(
     for row in _rows(warehouse, P90_BY_PORT, simulated):
         ports[row["port_code"]].p90_s = row["p90_s"]
     open_alerts = _rows(warehouse, health.OPEN_EPISODES, simulated)
+    early_warnings = [row for row in _rows(warehouse, forecast.EARLY_WARNINGS, simulated) if not row["resolved_at"]]
     for alert in open_alerts:
         ports[alert["port_code"]].alerting = True
     counts_rows = _rows(warehouse, health.RECORD_COUNTS, wall)
@@ -93,6 +96,7 @@ def take_snapshot(
         ports=list(ports.values()),
         open_alerts=open_alerts,
         counts=counts,
+        early_warnings=early_warnings,
         freshness_s=freshness_s,
     )
 
@@ -101,8 +105,24 @@ def _minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def _episodes(
+    title: str, columns: tuple[str, ...], rows: list[dict], cells: Callable[[dict, str], tuple[str, ...]]
+) -> Table:
+    """A table of episodes: port, kind, direction, then `cells(row, raised)` (raised: local HH:MM)."""
+    table = Table(title=f"{title}: {len(rows)}", expand=True)
+    for column in ("port", "kind", "direction", *columns):
+        table.add_column(column)
+    for row in rows:
+        raised = datetime.fromisoformat(row["raised_at"]).replace(tzinfo=UTC)  # stored in UTC
+        table.add_row(
+            row["port_code"], row["kind"], row["direction"], *cells(row, f"{raised.astimezone(SHENZHEN_TZ):%H:%M}")
+        )
+    return table
+
+
 def render(snapshot: Snapshot) -> RenderableType:
-    """The board: a heading, the ports, the open alerts and the pipeline's figures."""
+    """The board: a heading, the ports, the open alerts and early warnings, and the pipeline's
+    figures."""
     local = snapshot.sim_now.astimezone(SHENZHEN_TZ)
     heading = Text.assemble(
         ("Shenzhen border ports", "bold"),
@@ -126,20 +146,28 @@ def render(snapshot: Snapshot) -> RenderableType:
             _minutes(line.p90_s),
             Text("OPEN", style="bold red") if line.alerting else "",
         )
-    alerts = Table(title=f"Open alert episodes: {len(snapshot.open_alerts)}", expand=True)
-    for column in ("port", "kind", "direction", "severity", "raised (local)", "peak p90", "threshold"):
-        alerts.add_column(column)
-    for alert in snapshot.open_alerts:
-        raised = datetime.fromisoformat(alert["raised_at"]).replace(tzinfo=UTC)  # stored in UTC
-        alerts.add_row(
-            alert["port_code"],
-            alert["kind"],
-            alert["direction"],
+    alerts = _episodes(
+        "Open alert episodes",
+        ("severity", "raised (local)", "peak p90", "threshold"),
+        snapshot.open_alerts,
+        lambda alert, raised: (
             alert["severity"],
-            f"{raised.astimezone(SHENZHEN_TZ):%H:%M}",
+            raised,
             _minutes(alert["peak_p90_s"]),
             _minutes(alert["threshold_s"]),
-        )
+        ),
+    )
+    warnings = _episodes(
+        "Open early warnings (30-minute forecast)",
+        ("raised (local)", "peak forecast", "threshold", "advice"),
+        snapshot.early_warnings,
+        lambda warning, raised: (
+            raised,
+            _minutes(warning["peak_forecast_s"]),
+            _minutes(warning["threshold_s"]),
+            warning["advice"] or "",
+        ),
+    )
     counts = snapshot.counts
     fresh = (
         "-"
@@ -152,4 +180,4 @@ def render(snapshot: Snapshot) -> RenderableType:
         f"dead letters {counts['dead_letters']:,}  duplicates {counts['duplicates']:,}  "
         f"late {counts['too_late']:,}  loader lag {snapshot.consumer_lag:,}  freshness {fresh}",
     )
-    return Group(heading, ports, alerts, pipeline, *(Text(note, style="yellow") for note in snapshot.notes))
+    return Group(heading, ports, alerts, warnings, pipeline, *(Text(note, style="yellow") for note in snapshot.notes))

@@ -26,8 +26,9 @@ def seed_history(
     warehouse: Warehouse, days: list[date], *, scale: float, seed: int, pseudonymiser: Pseudonymiser
 ) -> dict[date, int]:
     """Simulate each of `days` with no crossing queued in it in `crossings` (a normal day, seed
-    `seed + its ordinal`) and insert it; returns the events written per day (0 for a day already there).
-    Kafka coordinates are 0: these rows come from no topic."""
+    `seed + its ordinal`) and insert the crossings released within it; returns the events
+    written per day (0 for a day already there). Kafka coordinates are 0: these rows come from
+    no topic."""
     written = {}
     for day in days:
         present = warehouse.query(
@@ -37,8 +38,10 @@ def seed_history(
         if int(present):
             written[day] = 0
             continue
+        start = datetime.combine(day, datetime.min.time(), SHENZHEN_TZ)
+        end = start + timedelta(days=1)
         source = SimulatorSource(
-            datetime.combine(day, datetime.min.time(), SHENZHEN_TZ),
+            start,
             24,
             seed=seed + day.toordinal(),
             scenario="normal",
@@ -48,6 +51,8 @@ def seed_history(
         )
         batch, count = [], 0
         for event in source.events():
+            if event.released_at >= end:
+                continue  # the day's past only: a crossing released after it is the next day's
             batch.append(crossing_row(json.loads(event.to_json()), 0, 0))
             if len(batch) >= INSERT_ROWS:
                 count += warehouse.insert("crossings", CROSSING_COLUMNS, batch)

@@ -79,8 +79,10 @@ def test_a_short_demo_runs_to_its_end_and_leaves_an_answering_warehouse(tmp_path
     report = Path(summary["report"])
     assert report.is_file() and "<svg" in report.read_text()
 
+    # the days before the period hold the simulated history the forecast's profiles come from
+    period = f"toDate(released_at, 'Asia/Shanghai') >= '{summary['days'][0]}'"
     answer = subprocess.run(
-        [CROSSINGS, "sql", "SELECT count() AS n FROM crossings FINAL", "--format", "json"],
+        [CROSSINGS, "sql", f"SELECT count() AS n FROM crossings FINAL WHERE {period}", "--format", "json"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -89,6 +91,9 @@ def test_a_short_demo_runs_to_its_end_and_leaves_an_answering_warehouse(tmp_path
     )
     assert answer.returncode == 0, answer.stderr
     assert int(json.loads(answer.stdout)[0]["n"]) == produced
+    # the forecast job issued forecasts of the period, each port, kind and direction every minute
+    assert summary["forecasts"] > 0
+    assert all(row["advice"] is None or row["advice"].startswith("divert to ") for row in summary["early_warnings"])
     assert _processes_of(tmp_path) == []
 
 

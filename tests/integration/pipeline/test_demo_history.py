@@ -38,3 +38,8 @@ def test_each_day_is_written_once_with_its_crossings_queued_on_it(warehouse):
     assert all(first[day] > 1000 for day in DAYS)
     assert again == dict.fromkeys(DAYS, 0)
     assert [(row["day"], int(row["n"])) for row in rows] == [(day.isoformat(), first[day]) for day in DAYS]
+    [after] = warehouse.query(
+        f"SELECT count() AS n FROM crossings WHERE toDate(released_at, '{SHENZHEN_TZ.key}') = {{day:Date}}",
+        {"day": BEFORE.isoformat()},
+    ).dicts()
+    assert int(after["n"]) == 0  # nothing released after the history: the period after it is the demo's

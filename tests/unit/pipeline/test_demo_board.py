@@ -52,6 +52,18 @@ def test_the_board_shows_ports_alerts_and_the_pipeline():
             }
         ],
         counts={"received": 12000, "clean": 11900, "dead_letters": 60, "duplicates": 40, "too_late": 3},
+        early_warnings=[
+            {
+                "port_code": "LUOHU",
+                "kind": "traveller",
+                "direction": "exit",
+                "raised_at": "2026-11-26 01:20:00",
+                "resolved_at": None,
+                "peak_forecast_s": 2700.0,
+                "threshold_s": 1800,
+                "advice": "divert to FUTIAN: expected 12 min, 33.0 min less",
+            }
+        ],
     )
     text = _text(snapshot)
     assert "simulated 2026-11-26 10:30 (Asia/Shanghai) at x240" in text
@@ -60,8 +72,20 @@ def test_the_board_shows_ports_alerts_and_the_pipeline():
     luohu = next(line for line in text.splitlines() if "Luohu Port" in line)
     assert "OPEN" not in luohu and " - " in luohu
     assert "Open alert episodes: 1" in text
-    raised_row = next(line for line in text.splitlines() if "traveller" in line)
+    raised_row = next(line for line in text.splitlines() if "SHENZHEN_BAY" in line and "traveller" in line)
     assert "09:50" in raised_row and "30.0 min" in raised_row  # raised 01:50 UTC = 09:50 local
+    assert "Open early warnings (30-minute forecast): 1" in text
+    warning_row = next(line for line in text.splitlines() if "LUOHU" in line and "traveller" in line)
+    cells = [cell.strip() for cell in warning_row.split("│")]
+    assert cells[1:8] == [
+        "LUOHU",
+        "traveller",
+        "exit",
+        "09:20",
+        "45.0 min",
+        "30.0 min",
+        "divert to FUTIAN: expected 12 min, 33.0 min less",
+    ]
     assert (
         "produced 12,345  received 12,000  clean 11,900  dead letters 60  duplicates 40  late 3  loader lag 17"
     ) in " ".join(text.split("\n"))
