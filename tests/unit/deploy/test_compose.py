@@ -1,5 +1,6 @@
 """deploy/compose/: the compose file against the Compose Specification schema, every host path
-it and its Dockerfile name, every variable it uses documented, and the ClickHouse roles script."""
+it and its Dockerfile name, every variable it uses documented, the ClickHouse roles script, and
+the submission of the crossings and forecast jobs after the profiles are learnt."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from connectors.kafka.settings import KafkaSettings
+from pipeline.cli import build_parser
+from pipeline.commands.forecast import learn
+from pipeline.runtime import FORECAST_JOB_NAME, FORECAST_JOB_SCRIPT, JOB_NAME, JOB_SCRIPT
 from pipeline.settings import ALL_SETTINGS
 
 REPO = Path(__file__).resolve().parents[3]
@@ -159,7 +163,7 @@ def test_secrets_are_never_written_in_the_compose_file(compose):
 
 def test_pipeline_services_read_settings_by_their_names(compose):
     settings = settings_variables()
-    for name in ("migrate", "job", "loader", "alerts", "simulator"):
+    for name in ("migrate", "job", "forecast-learn", "forecast-job", "loader", "alerts", "simulator"):
         environment = compose["services"][name]["environment"]
         unknown = set(environment) - settings
         assert not unknown, f"{name} sets variables no setting reads: {sorted(unknown)}"
@@ -282,7 +286,7 @@ def test_submission_skips_a_job_that_already_runs():
     try:
         module = load_submit_job()
         rest = f"http://127.0.0.1:{server.server_port}"
-        assert module.running_jobs(rest, module.JOB_NAME) == ["a1"]
+        assert module.running_jobs(rest, module.JOBS["crossings"].name) == ["a1"]
         assert module.running_jobs(rest, "absent") == []
     finally:
         server.shutdown()
@@ -297,3 +301,92 @@ def test_the_broker_allows_the_transactions_the_local_runner_allows(compose):
         environment["KAFKA_TRANSACTION_MAX_TIMEOUT_MS"]
         == KafkaSettings.model_fields["transaction_max_timeout_s"].default * 1000
     )
+
+
+def submissions(monkeypatch, tmp_path, argv: list[str], running: dict[str, list[str]]) -> list[tuple]:
+    """What `submit_job.main(argv)` submits, `running` the ids of the running jobs by name."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("FLINK_PARALLELISM", "3")
+    monkeypatch.setenv("PIPELINE_FORECAST_PROFILE", str(tmp_path / "profiles.json"))
+    (tmp_path / "profiles.json").write_text("{}")
+    module = load_submit_job()
+    submitted = []
+    monkeypatch.setattr(module, "running_jobs", lambda rest_url, name: running.get(name, []))
+    monkeypatch.setattr(module, "submit", lambda script, args, *rest, **options: submitted.append((script, args)))
+    assert module.main([*argv, "--rest-url", "http://jobmanager:8081"]) == 0
+    return submitted
+
+
+def test_submission_takes_the_job_and_gives_the_forecast_job_its_profiles(monkeypatch, tmp_path):
+    ((script, args),) = submissions(monkeypatch, tmp_path, ["--job", "forecast"], running={})
+    assert script == FORECAST_JOB_SCRIPT
+    assert args == ["--bootstrap", "kafka:9092", "--profile", str(tmp_path / "profiles.json"), "--parallelism", "3"]
+    ((script, args),) = submissions(monkeypatch, tmp_path, ["--job", "crossings"], running={})
+    assert script == JOB_SCRIPT
+    assert args == ["--bootstrap", "kafka:9092", "--parallelism", "3"]
+
+
+def test_submission_skips_the_job_while_one_of_its_name_runs(monkeypatch, tmp_path):
+    assert submissions(monkeypatch, tmp_path, ["--job", "forecast"], running={FORECAST_JOB_NAME: ["a1"]}) == []
+    assert submissions(monkeypatch, tmp_path, ["--job", "crossings"], running={JOB_NAME: ["a1"]}) == []
+    # the other job runs: this one is submitted
+    ((script, _),) = submissions(monkeypatch, tmp_path, ["--job", "forecast"], running={JOB_NAME: ["a1"]})
+    assert script == FORECAST_JOB_SCRIPT
+
+
+def test_the_submitting_services_name_their_job(compose):
+    module = load_submit_job()
+    services = compose["services"]
+    for name, job in (("job", "crossings"), ("forecast-job", "forecast")):
+        entrypoint, command = services[name]["entrypoint"], services[name]["command"]
+        assert entrypoint == ["python", "/opt/crossings/deploy/compose/submit_job.py"]
+        assert command[command.index("--job") + 1] == job and job in module.JOBS
+
+
+def test_the_forecast_job_is_submitted_after_its_profiles_are_learnt(compose):
+    services = compose["services"]
+    learn_service, submitter = services["forecast-learn"], services["forecast-job"]
+    assert learn_service["entrypoint"] == ["crossings"]
+    assert build_parser().parse_args(learn_service["command"]).handler is learn
+    assert learn_service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
+    # optional: a failed learn neither fails `docker compose up` nor stops the services after it
+    assert submitter["depends_on"]["forecast-learn"] == {
+        "condition": "service_completed_successfully",
+        "required": False,
+    }
+    for dependency in ("kafka", "jobmanager", "taskmanager", "taskmanager-forecast"):
+        assert submitter["depends_on"][dependency] == {"condition": "service_healthy"}
+    # learn writes the file where the submitter's `flink run` reads it, on the same volume
+    profile = learn_service["environment"]["PIPELINE_FORECAST_PROFILE"]
+    assert submitter["environment"]["PIPELINE_FORECAST_PROFILE"] == profile
+    mounts = [
+        {volume for volume in service["volumes"] if profile.startswith(volume.split(":")[1] + "/")}
+        for service in (learn_service, submitter)
+    ]
+    assert mounts[0] and mounts[0] == mounts[1]
+
+
+def test_the_crossings_job_and_its_consumers_do_not_wait_for_the_forecast(compose):
+    forecast = {"forecast-learn", "forecast-job", "taskmanager-forecast"}
+    for name in ("job", "loader", "alerts"):
+        assert not forecast & set(compose["services"][name]["depends_on"]), name
+
+
+def test_the_forecast_job_gets_taskmanagers_of_its_own(compose):
+    """Both jobs run at FLINK_PARALLELISM: a second set of TaskManagers, configured the same,
+    gives the session cluster the slots of the forecast job."""
+    services = compose["services"]
+    assert services["taskmanager-forecast"] == services["taskmanager"]
+
+
+def test_the_forecast_job_is_not_submitted_without_profiles(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("PIPELINE_FORECAST_PROFILE", str(tmp_path / "absent.json"))
+    module = load_submit_job()
+    submitted = []
+    monkeypatch.setattr(module, "running_jobs", lambda rest_url, name: [])
+    monkeypatch.setattr(module, "submit", lambda *args, **options: submitted.append(args))
+    assert module.main(["--job", "forecast", "--rest-url", "http://jobmanager:8081"]) == 2
+    assert submitted == []
+    (line,) = capsys.readouterr().err.splitlines()
+    assert str(tmp_path / "absent.json") in line and FORECAST_JOB_NAME in line

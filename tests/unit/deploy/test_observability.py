@@ -77,7 +77,14 @@ def scrape_ports(name: str) -> dict[str, tuple[list[str], int]]:
 def test_every_exporter_is_scraped_by_the_names_compose_and_kubernetes_give_it():
     compose = scrape_ports("compose.yml")
     assert {job: port for job, (_, port) in compose.items()} == EXPORTERS
-    assert compose["flink"][0] == ["jobmanager", "taskmanager"] and compose["loader"][0] == ["loader"]
+    # every Flink process of the stack: the JobManager and both TaskManager services
+    flink_services = [
+        name
+        for name, service in COMPOSE["services"].items()
+        if service.get("command") in (["jobmanager"], ["taskmanager"])
+    ]
+    assert compose["flink"][0] == flink_services and len(flink_services) == 3
+    assert compose["loader"][0] == ["loader"]
     assert compose["dispatcher"][0] == ["alerts"] and set(compose) <= {"flink", "loader", "dispatcher"}
     services = {s["metadata"]["name"]: s for s in k8s_documents("metrics.yaml")}
     for job, (names, port) in scrape_ports("kubernetes.yml").items():
