@@ -1,6 +1,7 @@
 """deploy/k8s/: every manifest parses and names itself, the kustomization lists what exists, the
-FlinkDeployment validates against the operator's CRD schema, the Strimzi resources are KRaft
-with node pools, and the topics are those of connectors/kafka/topics.py."""
+FlinkDeployments validate against the operator's CRD schema, the forecast job reads the profiles
+its nightly CronJob learns, the Strimzi resources are KRaft with node pools, and the topics are
+those of connectors/kafka/topics.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from jsonschema import Draft7Validator
 
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS
+from pipeline.cli import build_parser
+from pipeline.commands.forecast import learn
+from pipeline.runtime import FORECAST_JOB_SCRIPT, JOB_SCRIPT
 from pipeline.settings import ALL_SETTINGS
+from schemas.ports import SHENZHEN_TZ
 
 REPO = Path(__file__).resolve().parents[3]
 K8S = REPO / "deploy" / "k8s"
@@ -102,13 +107,37 @@ def flink_version_of_pyproject() -> str:
     return f"v{major}_{minor}"
 
 
+def named(kind: str, name: str) -> dict:
+    (resource,) = [resource for resource in of_kind(kind) if resource["metadata"]["name"] == name]
+    return resource
+
+
 @pytest.fixture(scope="module")
 def flink_deployment() -> dict:
-    (deployment,) = of_kind("FlinkDeployment")
-    return deployment
+    return named("FlinkDeployment", "crossings")
 
 
-def test_flink_deployment_validates_against_the_operator_crd_schema(flink_deployment):
+@pytest.fixture(scope="module")
+def forecast_deployment() -> dict:
+    return named("FlinkDeployment", "crossings-forecast")
+
+
+def job_options(deployment: dict) -> dict[str, str]:
+    """The job script's options (after `-py SCRIPT`) as a dict."""
+    args = deployment["spec"]["job"]["args"]
+    return dict(zip(args[2::2], args[3::2]))
+
+
+def test_the_kustomization_runs_the_crossings_and_the_forecast_jobs():
+    assert sorted(deployment["metadata"]["name"] for deployment in of_kind("FlinkDeployment")) == [
+        "crossings",
+        "crossings-forecast",
+    ]
+
+
+@pytest.mark.parametrize("name", ["crossings", "crossings-forecast"])
+def test_flink_deployment_validates_against_the_operator_crd_schema(name):
+    flink_deployment = named("FlinkDeployment", name)
     schema = json.loads(FLINK_DEPLOYMENT_SCHEMA.read_text())
     version = schema["properties"]["spec"]["properties"]["flinkVersion"]
     assert "v1_20" in version["enum"]
@@ -134,35 +163,75 @@ def test_unknown_fields_are_found():
     assert unknown_fields(misspelt["spec"], schema["properties"]["spec"], "/spec") == ["/spec/job/upgradeMod"]
 
 
-def test_flink_deployment_runs_the_python_job_with_savepoint_upgrades(flink_deployment):
+@pytest.mark.parametrize(("name", "script"), [("crossings", JOB_SCRIPT), ("crossings-forecast", FORECAST_JOB_SCRIPT)])
+def test_flink_deployment_runs_the_python_job_with_savepoint_upgrades(name, script):
+    flink_deployment = named("FlinkDeployment", name)
     spec = flink_deployment["spec"]
     job = spec["job"]
     assert flink_deployment["apiVersion"] == "flink.apache.org/v1beta1"
     assert job["entryClass"] == "org.apache.flink.client.python.PythonDriver"
-    assert job["args"][:2] == ["-py", "/opt/crossings/pipeline/jobs/crossings.py"]
-    assert (REPO / "pipeline" / "jobs" / "crossings.py").is_file()
+    # the image holds the repository in /opt/crossings (deploy/compose/Dockerfile)
+    assert job["args"][:2] == ["-py", f"/opt/crossings/{script.relative_to(REPO)}"]
     assert job["upgradeMode"] == "savepoint"
     # the jar of jarURI is the link the image makes to its flink-python jar
     dockerfile = (REPO / "deploy" / "compose" / "Dockerfile").read_text()
     assert f"ln -s /opt/flink/opt/flink-python-*.jar {job['jarURI'].removeprefix('local://')}" in dockerfile
-    arguments = dict(zip(job["args"][2::2], job["args"][3::2]))
-    assert int(arguments["--parallelism"]) == job["parallelism"]
+    assert int(job_options(flink_deployment)["--parallelism"]) == job["parallelism"]
+    assert job_options(flink_deployment)["--bootstrap"] == settings_env()["KAFKA_BOOTSTRAP_SERVERS"]
     config = spec["flinkConfiguration"]
     for key in ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir"):
         assert config[key].startswith("file:///flink-data/"), key
 
 
-def test_checkpoints_go_to_the_shared_volume(flink_deployment):
+@pytest.mark.parametrize("name", ["crossings", "crossings-forecast"])
+def test_checkpoints_go_to_the_shared_volume(name):
     settings = settings_env()
-    pod = flink_deployment["spec"]["podTemplate"]["spec"]
+    pod = named("FlinkDeployment", name)["spec"]["podTemplate"]["spec"]
     (container,) = pod["containers"]
     (mount,) = container["volumeMounts"]
     assert settings["PIPELINE_CHECKPOINT_DIR"].startswith(mount["mountPath"] + "/")
     claim = next(volume for volume in pod["volumes"] if volume["name"] == mount["name"])["persistentVolumeClaim"]
     pvc = next(r for r in of_kind("PersistentVolumeClaim") if r["metadata"]["name"] == claim["claimName"])
     assert "ReadWriteMany" in pvc["spec"]["accessModes"]
-    arguments = dict(zip(flink_deployment["spec"]["job"]["args"][2::2], flink_deployment["spec"]["job"]["args"][3::2]))
-    assert arguments["--bootstrap"] == settings["KAFKA_BOOTSTRAP_SERVERS"]
+
+
+def mounted_claims(pod: dict, container: dict) -> dict[str, str]:
+    """Mount path -> PersistentVolumeClaim name of a container's volumes."""
+    claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"] for volume in pod["volumes"]}
+    return {mount["mountPath"]: claims[mount["name"]] for mount in container["volumeMounts"]}
+
+
+def test_the_forecast_job_reads_the_profiles_its_cronjob_learns(forecast_deployment, flink_deployment):
+    """The CronJob writes PIPELINE_FORECAST_PROFILE on the claim where the forecast job's
+    driver (on its JobManager) reads --profile: the crossings job's shared volume."""
+    profile = settings_env()["PIPELINE_FORECAST_PROFILE"]
+    assert job_options(forecast_deployment)["--profile"] == profile
+    job_pod = forecast_deployment["spec"]["podTemplate"]["spec"]
+    cron_pod = named("CronJob", "crossings-forecast-learn")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (job_container,) = job_pod["containers"]
+    (cron_container,) = cron_pod["containers"]
+    job_claims, cron_claims = mounted_claims(job_pod, job_container), mounted_claims(cron_pod, cron_container)
+    (job_path,) = [path for path in job_claims if profile.startswith(path + "/")]
+    (cron_path,) = [path for path in cron_claims if profile.startswith(path + "/")]
+    assert job_claims[job_path] == cron_claims[cron_path]
+    crossings_pod = flink_deployment["spec"]["podTemplate"]["spec"]
+    (crossings_container,) = crossings_pod["containers"]
+    assert job_claims[job_path] in mounted_claims(crossings_pod, crossings_container).values()
+    # the image's flink user writes and reads the volume's files
+    assert cron_pod["securityContext"]["fsGroup"] == job_pod["securityContext"]["fsGroup"]
+
+
+def test_the_profiles_are_learnt_each_night_after_the_shenzhen_day():
+    cron = named("CronJob", "crossings-forecast-learn")
+    assert cron["spec"]["timeZone"] == SHENZHEN_TZ.key
+    minute, hour, *days = cron["spec"]["schedule"].split()
+    assert days == ["*", "*", "*"], "not every day"
+    # within the first hour of the local day: `learn` ends its range at yesterday, now complete
+    assert hour == "0" and 0 <= int(minute) < 60
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["command"][0] == "crossings"
+    assert build_parser().parse_args(container["command"][1:]).handler is learn
 
 
 def test_kafka_runs_in_kraft_mode_with_node_pools():
@@ -221,7 +290,8 @@ def test_settings_are_named_as_in_env_example():
 def containers(resource: dict) -> list[dict]:
     if resource["kind"] == "FlinkDeployment":
         return resource["spec"]["podTemplate"]["spec"]["containers"]
-    pod = resource.get("spec", {}).get("template", {}).get("spec")
+    spec = resource.get("spec", {})
+    pod = (spec["jobTemplate"]["spec"] if resource["kind"] == "CronJob" else spec).get("template", {}).get("spec")
     return [*pod.get("initContainers", []), *pod["containers"]] if pod else []
 
 
@@ -250,13 +320,12 @@ def test_pipeline_containers_use_the_crossings_image_and_its_settings():
     images = {image["name"] for image in KUSTOMIZATION["images"]}
     config_maps = {generator["name"] for generator in KUSTOMIZATION["configMapGenerator"]}
     crossings = [c for r in resources() for c in containers(r) if c.get("image") == "crossings"]
-    assert {"loader", "alerts", "migrate"} <= {c["name"] for c in crossings} and "crossings" in images
+    assert {"loader", "alerts", "migrate", "forecast-learn"} <= {c["name"] for c in crossings} and "crossings" in images
     for container in crossings:
         for source in container.get("envFrom", []):
             assert source["configMapRef"]["name"] in config_maps
         for command in container.get("command", [])[:1]:
             assert command in ("crossings", "sh")
-    (flink,) = of_kind("FlinkDeployment")
-    assert flink["spec"]["image"] in images
+    assert all(flink["spec"]["image"] in images for flink in of_kind("FlinkDeployment"))
     configuration = yaml.safe_load((K8S / KUSTOMIZATION["configurations"][0]).read_text())
     assert {"path": "spec/image", "kind": "FlinkDeployment"} in configuration["images"]

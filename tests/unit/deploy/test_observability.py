@@ -92,8 +92,9 @@ def test_every_exporter_is_scraped_by_the_names_compose_and_kubernetes_give_it()
         [name] = names
         service = services[name.split(".")[0]]
         assert service["spec"]["clusterIP"] == "None" and service["spec"]["ports"][0]["port"] == port
-    flink = next(d for d in k8s_documents("flink.yaml") if d["kind"] == "FlinkDeployment")
-    assert flink["spec"]["flinkConfiguration"]["metrics.reporter.prom.port"] == str(EXPORTERS["flink"])
+    for name in ("flink.yaml", "forecast.yaml"):
+        flink = next(d for d in k8s_documents(name) if d["kind"] == "FlinkDeployment")
+        assert flink["spec"]["flinkConfiguration"]["metrics.reporter.prom.port"] == str(EXPORTERS["flink"])
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) is not installed")
