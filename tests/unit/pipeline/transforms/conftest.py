@@ -4,6 +4,7 @@ mini-cluster, no broker), tables read from JSON-lines files written by the test.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from itertools import count
 from pathlib import Path
@@ -19,6 +20,10 @@ from pipeline.transforms.sql import register_functions
 from schemas.privacy import PrivacySettings
 
 _tables = count()
+# this process's environment before a Python function ran in it: the in-process Python worker
+# adds its own variables (PYFLINK_GATEWAY_DISABLED among them) for the rest of the session, which
+# a child PyFlink process must not inherit
+ENVIRONMENT_AT_START = dict(os.environ)
 
 
 @pytest.fixture(scope="session", params=[1, 2], ids=["p1", "p2"])

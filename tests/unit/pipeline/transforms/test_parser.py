@@ -22,7 +22,7 @@ from schemas.events import parse_crossing
 from schemas.privacy import PrivacySettings, Pseudonymiser
 from tests.integration.pipeline.crossings_data import CLEAR_IDENTIFIER, invalid_records, simulated_day
 
-from .conftest import collect, lines_table
+from .conftest import ENVIRONMENT_AT_START, collect, lines_table
 
 SKEW_S = PipelineSettings().skew_tolerance_s
 
@@ -261,13 +261,12 @@ except Exception as error:
 
 def test_the_format_fails_at_open_naming_the_key_when_the_taskmanager_has_none(tmp_path):
     """A mini-cluster started without PRIVACY_HMAC_KEY (none in the environment, no `.env`)."""
-    import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[4]
-    env = {name: value for name, value in os.environ.items() if name != "PRIVACY_HMAC_KEY"}
+    env = {name: value for name, value in ENVIRONMENT_AT_START.items() if name != "PRIVACY_HMAC_KEY"}
     env.update(PYTHONPATH=str(root), FLINK_CONNECTOR_JARS_DIR=str(FlinkSettings().connector_jars_dir.resolve()))
     (tmp_path / "input").mkdir()
     result = subprocess.run(
