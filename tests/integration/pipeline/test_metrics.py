@@ -16,7 +16,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.clickhouse.loader import Loader
+from connectors.clickhouse.loader import TARGETS, Loader
 from connectors.clickhouse.migrations import migrate
 from connectors.clickhouse.settings import ClickHouseSettings, LoaderSettings
 from connectors.kafka.settings import KafkaSettings
@@ -143,7 +143,8 @@ def test_prometheus_has_the_jobs_records_in_and_the_loaders_lag_and_freshness(
         wait_for(lambda: values(prometheus, read, "topic") == produced, lambda: f"{read} to be {produced}")
         lag = 'crossings_loader_consumer_lag{job="loader"}'
         wait_for(
-            lambda: values(prometheus, lag, "topic") == dict.fromkeys(OUTPUTS, 0.0),
+            # every topic the loader reads: the crossings job's, and the forecast job's (empty here)
+            lambda: values(prometheus, lag, "topic") == dict.fromkeys(TARGETS, 0.0),
             lambda: f"{lag} to be 0 on every topic",
         )
         loaded = values(prometheus, 'crossings_loader_rows_loaded_total{job="loader"}', "table")
