@@ -229,9 +229,8 @@ def issue(
             warnings[code] = event
     for code, event in warnings.items():
         issued.alerts.append(alert(code, kind, direction, event, in_30))
-    for code, state in ports.items():
+    for state in ports.values():
         state.prune(t)
-        ports[code] = state
     return issued
 
 
