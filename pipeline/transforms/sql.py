@@ -9,6 +9,7 @@ ISO_UTC = "yyyy-MM-dd''T''HH:mm:ss''Z''"
 JAVA_FUNCTIONS = {
     "CLEARANCE_STATS": "crossings.flink.ClearanceStats",
     "ALERT_EPISODES": "crossings.flink.AlertEpisodes",
+    "WINDOW_STARTS": "crossings.flink.WindowStarts",
 }
 
 

@@ -42,20 +42,18 @@ def throughput(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Tab
 def clearance_windows(env: TableEnvironment, on_time: Table, state_ttl_min: int) -> Table:
     """Clearance count, mean, exact p50/p90/p99 and max over 5-minute windows sliding every
     minute, per port, kind and direction (`window_start` a TIMESTAMP). Each event goes to the 5
-    windows holding it; the local aggregation before the exchange folds those copies into one
-    update per window."""
-    copies = "\n          UNION ALL\n".join(
-        f"SELECT TIMESTAMPADD(MINUTE, -{k}, FLOOR(event_time TO MINUTE)) AS window_start, "
-        f"port_code, kind, direction, clearance_ms FROM {on_time}"
-        for k in range(CLEARANCE_WINDOW_MINUTES)
-    )
+    windows holding it (`WINDOW_STARTS`, in the operator that reads the event); the local
+    aggregation before the exchange folds those copies into one update per window."""
     return env.sql_query(f"""
         SELECT window_start, port_code, kind, direction, {_figures("stats")}
         FROM (
           SELECT {_ttl_hint("w", state_ttl_min)}
                  w.window_start, port_code, kind, direction, CLEARANCE_STATS(clearance_ms) AS stats
           FROM (
-          {copies}) AS w
+            SELECT s.window_start, port_code, kind, direction, clearance_ms
+            FROM (SELECT CAST(event_time AS TIMESTAMP(3)) AS event_time, port_code, kind, direction, clearance_ms
+                  FROM {on_time}) AS e,
+                 LATERAL TABLE(WINDOW_STARTS(e.event_time, {CLEARANCE_WINDOW_MINUTES})) AS s (window_start)) AS w
           GROUP BY w.window_start, port_code, kind, direction)""")
 
 
