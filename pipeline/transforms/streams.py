@@ -17,8 +17,9 @@ def mark_lateness(env: TableEnvironment, parsed: Table, out_of_orderness_s: int,
     one's events late. Too-late events update no window but still reach the clean topic.
     `parsed.event_time` must be the rowtime."""
     behind = -(out_of_orderness_s + allowed_lateness_s)
+    columns = ", ".join(f"`{name}`" for name in parsed.get_schema().get_field_names())
     return env.sql_query(f"""
-        SELECT *, COALESCE(event_time < {plus_seconds("stream_max_time", behind)}, FALSE) AS too_late
+        SELECT {columns}, COALESCE(event_time < {plus_seconds("stream_max_time", behind)}, FALSE) AS too_late
         FROM (
           SELECT *, MAX(CAST(event_time AS TIMESTAMP(3))) OVER (
             PARTITION BY `topic`, port_code ORDER BY proctime
