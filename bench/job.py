@@ -1,4 +1,5 @@
-"""`make bench-job`: the crossings job on a real standalone cluster at parallelism 2.
+"""`make bench-job`: the crossings job on a real standalone cluster at parallelism 2, by default
+one TaskManager with 2 slots (`--taskmanagers 2`: two of one slot).
 
 1. Backlog: `--events` crossings of full-scale simulated days are in the raw topics before
    the job starts; sustained events/s is measured on the job's reconciliation counts (what it
@@ -7,6 +8,8 @@
 2. Live: `--live-rate` events/s with `released_at` = now for `--live-s` seconds; latency is
    from each event's produce call to the first committed throughput window that counts it.
 3. Checkpoints: duration and size, from the REST API; peak RSS of each TaskManager (/proc).
+4. CPU over the backlog (/proc): seconds of the broker, the JobManager, each TaskManager and
+   this script, and of each TaskManager's busiest threads, its JIT compilers and its GC.
 
 Starts its own broker and cluster in a temporary folder (all stopped at the end). Prints one
 JSON document.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,7 @@ from confluent_kafka import Consumer, Producer
 
 from bench import percentile
 from bench.follow import KafkaFollower
-from bench.procfs import children, descendants, peak_rss
+from bench.procfs import CLOCK_TICKS, children, cpu_seconds, cpu_ticks, descendants, peak_rss, thread_cpu_seconds
 from bench.produce import simulated
 from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, PIPELINE_COUNTS, RAW_TOPICS, THROUGHPUT, ensure_topics
@@ -151,6 +155,31 @@ def jcmd(pid: int, *command: str) -> None:
     subprocess.run(["jcmd", str(pid), *command], check=True, capture_output=True)
 
 
+def cpu_by_process(broker: KafkaBroker, cluster: FlinkCluster) -> dict[str, float]:
+    """CPU seconds used so far by the broker, the JobManager, each TaskManager and this script
+    (the producer and the follower)."""
+    return {
+        "broker": cpu_seconds(broker.pid),
+        "jobmanager": cpu_seconds(cluster.pids[0]),
+        **{f"taskmanager-{index}": cpu_seconds(pid) for index, pid in enumerate(cluster.pids[1:])},
+        "bench": cpu_ticks(Path("/proc/self/stat").read_text()) / CLOCK_TICKS,
+    }
+
+
+def thread_groups(now: dict[str, float], before: dict[str, float], top: int = 8) -> dict[str, float]:
+    """CPU seconds of a JVM's threads between two readings: the JIT compilers and the garbage
+    collector summed, then the busiest other threads (names cut to 15 characters by the kernel)."""
+    spent: Counter = Counter()
+    for name, seconds in now.items():
+        group = "jit" if "CompilerThre" in name else "gc" if name.startswith(("GC Thread", "G1 ")) else name
+        spent[group] += seconds - before.get(name, 0.0)
+    kept = dict(spent.most_common(top))
+    for group in ("jit", "gc"):
+        kept[group] = spent[group]
+    kept["other threads"] = sum(spent.values()) - sum(kept.values())
+    return {name: round(seconds, 1) for name, seconds in kept.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=2_000_000, help="backlog size")
@@ -163,14 +192,29 @@ def main() -> None:
         help="record each TaskManager with JFR over the backlog, into "
         "this folder (taskmanager-<n>.jfr; read with python -m bench.jfr_top)",
     )
+    parser.add_argument(
+        "--taskmanagers",
+        type=int,
+        choices=[1, PARALLELISM],
+        default=1,
+        help="TaskManagers sharing the job's slots (FLINK_TASKMANAGER_MEMORY sets the memory of each)",
+    )
     args = parser.parse_args()
     settings = PipelineSettings()
 
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-job-")))
-        bootstrap = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=folder / "kafka"))).bootstrap
+        broker = stack.enter_context(KafkaBroker(KafkaSettings(data_dir=folder / "kafka")))
+        bootstrap = broker.bootstrap
         cluster = stack.enter_context(
-            FlinkCluster(FlinkSettings(data_dir=folder / "flink", taskmanagers=PARALLELISM), PrivacySettings())
+            FlinkCluster(
+                FlinkSettings(
+                    data_dir=folder / "flink",
+                    taskmanagers=args.taskmanagers,
+                    slots_per_taskmanager=PARALLELISM // args.taskmanagers,
+                ),
+                PrivacySettings(),
+            )
         )
         ensure_topics(bootstrap, [*RAW_TOPICS.values(), *JOB_OUTPUTS])
 
@@ -197,7 +241,10 @@ def main() -> None:
         submitted = time.monotonic()
         first = wait_until(lambda: upserts.received() > 0, args.timeout_s, "the first committed counts")
         first_count = upserts.received()
-        recording = taskmanager_jvms(cluster) if args.jfr else []
+        cpu_at_first = cpu_by_process(broker, cluster)
+        jvms = taskmanager_jvms(cluster)
+        threads_at_first = [thread_cpu_seconds(pid) for pid in jvms]
+        recording = jvms if args.jfr else []
         if args.jfr:
             args.jfr.mkdir(parents=True, exist_ok=True)
         for index, pid in enumerate(recording):
@@ -209,6 +256,12 @@ def main() -> None:
                 f"filename={args.jfr.resolve() / f'taskmanager-{index}.jfr'}",
             )
         done = wait_until(lambda: upserts.received() >= args.events, args.timeout_s, "the backlog")
+        cpu_over_backlog = {
+            name: round(seconds - cpu_at_first[name], 1) for name, seconds in cpu_by_process(broker, cluster).items()
+        }
+        threads_over_backlog = [
+            thread_groups(thread_cpu_seconds(pid), before) for pid, before in zip(jvms, threads_at_first, strict=True)
+        ]
         for pid in recording:
             jcmd(pid, "JFR.stop", "name=bench-job")
         sustained = (args.events - first_count) / max(done - first, 1e-9)
@@ -255,6 +308,7 @@ def main() -> None:
                 "date": time.strftime("%Y-%m-%d"),
                 "commit": commit,
                 "parallelism": PARALLELISM,
+                "taskmanagers": args.taskmanagers,
                 "backlog_events": args.events,
                 "startup_s": round(first - submitted, 1),
                 "sustained_events_per_s": round(sustained),
@@ -265,6 +319,11 @@ def main() -> None:
                 "delivery_guarantee": settings.delivery_guarantee,
                 "taskmanager_memory": FlinkSettings().taskmanager_memory,
                 "taskmanager_peak_rss_mb": taskmanager_rss,
+                "backlog_s": round(done - first, 1),
+                "cores": os.cpu_count(),
+                # of the machine's backlog_s x cores
+                "cpu_s_over_backlog": cpu_over_backlog,
+                "taskmanager_threads_cpu_s_over_backlog": threads_over_backlog,
                 "checkpoint_interval_s": settings.checkpoint_interval_s,
                 "checkpoints": {
                     "completed": checkpoints["counts"]["completed"],
