@@ -77,7 +77,7 @@ bench-produce: setup ## Events/s from the simulator into a real broker (kafka-py
 bench-load: setup ## Rows/s of clean events into chdb (insert path and from Kafka) and produce-to-queryable p99, as JSON
 	$(VENV)/bin/python -m bench.load
 
-bench-job: setup ## The job alone on a 2-TaskManager cluster: events/s on a 2M backlog (and per quarter), checkpoints, TaskManager RSS, produce-to-window latency, as JSON (BENCH_ARGS="--events N")
+bench-job: setup ## The job alone on a cluster of one TaskManager with 2 slots: events/s on a 2M backlog (and per quarter), CPU per process and thread, checkpoints, TaskManager RSS, produce-to-window latency, as JSON (BENCH_ARGS="--events N")
 	$(VENV)/bin/python -m bench.job $(BENCH_ARGS)
 
 bench-ablation: setup ## Events/s of the job's stages added one at a time on one backlog (BENCH_ARGS="--events 600000"), as JSON

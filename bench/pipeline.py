@@ -1,6 +1,7 @@
 """`make bench`: the whole pipeline on this machine, against Kafka's own read limit.
 
-One run, in order, on a broker and a 2-TaskManager cluster started in a temporary folder:
+One run, in order, on a broker and a cluster of one TaskManager with 2 slots, started in a
+temporary folder:
 
 1. produce: `--events` crossings of full-scale simulated days (594k a day) into the raw topics;
 2. job + loader: the crossings job (parallelism 2) and `crossings load` (a subprocess, chdb
@@ -376,7 +377,10 @@ def main() -> None:
         cluster = stack.enter_context(
             FlinkCluster(
                 FlinkSettings(
-                    data_dir=folder / "flink", taskmanagers=PARALLELISM, taskmanager_memory=args.taskmanager_memory
+                    data_dir=folder / "flink",
+                    taskmanagers=1,
+                    slots_per_taskmanager=PARALLELISM,
+                    taskmanager_memory=args.taskmanager_memory,
                 ),
                 PrivacySettings(),
             )
