@@ -30,7 +30,7 @@ from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from deploy.services import KafkaBroker
 from deploy.services.settings import FlinkSettings
-from pipeline.jobs.crossings import configure, create_source
+from pipeline.jobs.crossings import STREAM_COLUMNS, configure, create_source
 from pipeline.jobs.settings import PipelineSettings
 from pipeline.runtime import JOB_SCRIPT, run_local, stream_environments
 from pipeline.transforms.alerts import alert_episodes
@@ -61,14 +61,19 @@ def run_stages(
     if stages == 1:
         blackhole(raw.select(col("reason"), col("port_code"), col("clearance_ms"), col("payload")))
     if stages >= 2:
-        parsed = mark_lateness(table_env, raw, settings.out_of_orderness_s, settings.allowed_lateness_s)
+        parsed = mark_lateness(
+            table_env,
+            raw.select(*(col(name) for name in STREAM_COLUMNS)),
+            settings.out_of_orderness_s,
+            settings.allowed_lateness_s,
+        )
         if stages == 2:
             blackhole(parsed.select(col("reason"), col("too_late"), col("payload")))
     if stages >= 3:
         clean = first_occurrences(table_env, parsed.where(col("reason").is_null))
         on_time = clean.where(col("too_late").is_false)
         blackhole(clean.select(col("port_code"), col("payload")))
-        blackhole(parsed.where(col("reason").is_not_null).select(col("reason"), col("payload")))
+        blackhole(raw.where(col("reason").is_not_null).select(col("reason"), col("payload")))
     if stages >= 4:
         blackhole(throughput(table_env, on_time, settings.window_state_ttl_min))
     if stages >= 5:
