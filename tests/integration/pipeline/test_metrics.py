@@ -6,6 +6,7 @@ the same records-in on FLINK_LOCAL_METRICS_PORT."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.request
@@ -24,11 +25,11 @@ from connectors.kafka.topics import CLEAN, JOB_OUTPUTS, RAW_TOPICS, ensure_topic
 from deploy.services import FlinkCluster, KafkaBroker
 from deploy.services.process import free_port, stop_group
 from deploy.services.prometheus import Prometheus
-from pipeline.runtime import JOB_SCRIPT, start_local, submit
+from pipeline.runtime import JOB_SCRIPT, start_local, stop_with_savepoint, submit
 
 from ..connectors.kafka_reading import records_since
 from .crossings_data import produce, record_of, simulated_day
-from .test_crossings_job import job_env
+from .test_crossings_job import TERMINAL, job_env
 
 EVENTS = 300
 OUTPUTS = [spec.name for spec in JOB_OUTPUTS]
@@ -96,25 +97,33 @@ def test_a_job_in_the_mini_cluster_serves_its_metrics_on_the_local_port(broker, 
 def test_prometheus_has_the_jobs_records_in_and_the_loaders_lag_and_freshness(
     broker, flink_cluster: FlinkCluster, prometheus: Prometheus, warehouse, tmp_path
 ):
-    submit(
+    # a live job: a bounded one can end, and its series go, between two scrapes
+    output = submit(
         JOB_SCRIPT,
-        ["--bootstrap", broker.bootstrap, "--bounded"],
+        ["--bootstrap", broker.bootstrap],
         flink_cluster.rest_url,
         2,
         300,
         flink=flink_cluster.settings,
+        detached=True,
         env=job_env(tmp_path, "metrics"),
     )
-    job_id = max(
-        (job for job in flink_cluster.request("/jobs/overview")["jobs"] if job["name"] == "crossings"),
-        key=lambda job: job["start-time"],
-    )["jid"]
+    job_id = re.search(r"JobID ([0-9a-f]{32})", output).group(1)
+    try:
+        # Flink: the source operators' records in, summed over their subtasks
+        sources = f'{FLINK_RECORDS_IN}{{job="flink", job_id="{job_id}", operator_name=~".*{RAW_SOURCE}.*"}}'
+        seen: list[dict[str, float]] = [{}]
 
-    # Flink: the source operators' records in, over the run (the job has ended: its series are
-    # stale, so the last value of each within the last minutes)
-    sources = f'{FLINK_RECORDS_IN}{{job="flink", job_id="{job_id}", operator_name=~".*{RAW_SOURCE}.*"}}'
-    expression = f"sum(last_over_time({sources}[10m]))"
-    wait_for(lambda: values(prometheus, expression, "") == {"": EVENTS}, lambda: f"{expression} to be {EVENTS}")
+        def counted() -> bool:
+            seen[0] = values(prometheus, f"sum({sources})", "")
+            return seen[0] == {"": EVENTS}
+
+        wait_for(counted, lambda: f"sum({sources}) to be {EVENTS} (last seen: {seen[0]})", 180)
+        # stopped with a savepoint, its Kafka transactions commit: its clean events are readable
+        stop_with_savepoint(flink_cluster.rest_url, job_id, tmp_path / "savepoints", 300)
+    finally:
+        if flink_cluster.request(f"/jobs/{job_id}")["state"] not in TERMINAL:
+            flink_cluster.request(f"/jobs/{job_id}?mode=cancel", method="PATCH")
 
     # the loader, exporting on the port Prometheus scrapes, until it has loaded every output
     # (of this run and of the mini-cluster's before it, on the same topics)
