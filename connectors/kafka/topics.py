@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
@@ -20,6 +21,8 @@ from schemas.outputs import (
     ThroughputWindow,
 )
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -35,7 +38,7 @@ RAW_TOPICS = {kind: TopicSpec(raw_topic(kind)) for kind in Kind}
 
 def broker_configs(bootstrap: str, timeout_s: float = 30.0) -> dict[str, str]:
     """Every setting of a broker of the cluster at `bootstrap`, by name."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap}, logger=log)
     broker_id = next(iter(admin.list_topics(timeout=timeout_s).brokers))
     resource = ConfigResource(ResourceType.BROKER, str(broker_id))
     entries = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
