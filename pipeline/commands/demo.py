@@ -164,7 +164,7 @@ def _print_summary(console: Console, summary) -> None:
         "raised (UTC)",
         "resolved (UTC)",
         "peak forecast",
-        "advice",
+        "advice when raised",
         title=f"Early warnings (30-minute forecast over the threshold; {summary.forecasts:,} forecasts issued)",
     )
     for row in summary.early_warnings:

@@ -159,7 +159,7 @@ def render(snapshot: Snapshot) -> RenderableType:
     )
     warnings = _episodes(
         "Open early warnings (30-minute forecast)",
-        ("raised (local)", "peak forecast", "threshold", "advice"),
+        ("raised (local)", "peak forecast", "threshold", "advice when raised"),
         snapshot.early_warnings,
         lambda warning, raised: (
             raised,

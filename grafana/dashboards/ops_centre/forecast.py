@@ -74,6 +74,7 @@ def panels(settings):
         port_column_links(
             panel("table", "Early warnings (open first) and diversion advice", EARLY_WARNINGS, unit="s", width=10,
                   height=9, description="raised when the 30-minute forecast is above the port's threshold for "
-                  "3 minutes; advice: the peer port with the lowest forecast for the same kind and direction")
+                  "3 minutes; advice, as of the raise: the peer port with the lowest forecast for the same kind and "
+                  "direction")
         ),
     ]
