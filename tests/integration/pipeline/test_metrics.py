@@ -119,7 +119,7 @@ def test_prometheus_has_the_jobs_records_in_and_the_loaders_lag_and_freshness(
             return seen[0] == {"": EVENTS}
 
         wait_for(counted, lambda: f"sum({sources}) to be {EVENTS} (last seen: {seen[0]})", 180)
-        # stopped with a savepoint, its Kafka transactions commit: its clean events are readable
+        # stopped with a savepoint, its sinks flush (exactly-once: commit): its clean events are readable
         stop_with_savepoint(flink_cluster.rest_url, job_id, tmp_path / "savepoints", 300)
     finally:
         if flink_cluster.request(f"/jobs/{job_id}")["state"] not in TERMINAL:
