@@ -30,13 +30,13 @@ from connectors.kafka.settings import KafkaSettings
 from connectors.kafka.topics import JOB_OUTPUTS, RAW_TOPICS, ensure_topics
 from deploy.services import KafkaBroker
 from deploy.services.settings import FlinkSettings
-from pipeline.jobs.crossings import STREAM_COLUMNS, configure, create_source
+from pipeline.jobs.crossings import configure, create_source, marked_stream
 from pipeline.jobs.settings import PipelineSettings
 from pipeline.runtime import JOB_SCRIPT, run_local, stream_environments
 from pipeline.transforms.alerts import alert_episodes
 from pipeline.transforms.counts import pipeline_counts
 from pipeline.transforms.sql import register_functions
-from pipeline.transforms.streams import first_occurrences, mark_lateness
+from pipeline.transforms.streams import first_occurrences
 from pipeline.transforms.windows import clearance, clearance_windows, throughput
 from schemas.privacy import PrivacySettings
 
@@ -61,12 +61,7 @@ def run_stages(
     if stages == 1:
         blackhole(raw.select(col("reason"), col("port_code"), col("clearance_ms"), col("payload")))
     if stages >= 2:
-        parsed = mark_lateness(
-            table_env,
-            raw.select(*(col(name) for name in STREAM_COLUMNS)),
-            settings.out_of_orderness_s,
-            settings.allowed_lateness_s,
-        )
+        parsed = marked_stream(table_env, raw, settings)
         if stages == 2:
             blackhole(parsed.select(col("reason"), col("too_late"), col("payload")))
     if stages >= 3:

@@ -58,6 +58,17 @@ STREAM_COLUMNS = (
 )
 
 
+def marked_stream(table_env: StreamTableEnvironment, raw: Table, settings: PipelineSettings) -> Table:
+    """The source's records as the later stages read them (`STREAM_COLUMNS`), each marked late
+    or too late."""
+    return mark_lateness(
+        table_env,
+        raw.select(*(col(name) for name in STREAM_COLUMNS)),
+        settings.out_of_orderness_s,
+        settings.allowed_lateness_s,
+    )
+
+
 def configure(table_env: StreamTableEnvironment, settings: PipelineSettings) -> None:
     configure_job(table_env, settings, JOB_NAME)
     config = table_env.get_config()
@@ -180,12 +191,7 @@ def main() -> None:
         int(broker_config(args.bootstrap, "transaction.max.timeout.ms")) if exactly_once else None,
     )
 
-    parsed = mark_lateness(
-        table_env,
-        raw.select(*(col(name) for name in STREAM_COLUMNS)),
-        settings.out_of_orderness_s,
-        settings.allowed_lateness_s,
-    )
+    parsed = marked_stream(table_env, raw, settings)
     clean = first_occurrences(table_env, parsed.where(col("reason").is_null))
     on_time = clean.where(col("too_late").is_false)
 
